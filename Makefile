@@ -1,0 +1,68 @@
+# hwnas: every set-up step lives here, so a fresh clone needs only `make demo` / `make test`.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+# The CPU build of torch (on this kind of machine it lies on disk); installed before the project
+# so that pip never resolves torch to a multi-GB CUDA build. Override on a GPU machine.
+TORCH_SPEC ?= torch==2.13.0
+DEVICE ?= cpu
+SPACE ?= mbv3-fmnist
+HWNAS ?= $(PYTHON) -m bench.cli
+FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
+export HWNAS_DATA_DIR ?= $(abspath ../shared/data)
+
+.PHONY: setup demo profile validate-lut supernet sample predictors search leaderboard test test-slow bench lint help
+
+help:
+	@echo "make setup | demo | test | profile DEVICE=cpu SPACE=mbv3-fmnist | validate-lut | supernet | sample | predictors | search | leaderboard | bench | lint"
+
+.setup.stamp: pyproject.toml
+	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install "$(TORCH_SPEC)"
+	$(PIP) install -e ".[dev]"
+	@touch $@
+
+setup: .setup.stamp
+	@if [ ! -e "$(FMNIST_DIR)/train-images-idx3-ubyte.gz" ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get install -y dataset-fashion-mnist || (apt-get update && apt-get install -y dataset-fashion-mnist)) \
+	      || echo "warning: could not install dataset-fashion-mnist; supernet stages need it"; \
+	  else echo "warning: Fashion-MNIST missing at $(FMNIST_DIR); install Debian's dataset-fashion-mnist"; fi; \
+	fi
+
+demo: setup
+	$(HWNAS) spaces
+	$(HWNAS) tables import --space nb201 --unit ms --columns gold_6240,pixel3 \
+	  $(HWNAS_DATA_DIR)/help-latency/help_nasbench201_latency_ms.csv
+
+profile: setup
+	$(HWNAS) profile --device $(DEVICE) --space $(SPACE) --resume
+
+validate-lut: setup
+	$(HWNAS) validate-lut --device $(DEVICE) --space $(SPACE)
+
+supernet: setup
+	$(HWNAS) supernet train --space $(SPACE) --data fashion-mnist
+
+sample: setup
+	$(HWNAS) sample --space $(SPACE)
+
+predictors: setup
+	$(HWNAS) predictors evaluate
+
+search: setup
+	$(HWNAS) search
+
+leaderboard: setup
+	$(HWNAS) leaderboard
+
+# pytest exits 5 when it collected no test: that is a failure here, not a pass.
+test: setup
+	@$(PYTHON) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
+
+test-slow: setup
+	$(PYTHON) -m pytest -q -m slow
+
+bench: setup
+	$(PYTHON) -m pytest -q benchmarks --benchmark-enable -p no:cacheprovider
+
+lint: setup
+	$(PYTHON) -m ruff check .

@@ -1,0 +1,1 @@
+"""The `hwnas` command, the pipelines behind the Makefile, and the reports."""

@@ -1,0 +1,56 @@
+"""The `hwnas` command. Each subcommand lives in `bench/commands/<name>.py`.
+
+Bad input surfaces as one line and a non-zero exit: errors that are the user's to fix are
+`ValueError` (malformed input: ArchError, TableError, ...), `LookupError` (unknown names) and
+`OSError` (files, devices). Anything else is a bug and keeps its traceback. `--debug` (or
+HWNAS_DEBUG=1) shows the traceback for every error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from bench.commands import COMMANDS
+
+USER_ERRORS = (ValueError, LookupError, OSError)
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    return str(exc) or type(exc).__name__
+
+
+class HwnasGroup(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            if os.environ.get("HWNAS_DEBUG"):
+                raise
+            click.echo(f"hwnas: error: {_message(exc)}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=HwnasGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks (same as HWNAS_DEBUG=1).")
+@click.version_option(package_name="hwnas", prog_name="hwnas")
+def cli(debug: bool) -> None:
+    """Hardware-aware NAS: measure device tables, fit predictors, search under constraints."""
+    if debug:
+        os.environ["HWNAS_DEBUG"] = "1"
+
+
+for _cmd in COMMANDS:
+    cli.add_command(_cmd)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="hwnas")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,231 @@
+"""Tables keyed by architecture: reading, validating and writing them safely.
+
+Imported tables (others' measurements, benchmark accuracies) are CSV or Parquet with `arch_idx`
+or `arch_str` (FBNet: HELP's `op_idx_list`) plus numeric metric columns. The space is passed in
+(duck-typed: `from_str`, `to_str`, optional `from_index`/`to_index`), so this module needs no
+import of `search`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ARCH_COLUMNS = ("arch_idx", "arch_str", "op_idx_list")
+
+
+class TableError(ValueError):
+    """A table that cannot be used as it is; the message names the file, row and reason."""
+
+
+def read_table_file(path: str | os.PathLike) -> pd.DataFrame:
+    """Read CSV or Parquet; one clear error for a missing, empty, truncated or unknown file."""
+    p = Path(path)
+    if not p.exists():
+        raise TableError(f"{p}: no such file; check the path (benchmark tables live in $HWNAS_DATA_DIR)")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(p)
+        if suffix in (".csv", ".txt") or suffix == ".gz" and p.name.lower().endswith(".csv.gz"):
+            return pd.read_csv(p)
+    except Exception as exc:  # pyarrow / pandas raise many types for corrupt files
+        raise TableError(
+            f"{p}: cannot be read as {suffix[1:]} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            "the file is corrupt or truncated: re-export or re-measure it"
+        ) from None
+    raise TableError(f"{p}: unknown table format {suffix!r}; use .csv or .parquet")
+
+
+def parse_table_spec(spec: str) -> tuple[str, str | None]:
+    """'table:PATH:COLUMN' or 'PATH:COLUMN' or 'PATH' -> (path, column or None)."""
+    s = spec[len("table:"):] if spec.startswith("table:") else spec
+    path, sep, column = s.rpartition(":")
+    if not sep or not path or "/" in column or column.lower().endswith((".csv", ".parquet")):
+        return s, None
+    return path, column
+
+
+def _arch_column(df: pd.DataFrame, space) -> str:
+    for col in ("arch_str", "op_idx_list", "arch_idx"):
+        if col in df.columns:
+            if col == "arch_idx" and not hasattr(space, "from_index"):
+                continue
+            return col
+    if "arch_idx" in df.columns:
+        raise TableError(
+            f"space {space.name!r} has no arch index; the table needs an 'arch_str' column"
+        )
+    raise TableError(
+        f"no architecture column: expected one of {', '.join(ARCH_COLUMNS)}; found {', '.join(map(str, df.columns[:8]))}"
+    )
+
+
+def import_arch_table(
+    path: str | os.PathLike,
+    space,
+    columns: list[str] | None = None,
+    allow_negative: bool = False,
+    allow_nan: bool = False,
+) -> pd.DataFrame:
+    """Validate a table for `space`; returns `arch_str` (canonical), `arch_idx` if the space has
+    one, and the metric columns as float64, in the file's row order.
+
+    Raises TableError on the first bad row, naming the row (1-based, as in the file's data
+    lines), the architecture and the reason, plus how many other rows are bad.
+    """
+    p = Path(path)
+    df = read_table_file(p)
+    if df.empty:
+        raise TableError(f"{p}: the table has no rows")
+    key = _arch_column(df, space)
+    if columns:
+        missing = [c for c in columns if c not in df.columns]
+        if missing:
+            raise TableError(
+                f"{p}: missing column(s) {', '.join(missing)}; available: {', '.join(c for c in df.columns if c not in ARCH_COLUMNS)}"
+            )
+        metrics = list(columns)
+    else:
+        metrics = [c for c in df.columns if c not in ARCH_COLUMNS and c not in ("arch", "cellstr")]
+        if not metrics:
+            raise TableError(f"{p}: no metric columns besides {key}")
+
+    problems: list[str] = []
+    arch_strs: list[str | None] = []
+    arch_ids: list[int | None] = []
+    has_index = hasattr(space, "to_index")
+    for i, raw in enumerate(df[key].tolist()):
+        try:
+            if key == "arch_idx":
+                if isinstance(raw, float) and not float(raw).is_integer() or pd.isna(raw):
+                    raise ValueError(f"arch_idx {raw!r} is not an integer")
+                arch = space.from_index(int(raw))
+            else:
+                arch = space.from_str(str(raw))
+            arch_strs.append(space.to_str(arch))
+            arch_ids.append(space.to_index(arch) if has_index else None)
+            if key != "arch_idx" and "arch_idx" in df.columns and has_index and pd.notna(df["arch_idx"].iat[i]):
+                if int(df["arch_idx"].iat[i]) != arch_ids[-1]:
+                    problems.append(
+                        f"row {i + 1}: arch_idx {df['arch_idx'].iat[i]} does not match arch_str (its index is {arch_ids[-1]})"
+                    )
+        except ValueError as exc:
+            problems.append(f"row {i + 1}: unknown architecture {str(raw)[:80]!r} ({exc})")
+            arch_strs.append(None)
+            arch_ids.append(None)
+
+    out = pd.DataFrame({"arch_str": arch_strs})
+    if has_index:
+        out.insert(0, "arch_idx", pd.array(arch_ids, dtype="Int64"))
+    seen: dict[str, int] = {}
+    for i, a in enumerate(arch_strs):
+        if a is None:
+            continue
+        if a in seen:
+            problems.append(f"row {i + 1}: duplicate of row {seen[a] + 1} ({a[:80]})")
+        else:
+            seen[a] = i
+
+    for col in metrics:
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad_type = values.isna() & df[col].notna()
+        for i in np.flatnonzero(bad_type.to_numpy())[:3]:
+            problems.append(f"row {i + 1}: column {col!r} value {df[col].iat[i]!r} is not a number")
+        if not allow_nan:
+            for i in np.flatnonzero((df[col].isna()).to_numpy())[:3]:
+                problems.append(f"row {i + 1}: column {col!r} is empty (NaN)")
+        if not allow_negative:
+            for i in np.flatnonzero((values < 0).to_numpy())[:3]:
+                problems.append(f"row {i + 1}: column {col!r} is negative ({values.iat[i]})")
+        out[col] = values.astype("float64").to_numpy()
+
+    if problems:
+        problems.sort(key=lambda s: int(s.split(":")[0].split()[1]))
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise TableError(f"{p} {problems[0]}{more}")
+    return out
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, rename: readers never see half a file."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike, meta: dict[str, Any] | None = None,
+                csv_mirror: bool = True) -> Path:
+    """Atomically write Parquet (+ CSV mirror) and a JSON sidecar `<path>.json`."""
+    import io
+
+    p = Path(path)
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    atomic_write_bytes(p, buf.getvalue())
+    if csv_mirror:
+        atomic_write_bytes(p.with_suffix(".csv"), df.to_csv(index=False).encode())
+    if meta is not None:
+        write_sidecar(p, meta)
+    return p
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    return p.with_name(p.stem + ".meta.json")
+
+
+def project_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("hwnas")
+    except Exception:
+        return "0+unknown"
+
+
+def write_sidecar(path: str | os.PathLike, meta: dict[str, Any]) -> Path:
+    """`<stem>.meta.json` beside the table: provenance that travels with the numbers."""
+    full = {"project_version": project_version(), "written_at": now_iso(), **meta}
+    sc = sidecar_path(path)
+    atomic_write_bytes(sc, (json.dumps(full, indent=2, sort_keys=True, default=str) + "\n").encode())
+    return sc
+
+
+def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
+    sc = sidecar_path(path)
+    if not sc.exists():
+        return {}
+    try:
+        return json.loads(sc.read_text())
+    except json.JSONDecodeError as exc:
+        raise TableError(f"{sc}: corrupt sidecar ({exc}); delete it to rewrite it") from None
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,1 @@
+"""Accuracy and cost surrogates (bilinear, GCN, baselines) and their rank-correlation evaluation."""

@@ -1,0 +1,1 @@
+"""Search spaces, weight-sharing supernets and the constrained search methods."""

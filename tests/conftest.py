@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """Benchmark tables made by others: $HWNAS_DATA_DIR, else ../shared/data beside the repo."""
+    return Path(os.environ.get("HWNAS_DATA_DIR", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    d = shared_data_dir()
+    if not d.is_dir():
+        pytest.skip(f"benchmark tables not found at {d} (set HWNAS_DATA_DIR)")
+    return d
