@@ -16,6 +16,7 @@ from typing import Any
 from .measurement import Measurement
 from .timing import TimingConfig
 
+_REF_ONNX: dict = {}  # (id(reference module), shape) -> ONNX bytes: exported once per process
 InputShapes = Mapping[str, Sequence[int]] | None
 
 
@@ -79,25 +80,30 @@ class Device(abc.ABC):
 
     def measure_module(self, module, input_shape: Sequence[int], cfg: TimingConfig = TimingConfig(),
                        ref_module=None, ref_latency_ms: float | None = None,
-                       cache=None, key: str | None = None) -> Measurement:
-        """Time a `torch.nn.Module` on a batch input of `input_shape` (batch included).
+                       cache=None, key: str | None = None,
+                       ref_input_shape: Sequence[int] | None = None) -> Measurement:
+        """Time a `torch.nn.Module` on an input of `input_shape` (batch included).
 
         Default: export to ONNX (cached by `key` when a cache is given) and call `measure_onnx`.
+        The reference is exported at `ref_input_shape` (default: devices/reference.py's input).
         """
         from .export import to_onnx
+        from .reference import reference_input
 
         onnx_bytes = to_onnx(module, input_shape, cache=cache, key=key)
         ref = None
         if ref_module is not None:
-            ref = to_onnx(ref_module, input_shape, cache=cache,
-                          key=f"reference:{tuple(input_shape)}" if cache is not None else None)
+            shape = tuple(ref_input_shape or reference_input(int(input_shape[0])))
+            ref = _REF_ONNX.get((id(ref_module), shape))
+            if ref is None:
+                ref = _REF_ONNX[(id(ref_module), shape)] = to_onnx(ref_module, shape)
         return self.measure_onnx(onnx_bytes, {"x": tuple(input_shape)}, cfg, ref_onnx=ref,
                                  ref_latency_ms=ref_latency_ms)
 
-    def calibrate(self, ref_onnx: bytes, input_shapes: InputShapes = None,
+    def calibrate(self, ref_module, input_shape: Sequence[int],
                   cfg: TimingConfig = TimingConfig()) -> Measurement:
         """The calibration phase: the reference network alone; its median scales every ratio."""
-        return self.measure_onnx(ref_onnx, input_shapes, cfg)
+        return self.measure_module(ref_module, input_shape, cfg)
 
     def close(self) -> None:
         """Release sessions, contexts or connections. Safe to call twice."""

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .base import Device
 from .measurement import Measurement
 from .timing import TimingConfig, measure
 
@@ -89,20 +90,56 @@ def feeds_for(sess, input_shapes: Mapping[str, Sequence[int]] | None = None, see
     return feeds
 
 
-def _runner(sess, feeds):
+def provider_options(provider: str, fp16: bool = False, device_index: int = 0,
+                     cache_dir: str = ".cache/trt") -> dict:
+    """Execution-provider options for timing: exhaustive cuDNN search, cached TRT engines."""
+    if provider == "cuda":
+        return {"device_id": device_index, "cudnn_conv_algo_search": "EXHAUSTIVE",
+                "do_copy_in_default_stream": True}
+    if provider == "trt":
+        return {"device_id": device_index, "trt_fp16_enable": bool(fp16),
+                "trt_engine_cache_enable": True, "trt_engine_cache_path": cache_dir,
+                "trt_builder_optimization_level": 3}
+    return {}
+
+
+def _runner(sess, feeds, provider: str = "cpu", device_index: int = 0):
+    """One synchronous inference. GPU providers keep inputs and outputs on the device through
+    IO binding, so host copies are not timed."""
     out_names = [o.name for o in sess.get_outputs()]
+    if provider == "cpu":
+        def run():
+            sess.run(out_names, feeds)
 
-    def run():
-        sess.run(out_names, feeds)
+        return run
+    import onnxruntime as ort
 
-    return run
+    binding = sess.io_binding()
+    for name, arr in feeds.items():
+        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(arr, "cuda", device_index))
+    for name in out_names:
+        binding.bind_output(name, "cuda", device_index)
+
+    def run_gpu():
+        binding.synchronize_inputs()
+        sess.run_with_iobinding(binding)
+        binding.synchronize_outputs()
+
+    return run_gpu
 
 
 def measure_onnx(onnx_bytes: bytes, input_shapes: Mapping[str, Sequence[int]] | None = None,
                  cfg: TimingConfig = TimingConfig(), provider: str = "cpu", threads: int | None = None,
                  ref_onnx: bytes | None = None, ref_latency_ms: float | None = None,
-                 device: str | None = None, provider_options: dict | None = None) -> Measurement:
-    """Time one ONNX model by the protocol, optionally interleaved with a reference model."""
+                 device: str | None = None, provider_options: dict | None = None,
+                 energy_window_s: float = 0.0, memory: bool = True,
+                 device_index: int = 0) -> Measurement:
+    """Time one ONNX model by the protocol, optionally interleaved with a reference model.
+
+    `memory` adds the analytic parameter / activation bytes (devices/memory.py);
+    `energy_window_s` > 0 adds energy per inference where a hardware counter is readable
+    (NVML for GPU providers, RAPL for CPU), else leaves it empty with energy_source "none".
+    """
     if provider not in PROVIDERS:
         raise KeyError(f"unknown onnxruntime provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
     prov = [(PROVIDERS[provider], provider_options or {})]
@@ -114,8 +151,109 @@ def measure_onnx(onnx_bytes: bytes, input_shapes: Mapping[str, Sequence[int]] | 
     ref_run = None
     if ref_onnx is not None:
         rsess = make_session(ref_onnx, prov, threads)
-        ref_run = _runner(rsess, feeds_for(rsess))
-    timing = measure(_runner(sess, feeds), cfg, ref_fn=ref_run)
+        ref_run = _runner(rsess, feeds_for(rsess), provider, device_index)
+    run = _runner(sess, feeds, provider, device_index)
+    timing = measure(run, cfg, ref_fn=ref_run)
     batch = next(iter(feeds.values())).shape[0] if feeds else 1
+    kw: dict = {}
+    if memory:
+        from .memory import memory_row
+
+        try:
+            kw.update(memory_row(onnx_bytes, {k: v.shape for k, v in feeds.items()}))
+        except Exception:  # shape inference can fail on exotic graphs: leave the cells empty
+            pass
+    if energy_window_s > 0:
+        from .energy import measure_energy, open_meter
+
+        meter = open_meter("cpu" if provider == "cpu" else "gpu", device_index)
+        try:
+            e = measure_energy(run, meter, energy_window_s)
+        finally:
+            if meter is not None:
+                meter.close()
+        kw.update(energy_mj=e.energy_mj, energy_source=e.energy_source)
     return Measurement.from_timing(device or provider, int(batch), threads, timing, cfg, ref_latency_ms,
-                                   extra={"provider": PROVIDERS[provider]})
+                                   extra={"provider": PROVIDERS[provider]}, **kw)
+
+
+def _parse_options(spec: str, name: str, allowed: dict[str, type]) -> dict:
+    """`name:key=value:flag` -> {key: value, flag: True}; unknown keys are a clear error."""
+    out: dict = {}
+    for tok in spec.split(":")[1:]:
+        if not tok:
+            continue
+        k, sep, v = tok.partition("=")
+        if k not in allowed:
+            raise ValueError(f"device {spec!r}: unknown option {k!r}; {name} accepts {', '.join(allowed) or 'no options'}")
+        typ = allowed[k]
+        if typ is bool:
+            out[k] = (v.lower() not in ("0", "false", "no")) if sep else True
+        else:
+            try:
+                out[k] = typ(v)
+            except ValueError:
+                raise ValueError(f"device {spec!r}: option {k}={v!r} is not a valid {typ.__name__}") from None
+    return out
+
+
+class OrtDevice(Device):
+    """ONNX Runtime with one execution provider: `cpu[:threads=N]`, `cuda[:gpu=I]`,
+    `trt[:fp16][:gpu=I]`."""
+
+    def __init__(self, spec: str = "cpu"):
+        name = spec.split(":", 1)[0]
+        if name not in PROVIDERS:
+            raise KeyError(f"unknown onnxruntime device {name!r}; expected one of {', '.join(PROVIDERS)}")
+        allowed = {"cpu": {"threads": int}, "cuda": {"gpu": int}, "trt": {"gpu": int, "fp16": bool}}[name]
+        opts = _parse_options(spec, name, allowed)
+        self.provider = name
+        self.spec = spec
+        self.gpu = opts.get("gpu", 0)
+        self.energy_window_s = 1.0
+        if name == "cpu":
+            self.threads = opts.get("threads") or os.cpu_count() or 1
+            if self.threads < 1:
+                raise ValueError(f"device {spec!r}: threads must be >= 1")
+            self.device_id = f"cpu-t{self.threads}"
+        else:
+            self.threads = None
+            self.precision = "fp16" if opts.get("fp16") else "fp32"
+            self.device_id = name + (f"{self.gpu}" if self.gpu else "") + ("-fp16" if opts.get("fp16") else "")
+            if PROVIDERS[name] not in available_providers():
+                raise ProviderUnavailable(
+                    f"device {spec!r}: onnxruntime has no {PROVIDERS[name]} here (have: "
+                    f"{', '.join(available_providers())}); on a GPU machine `pip install .[gpu]`, or use --device cpu"
+                )
+        self._options = provider_options(name, self.precision == "fp16", self.gpu)
+
+    def info(self) -> dict:
+        import onnxruntime as ort
+
+        d = super().info()
+        d.update(runtime="onnxruntime", runtime_version=ort.__version__,
+                 providers=[PROVIDERS[self.provider]] + ([] if self.provider == "cpu" else [PROVIDERS["cpu"]]),
+                 provider_options=self._options)
+        if self.provider != "cpu":
+            d["gpu"] = _gpu_name(self.gpu)
+        return d
+
+    def measure_onnx(self, onnx_bytes, input_shapes=None, cfg: TimingConfig = TimingConfig(),
+                     ref_onnx=None, ref_latency_ms=None) -> Measurement:
+        m = measure_onnx(onnx_bytes, input_shapes, cfg, provider=self.provider, threads=self.threads,
+                         ref_onnx=ref_onnx, ref_latency_ms=ref_latency_ms, device=self.spec,
+                         provider_options=self._options, energy_window_s=self.energy_window_s,
+                         device_index=self.gpu)
+        m.precision = self.precision
+        return m
+
+
+def _gpu_name(index: int) -> str | None:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(index))
+        return name.decode() if isinstance(name, bytes) else str(name)
+    except Exception:
+        return None

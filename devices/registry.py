@@ -1,0 +1,122 @@
+"""Devices by name, timm-style: `register_device`, `list_devices`, `create_device(spec)`.
+
+A spec is `name[:options]`: `cpu`, `cpu:threads=2`, `cuda`, `trt:fp16`, `trt-native:fp16`,
+`torch-cpu`, `table:PATH:COLUMN`, `remote:http://host:port`. Factories import their backend
+only when called, so listing or importing never touches tensorrt, pycuda or pynvml.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from .base import Device
+
+_REGISTRY: dict[str, Callable[[str], Device]] = {}
+_INFO: dict[str, dict] = {}
+
+
+def register_device(name: str, *, needs_gpu: bool = False, measures: bool = True, example: str | None = None):
+    """Decorator: register a factory `fn(spec) -> Device` under `name`."""
+
+    def deco(fn):
+        if name in _REGISTRY:
+            raise ValueError(f"device {name!r} is already registered")
+        _REGISTRY[name] = fn
+        _INFO[name] = {"needs_gpu": needs_gpu, "measures": measures, "example": example or name}
+        return fn
+
+    return deco
+
+
+def list_devices(pattern: str = "*") -> list[str]:
+    import fnmatch
+
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def device_info(name: str) -> dict:
+    return dict(_INFO[name])
+
+
+def create_device(spec: str) -> Device:
+    """A device from its spec; an unknown name is a KeyError naming the known ones."""
+    spec = spec.strip()
+    name = spec.split(":", 1)[0]
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown device {name!r} (from {spec!r}); known: {', '.join(list_devices())}")
+    return _REGISTRY[name](spec)
+
+
+def split_specs(text: str) -> list[str]:
+    """Split a comma-separated device list; a comma starts a new spec only before a known name,
+    so options and URLs may contain commas."""
+    names = "|".join(re.escape(n) for n in sorted(_REGISTRY, key=len, reverse=True))
+    parts = re.split(rf",\s*(?=(?:{names})(?::|$|,))", text.strip())
+    return [p.strip() for p in parts if p.strip()]
+
+
+# ---- the built-in devices ---------------------------------------------------------------------
+@register_device("cpu", example="cpu:threads=1")
+def _cpu(spec: str) -> Device:
+    from .ort import OrtDevice
+
+    return OrtDevice(spec)
+
+
+@register_device("cuda", needs_gpu=True)
+def _cuda(spec: str) -> Device:
+    from .ort import OrtDevice
+
+    return OrtDevice(spec)
+
+
+@register_device("trt", needs_gpu=True, example="trt:fp16")
+def _trt(spec: str) -> Device:
+    from .ort import OrtDevice
+
+    return OrtDevice(spec)
+
+
+@register_device("trt-native", needs_gpu=True, example="trt-native:fp16")
+def _trt_native(spec: str) -> Device:
+    from .tensorrt import TensorRTDevice
+
+    return TensorRTDevice(spec)
+
+
+@register_device("torch-cpu", example="torch-cpu:threads=1")
+def _torch_cpu(spec: str) -> Device:
+    from .torch_eager import TorchEagerDevice
+
+    return TorchEagerDevice(spec)
+
+
+@register_device("torch-cuda", needs_gpu=True)
+def _torch_cuda(spec: str) -> Device:
+    from .torch_eager import TorchEagerDevice
+
+    return TorchEagerDevice(spec)
+
+
+@register_device("table", measures=False, example="table:results/tables/mbv3-fmnist/cpu-t1.parquet:latency_norm_ms")
+def _table(spec: str) -> Device:
+    from .table_device import TableDevice
+
+    return TableDevice(spec)
+
+
+@register_device("remote", example="remote:http://127.0.0.1:8765")
+def _remote(spec: str) -> Device:
+    try:
+        from . import remote
+    except ImportError as exc:
+        raise LookupError(
+            f"device {spec!r}: the remote client (devices/remote.py) is not available ({exc}); "
+            "it ships with the agent (issue 4)"
+        ) from None
+    for attr in ("RemoteDevice", "create_remote_device"):
+        factory = getattr(remote, attr, None)
+        if factory is not None:
+            return factory(spec)
+    raise LookupError(f"device {spec!r}: devices/remote.py defines no RemoteDevice")
