@@ -1,12 +1,29 @@
+"""`hwnas agent`: serve measurements of ONNX models to a remote host (devices/agent.py).
+
+On a board without the rest of the package, `python -m devices.agent` takes the same options.
+"""
+
 from __future__ import annotations
 
 import click
 
-from bench.commands._pending import not_built
 
-
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def agent(args) -> None:
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind. Keep loopback and reach it through an SSH tunnel.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@click.option("--token-file", type=click.Path(dir_okay=False), envvar="HWNAS_AGENT_TOKEN_FILE",
+              help="File holding the shared token (chmod 600). Env: HWNAS_AGENT_TOKEN_FILE.")
+@click.option("--providers", default="cpu", show_default=True, help="Comma-separated: cpu,cuda,trt.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Pin onnxruntime intra-op threads (default: the client's choice, else all cores).")
+@click.option("--max-body-mb", type=click.FloatRange(min=0.001), default=64.0, show_default=True,
+              help="Largest request body (model + reference); bigger ones get 413.")
+@click.option("--max-seconds", type=click.FloatRange(min=0.01), default=60.0, show_default=True,
+              help="Cap on one measurement's timing; a request is stopped (504) after 2x this + 30 s.")
+def agent(host, port, token_file, providers, threads, max_body_mb, max_seconds) -> None:
     """Serve measurements of ONNX models to a remote host (edge / mobile targets)."""
-    not_built("agent", "remote agent, issue 4")
+    from devices.agent import config_from_args, serve
+
+    cfg = config_from_args(token_file, providers, threads, max_body_mb, max_seconds)
+    serve(cfg, host, port, log=lambda m: click.echo(m, err=True))
