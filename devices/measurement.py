@@ -51,6 +51,8 @@ class Measurement:
                     cfg: TimingConfig, ref_latency_ms: float | None = None, **kw) -> Measurement:
         s = summarize(timing.samples_ms, cfg.confidence)
         ratio = timing.ratio
+        if timing.ratios:  # per-round ratios are the raw material of the normalised figure
+            kw["extra"] = {**kw.get("extra", {}), "ratios": [float(r) for r in timing.ratios]}
         return cls(
             device=device, batch=batch, threads=threads,
             latency_ms=s["median_ms"], latency_mean_ms=s["mean_ms"], latency_std_ms=s["std_ms"],

@@ -169,6 +169,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; tables are for everyone to read
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -1,19 +1,100 @@
+"""`hwnas profile` and `hwnas validate-lut` (device layer, issue 3)."""
+
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
-from bench.commands._pending import not_built
+_TIMING = [
+    click.option("--rel-ci", type=float, default=0.02, show_default=True,
+                 help="Stop when the 95% CI half-width of the median (of reference ratios) is within this fraction."),
+    click.option("--max-s", type=float, default=10.0, show_default=True,
+                 help="Time cap per measurement in seconds (the row is flagged unstable when hit)."),
+    click.option("--batch", type=int, default=1, show_default=True, help="Batch size of every input."),
+    click.option("--out-dir", type=click.Path(file_okay=False), default="results/tables", show_default=True,
+                 help="Tables go to OUT_DIR/<space>/<device-id>.parquet."),
+    click.option("--no-reference", is_flag=True,
+                 help="Do not interleave with the reference network (raw figures only; not drift compensated)."),
+]
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def profile(args) -> None:
+def timing_options(fn):
+    for opt in reversed(_TIMING):
+        fn = opt(fn)
+    return fn
+
+
+def _timing(rel_ci: float, max_s: float, batch: int):
+    from devices.timing import TimingConfig
+
+    if batch < 1:
+        raise ValueError(f"--batch must be >= 1, got {batch}")
+    if max_s <= 0:
+        raise ValueError(f"--max-s must be > 0, got {max_s}")
+    return TimingConfig(rel_ci=rel_ci, max_s=max_s)
+
+
+@click.command()
+@click.option("--device", "device", required=True,
+              help="Device spec, or a comma-separated list profiled in parallel (cpu, cpu:threads=1, cuda, trt, "
+                   "trt-native:fp16, torch-cpu, remote:URL).")
+@click.option("--space", required=True, help="Search space (see `hwnas spaces`).")
+@click.option("--resume", is_flag=True, help="Continue an existing (or killed) run; measured rows are kept.")
+@click.option("--force", is_flag=True, help="Measure again even though the table exists.")
+@click.option("--limit", type=int, default=None, help="Stop after N blocks (a later --resume continues).")
+@click.option("--sample", type=int, default=None, help="Measure N sampled whole networks instead of every block.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=".cache/onnx", show_default=True,
+              help="ONNX export cache (by block key).")
+@timing_options
+def profile(device, space, resume, force, limit, sample, seed, cache_dir, rel_ci, max_s, batch, out_dir,
+            no_reference) -> None:
     """Measure every distinct block of a space on a device and write its table."""
-    not_built("profile", "device layer, issue 3")
+    from bench.pipelines.profile import ProfileConfig, iter_specs
+    from bench.pipelines.profile import profile as run_profile
+    from search.spaces import create_space
+
+    create_space(space)  # unknown space: one line before any device starts
+    if limit is not None and limit < 0:
+        raise ValueError(f"--limit must be >= 0, got {limit}")
+    if sample is not None and sample < 1:
+        raise ValueError(f"--sample must be >= 1, got {sample}")
+    specs = list(iter_specs(device))
+    from devices.registry import create_device
+
+    for s in specs:  # bad or unavailable device: fail before measuring anything
+        create_device(s).close()
+    pc = ProfileConfig(space=space, devices=specs, out_dir=Path(out_dir), timing=_timing(rel_ci, max_s, batch),
+                       resume=resume, force=force, limit=limit, sample=sample, seed=seed, batch=batch,
+                       reference=not no_reference, cache_dir=Path(cache_dir))
+    for r in run_profile(pc):
+        state = "complete" if r["complete"] else f"partial ({r['rows']}/{r['total']}; rerun with --resume)"
+        click.echo(f"{r['device_id']}: measured {r['measured']} in {r['wall_s']:.1f} s "
+                   f"({r['unstable']} unstable) -> {r['path']} [{state}]")
 
 
-@click.command("validate-lut", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def validate_lut(args) -> None:
+@click.command("validate-lut")
+@click.option("--device", required=True, help="Device spec (its block table must exist).")
+@click.option("--space", required=True, help="Search space.")
+@click.option("--samples", type=int, default=60, show_default=True, help="Whole networks to measure.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--test-frac", type=float, default=0.5, show_default=True,
+              help="Share of the networks held out to evaluate the calibrated predictor.")
+@click.option("--resume", is_flag=True, help="Reuse network measurements of a killed run.")
+@timing_options
+def validate_lut(device, space, samples, seed, test_frac, resume, rel_ci, max_s, batch, out_dir,
+                 no_reference) -> None:
     """Measure whole networks end to end and compare with the table's sum."""
-    not_built("validate-lut", "device layer, issue 3")
+    from bench.pipelines.validate_lut import ValidateConfig, validate
+
+    if samples < 4:
+        raise ValueError(f"--samples must be >= 4 (train and test splits), got {samples}")
+    if not 0 < test_frac < 1:
+        raise ValueError(f"--test-frac must be in (0, 1), got {test_frac}")
+    vc = ValidateConfig(space=space, device=device, samples=samples, seed=seed, test_frac=test_frac,
+                        out_dir=Path(out_dir), timing=_timing(rel_ci, max_s, batch), batch=batch,
+                        resume=resume, reference=not no_reference)
+    out = validate(vc)
+    click.echo(out["summary"])
+    click.echo(f"report -> {out['md']}")

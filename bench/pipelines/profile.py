@@ -1,0 +1,221 @@
+"""`hwnas profile`: measure every distinct block of a space (or N sampled whole networks) on one
+or more devices and write one resumable table per device.
+
+Per device: a calibration phase times the reference network alone (its median scales every
+ratio); then each block is exported to ONNX once (cache by key) and timed interleaved with the
+reference; rows are appended in atomic chunks (bench/pipelines/store.py), unstable rows are
+re-measured once, and the table, CSV mirror and sidecar are written at the end. A resumed run
+reuses the first run's calibration, so its normalised figures stay on one scale.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from bench.pipelines.store import RowStore
+from devices.base import Device
+from devices.export import DEFAULT_CACHE_DIR, OnnxCache
+from devices.table import now_iso, read_sidecar
+from devices.timing import TimingConfig
+
+DEFAULT_OUT = Path("results/tables")
+
+
+@dataclass
+class ProfileConfig:
+    space: str
+    devices: Sequence[str]
+    out_dir: Path = DEFAULT_OUT
+    timing: TimingConfig = field(default_factory=TimingConfig)
+    resume: bool = False
+    force: bool = False
+    limit: int | None = None
+    sample: int | None = None  # measure N sampled whole networks instead of every block
+    seed: int = 0
+    batch: int = 1
+    chunk: int = 8
+    remeasure: int = 1  # extra attempts for rows that missed the CI target
+    reference: bool = True
+    cache_dir: Path = Path(DEFAULT_CACHE_DIR)
+    progress: bool = True
+
+
+@dataclass
+class Unit:
+    """One thing to time: a block, a fixed part or a whole network."""
+
+    kind: str  # block | fixed | network
+    key: str
+    input_shape: tuple[int, ...]  # without batch
+    build: object  # () -> torch module
+    arch_str: str | None = None
+    stage: int | None = None
+
+
+def table_path(out_dir: Path, space: str, device_id: str, suffix: str = "") -> Path:
+    return Path(out_dir) / space / f"{device_id}{suffix}.parquet"
+
+
+def block_units(space) -> list[Unit]:
+    units = [Unit("fixed", b.key, tuple(b.input_shape), (lambda b=b: space.build_block(b)))
+             for b in space.fixed_blocks()]
+    units += [Unit("block", b.key, tuple(b.input_shape), (lambda b=b: space.build_block(b)))
+              for b in space.all_blocks()]
+    return units
+
+
+def network_units(space, n: int, seed: int) -> list[Unit]:
+    archs = space.sample_many(n, np.random.default_rng(seed))
+    return [Unit("network", f"network:{space.to_str(a)}", tuple(space.input_shape),
+                 (lambda a=a: space.build(a)), arch_str=space.to_str(a)) for a in archs]
+
+
+def calibrate(device: Device, cfg: TimingConfig, batch: int) -> dict:
+    """Time the reference network alone, with a longer cap than a block gets."""
+    from devices.reference import (
+        REFERENCE_NAME,
+        reference_digest,
+        reference_input,
+        reference_module,
+    )
+
+    ccfg = replace(cfg, min_runs=max(cfg.min_runs, 200), max_s=max(cfg.max_s, 5.0))
+    m = device.calibrate(reference_module(), reference_input(batch), ccfg)
+    return {"reference": REFERENCE_NAME, "reference_sha256": reference_digest(batch),
+            "ref_latency_ms": m.latency_ms, "ref_calibration_n": m.n, "ref_calibration_cov": m.latency_cov,
+            "ref_calibrated_at": now_iso()}
+
+
+def measure_unit(device: Device, u: Unit, cfg: TimingConfig, batch: int, cache: OnnxCache,
+                 ref_module, ref_latency_ms: float | None) -> dict:
+    m = device.measure_module(u.build(), (batch, *u.input_shape), cfg, ref_module=ref_module,
+                              ref_latency_ms=ref_latency_ms, cache=cache, key=u.key)
+    row = {"kind": u.kind, "block_key": u.key, "arch_str": u.arch_str,
+           "input_shape": "x".join(map(str, u.input_shape)), **m.row(keep_samples=True),
+           "measured_at": now_iso()}
+    return row
+
+
+def _better(a: dict, b: dict) -> dict:
+    """Of two attempts, keep the stable one, else the tighter confidence interval."""
+    if a["stable"] != b["stable"]:
+        return a if a["stable"] else b
+    return a if a["latency_ci_rel"] <= b["latency_ci_rel"] else b
+
+
+def profile_device(spec: str, pc: ProfileConfig, position: int = 0, stop: threading.Event | None = None) -> dict:
+    """Profile one device; returns a summary dict (rows measured, seconds, table path)."""
+    from devices.registry import create_device
+    from search.spaces import create_space
+
+    space = create_space(pc.space)
+    device = create_device(spec)
+    if not device.measures:
+        raise ValueError(f"device {spec!r} is read-only (a table measured by others); nothing to profile")
+    suffix = "-networks" if pc.sample else ""
+    path = table_path(pc.out_dir, space.name, device.device_id, suffix)
+    store = RowStore(path, key=("block_key",), chunk=pc.chunk)
+    store.check_writable()
+    if store.exists() and not (pc.resume or pc.force):
+        raise FileExistsError(f"{path} already exists (or a killed run left parts); pass --resume to continue it "
+                              "or --force to measure it again")
+    units = network_units(space, pc.sample, pc.seed) if pc.sample else block_units(space)
+    meta_prev = read_sidecar(path) if pc.resume else {}
+    done = {k[0] for k in store.done_keys()} if pc.resume else set()  # corrupt table -> TableError here
+    if pc.force and store.exists():
+        for p in store._parts():
+            p.unlink()
+        done = set()
+    todo = [u for u in units if u.key not in done]
+    if pc.limit is not None:
+        todo = todo[: pc.limit]
+
+    from devices.reference import reference_digest, reference_module
+
+    ref_module = reference_module() if pc.reference else None
+    cal = {}
+    if pc.reference:
+        same_ref = meta_prev.get("reference_sha256") == reference_digest(pc.batch) and meta_prev.get("batch") == pc.batch
+        if pc.resume and same_ref and meta_prev.get("ref_latency_ms"):
+            cal = {k: meta_prev[k] for k in meta_prev if k.startswith("ref") or k == "reference"}
+        elif todo:
+            cal = calibrate(device, pc.timing, pc.batch)
+    meta = {**device.info(), "kind": "profile", "space": space.name, "batch": pc.batch,
+            "timing": pc.timing.to_dict(), "units": "sampled networks" if pc.sample else "blocks",
+            "sample": pc.sample, "seed": pc.seed if pc.sample else None, **cal,
+            "latency_columns": {"latency_ms": "raw median of the target's runs",
+                                "latency_norm_ms": "ref_ratio x ref_latency_ms (drift compensated; default)"},
+            "memory_columns": {"param_bytes": "initializer bytes (exact)",
+                               "activation_bytes": "analytic peak of live activations (onnx shape inference)",
+                               "peak_mem_bytes": "measured by the runtime where it exposes one (see peak_mem_source)"},
+            "load_avg_start": list(os.getloadavg()), "status": "in progress", "total_units": len(units)}
+    if todo:
+        from devices.table import write_sidecar
+        write_sidecar(path, {**meta_prev, **meta, "rows": len(done)})
+    cache = OnnxCache(pc.cache_dir)
+    ref_ms = cal.get("ref_latency_ms")
+    t0, measured, busy, unstable = time.perf_counter(), 0, 0.0, 0
+    bar = tqdm(total=len(todo), desc=f"{space.name}@{device.device_id}", unit="blk", position=position,
+               disable=not pc.progress, dynamic_ncols=True, leave=True)
+    try:
+        for u in todo:
+            if stop is not None and stop.is_set():
+                break
+            row = measure_unit(device, u, pc.timing, pc.batch, cache, ref_module, ref_ms)
+            attempts = 1
+            while not row["stable"] and attempts <= pc.remeasure:
+                row = _better(row, measure_unit(device, u, pc.timing, pc.batch, cache, ref_module, ref_ms))
+                attempts += 1
+            row["attempts"] = attempts
+            unstable += not row["stable"]
+            busy += row.get("busy_s") or 0.0
+            store.append(row)
+            measured += 1
+            bar.update(1)
+            bar.set_postfix(ms=f"{row['latency_norm_ms'] or row['latency_ms']:.3f}", unstable=unstable)
+    finally:
+        bar.close()
+        store.flush()
+        device.close()
+    wall = time.perf_counter() - t0
+    df = store.load()
+    complete = not pc.sample and df.shape[0] >= len(units) or bool(pc.sample) and df.shape[0] >= pc.sample
+    meta.update(status="complete" if complete else "partial", load_avg_end=list(os.getloadavg()))
+    df = store.finalize(meta={**meta_prev, **meta}, sort_by=None)
+    return {"device": spec, "device_id": device.device_id, "path": str(path), "measured": measured,
+            "rows": int(df.shape[0]), "total": len(units), "unstable": unstable, "wall_s": wall,
+            "busy_s": busy, "complete": complete}
+
+
+def profile(pc: ProfileConfig) -> list[dict]:
+    """Profile every device in `pc.devices` in parallel threads (one table each)."""
+    specs = list(pc.devices)
+    if len(specs) == 1:
+        return [profile_device(specs[0], pc)]
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=len(specs)) as ex:
+        futs = [ex.submit(profile_device, s, pc, i, stop) for i, s in enumerate(specs)]
+        out, errors = [], []
+        for f in futs:
+            try:
+                out.append(f.result())
+            except Exception as exc:  # keep the others' rows; report every failure
+                errors.append(exc)
+    if errors:
+        raise errors[0]
+    return out
+
+
+def iter_specs(text: str) -> Iterable[str]:
+    from devices.registry import split_specs
+
+    return split_specs(text)
