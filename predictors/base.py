@@ -1,0 +1,232 @@
+"""One Predictor API (scikit-learn style) and a timm-style registry.
+
+`__init__` only stores parameters; `fit(archs, y)` returns self and sets attributes ending in
+`_`; `predict(archs)` returns float64 [n]. Archs are the space's own architecture objects.
+
+Files are format-stable (no pickle, the nn-Meter #131 complaint): `save(dir)` writes
+`predictor.json` (registry name, parameters, JSON state, library versions) plus `arrays.npz`
+and any library-native file (xgboost JSON). `load_predictor(dir)` rebuilds it.
+"""
+
+from __future__ import annotations
+
+import abc
+import fnmatch
+import inspect
+import json
+import platform
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+_PREDICTORS: dict[str, Callable[..., Predictor]] = {}
+
+
+class NotFittedError(ValueError, AttributeError):
+    """predict/save called before fit."""
+
+
+class Predictor(abc.ABC):
+    """Base of every surrogate. Subclasses implement `_fit`, `_predict`, `_state`, `_set_state`."""
+
+    #: registry name, set by `register_predictor`
+    name: str = ""
+    #: True for predictors that use other devices' tables handed to `fit(..., prior=...)`
+    uses_prior: bool = False
+    #: kind of target the predictor is meant for ("any", "cost")
+    target_kind: str = "any"
+
+    def __init__(self, space: str = "nb201", seed: int = 0):
+        self.space = space
+        self.seed = seed
+
+    # ---- parameters (sklearn get_params: the __init__ signature) ---------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        names: list[str] = []
+        for klass in cls.__mro__:
+            if "__init__" not in klass.__dict__:
+                continue
+            for p in inspect.signature(klass.__init__).parameters.values():
+                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in names:
+                    names.append(p.name)
+        return names
+
+    def get_params(self) -> dict[str, Any]:
+        return {n: getattr(self, n) for n in self._param_names()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # ---- the API -------------------------------------------------------------------
+    @property
+    def space_(self):
+        from search.spaces import create_space
+
+        sp = self.__dict__.get("_space_obj")
+        if sp is None or sp.name != self.space:
+            sp = create_space(self.space)
+            self.__dict__["_space_obj"] = sp
+        return sp
+
+    def fit(self, archs: Sequence, y, prior=None) -> Predictor:
+        """Fit on (arch, value) pairs; `prior` (PriorTables) is used only where `uses_prior`."""
+        y = np.asarray(y, dtype=np.float64).ravel()
+        if len(archs) != len(y):
+            raise ValueError(f"{self.name}: {len(archs)} archs but {len(y)} target values")
+        if len(y) < 2:
+            raise ValueError(f"{self.name}: need at least 2 training archs, got {len(y)}")
+        if not np.isfinite(y).all():
+            raise ValueError(f"{self.name}: target has NaN or infinite values; drop or fill those rows")
+        archs = [self.space_.validate(a) for a in archs]
+        self._fit(archs, y, prior)
+        self.n_train_ = len(y)
+        return self
+
+    def predict(self, archs: Sequence, batch_size: int = 4096) -> np.ndarray:
+        """Predictions, computed in chunks so that all 15,625 NB201 cells fit in little memory."""
+        self._check_fitted()
+        archs = [self.space_.validate(a) for a in archs]
+        out = [np.asarray(self._predict(archs[i:i + batch_size]), dtype=np.float64).ravel()
+               for i in range(0, len(archs), batch_size)]
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "n_train_"):
+            raise NotFittedError(f"{self.name or type(self).__name__} is not fitted; call fit() first")
+
+    @abc.abstractmethod
+    def _fit(self, archs: list, y: np.ndarray, prior) -> None: ...
+
+    @abc.abstractmethod
+    def _predict(self, archs: list) -> np.ndarray: ...
+
+    # ---- persistence ----------------------------------------------------------------
+    def _state(self, folder: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(JSON-able state, arrays) of the fitted model; may also write native files in folder."""
+        return {}, {}
+
+    def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray], folder: Path) -> None:
+        """Inverse of `_state`; a predictor with no fitted state has nothing to restore."""
+        return None
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted predictor into folder `path` (created)."""
+        self._check_fitted()
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        state, arrays = self._state(folder)
+        doc = {
+            "format_version": FORMAT_VERSION,
+            "predictor": self.name,
+            "class": f"{type(self).__module__}.{type(self).__name__}",
+            "params": self.get_params(),
+            "n_train": self.n_train_,
+            "state": state,
+            "arrays": sorted(arrays),
+            "versions": library_versions(),
+        }
+        import io
+
+        from devices.table import atomic_write_bytes
+
+        buf = io.BytesIO()
+        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+        atomic_write_bytes(folder / "arrays.npz", buf.getvalue())
+        atomic_write_bytes(folder / "predictor.json", (json.dumps(doc, indent=2, default=_json_default) + "\n").encode())
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path) -> Predictor:
+        return load_predictor(path)
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("hwnas", "numpy", "scipy", "scikit-learn", "xgboost", "xgboost-cpu", "torch"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def load_predictor(path: str | Path) -> Predictor:
+    folder = Path(path)
+    meta = folder / "predictor.json"
+    if not meta.exists():
+        raise FileNotFoundError(f"{meta}: no such file; `path` must be a folder written by Predictor.save")
+    try:
+        doc = json.loads(meta.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{meta}: corrupt predictor file ({exc}); re-fit and save it again") from None
+    if doc.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{meta}: format_version {doc.get('format_version')} unknown (this build reads {FORMAT_VERSION})")
+    model = create_predictor(doc["predictor"], **doc["params"])
+    with np.load(folder / "arrays.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    model._set_state(doc["state"], arrays, folder)
+    model.n_train_ = int(doc["n_train"])
+    return model
+
+
+# ---- registry (timm style) ----------------------------------------------------------------
+def register_predictor(name: str, **defaults):
+    """Decorator: register a Predictor class (or factory) under `name`, with default params."""
+
+    def deco(factory):
+        if name in _PREDICTORS:
+            raise ValueError(f"predictor {name!r} is registered twice")
+
+        def make(**kw):
+            obj = factory(**{**defaults, **kw})
+            obj.name = name
+            return obj
+
+        make.factory = factory  # type: ignore[attr-defined]
+        make.defaults = defaults  # type: ignore[attr-defined]
+        _PREDICTORS[name] = make
+        return factory
+
+    return deco
+
+
+def list_predictors(pattern: str = "*") -> list[str]:
+    _ensure_builtins()
+    return sorted(n for n in _PREDICTORS if fnmatch.fnmatch(n, pattern))
+
+
+def create_predictor(name: str, **kwargs) -> Predictor:
+    _ensure_builtins()
+    try:
+        make = _PREDICTORS[name]
+    except KeyError:
+        raise KeyError(f"unknown predictor {name!r}; known: {', '.join(list_predictors())}") from None
+    return make(**kwargs)
+
+
+def predictor_class(name: str):
+    _ensure_builtins()
+    return _PREDICTORS[name].factory
+
+
+def _ensure_builtins() -> None:
+    from . import baselines, bilinear, gcn, transfer  # noqa: F401  (registration side effects)

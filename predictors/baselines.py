@@ -1,0 +1,325 @@
+"""Baseline surrogates: xgb, rf, mlp, ridge, knn on an encoding, and lut-sum for cost.
+
+Every model is stored in a format-stable way: xgboost's own JSON for trees, plain arrays (npz)
+for linear/MLP weights and for kNN's training set; predictions after a load are bit-identical
+because they run the same code on the same numbers. `*-struct` variants use the encoding that
+knows NB201's structure (predictors/encodings.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .base import Predictor, register_predictor
+from .encodings import encode
+
+
+class EncodedPredictor(Predictor):
+    """A predictor on a fixed-length encoding; targets are standardised for fitting."""
+
+    def __init__(self, space: str = "nb201", seed: int = 0, encoding: str = "onehot"):
+        super().__init__(space, seed)
+        self.encoding = encoding
+
+    def _X(self, archs) -> np.ndarray:
+        return encode(self.space_, archs, self.encoding)
+
+    def _fit(self, archs, y, prior) -> None:
+        self.y_mean_, self.y_std_ = float(y.mean()), float(y.std() or 1.0)
+        self._fit_xy(self._X(archs), (y - self.y_mean_) / self.y_std_)
+
+    def _predict(self, archs) -> np.ndarray:
+        return self._predict_x(self._X(archs)) * self.y_std_ + self.y_mean_
+
+    def _fit_xy(self, X, z) -> None:
+        raise NotImplementedError
+
+    def _predict_x(self, X) -> np.ndarray:
+        raise NotImplementedError
+
+    def _scale_state(self) -> dict:
+        return {"y_mean": self.y_mean_, "y_std": self.y_std_}
+
+    def _set_scale(self, state: dict) -> None:
+        self.y_mean_, self.y_std_ = float(state["y_mean"]), float(state["y_std"])
+
+
+# ---- trees (xgboost) --------------------------------------------------------------------
+class _XGBBase(EncodedPredictor):
+    native_file = "model.json"
+
+    def _make(self):
+        raise NotImplementedError
+
+    def _fit_xy(self, X, z) -> None:
+        self.model_ = self._make()
+        self.model_.fit(X, z)
+
+    def _predict_x(self, X) -> np.ndarray:
+        return self.model_.predict(X)
+
+    def _state(self, folder: Path):
+        self.model_.save_model(folder / self.native_file)
+        return {**self._scale_state(), "native_file": self.native_file}, {}
+
+    def _set_state(self, state, arrays, folder: Path) -> None:
+        self._set_scale(state)
+        self.model_ = self._make()
+        self.model_.load_model(folder / state["native_file"])
+
+
+@register_predictor("xgb")
+@register_predictor("xgb-struct", encoding="struct")
+class XGBPredictor(_XGBBase):
+    """Gradient-boosted trees (the NASLib / HW-NAS-Bench baseline)."""
+
+    def __init__(self, space: str = "nb201", seed: int = 0, encoding: str = "onehot",
+                 n_estimators: int = 500, learning_rate: float = 0.05, max_depth: int = 6,
+                 subsample: float = 0.8, colsample_bytree: float = 0.8, n_jobs: int = 2):
+        super().__init__(space, seed, encoding)
+        self.n_estimators, self.learning_rate, self.max_depth = n_estimators, learning_rate, max_depth
+        self.subsample, self.colsample_bytree, self.n_jobs = subsample, colsample_bytree, n_jobs
+
+    def _make(self):
+        import xgboost as xgb
+
+        return xgb.XGBRegressor(
+            n_estimators=self.n_estimators, learning_rate=self.learning_rate, max_depth=self.max_depth,
+            subsample=self.subsample, colsample_bytree=self.colsample_bytree, n_jobs=self.n_jobs,
+            random_state=self.seed, tree_method="hist",
+        )
+
+
+@register_predictor("rf")
+class RFPredictor(_XGBBase):
+    """Random forest (xgboost's RF mode, so the trees are saved as JSON, not pickled)."""
+
+    def __init__(self, space: str = "nb201", seed: int = 0, encoding: str = "onehot",
+                 n_estimators: int = 200, max_depth: int = 8, subsample: float = 0.8,
+                 colsample_bynode: float = 0.5, n_jobs: int = 2):
+        super().__init__(space, seed, encoding)
+        self.n_estimators, self.max_depth, self.subsample = n_estimators, max_depth, subsample
+        self.colsample_bynode, self.n_jobs = colsample_bynode, n_jobs
+
+    def _make(self):
+        import xgboost as xgb
+
+        return xgb.XGBRFRegressor(
+            n_estimators=self.n_estimators, max_depth=self.max_depth, subsample=self.subsample,
+            colsample_bynode=self.colsample_bynode, n_jobs=self.n_jobs, random_state=self.seed,
+            tree_method="hist",
+        )
+
+
+# ---- linear ------------------------------------------------------------------------------
+@register_predictor("ridge")
+@register_predictor("ridge-struct", encoding="struct")
+class RidgePredictor(EncodedPredictor):
+    """Ridge regression; the penalty is picked by leave-one-out CV (cheap, closed form)."""
+
+    def __init__(self, space: str = "nb201", seed: int = 0, encoding: str = "onehot",
+                 alphas: tuple[float, ...] = (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)):
+        super().__init__(space, seed, encoding)
+        self.alphas = alphas
+
+    def _fit_xy(self, X, z) -> None:
+        from sklearn.linear_model import RidgeCV
+
+        m = RidgeCV(alphas=list(self.alphas)).fit(X, z)
+        self.coef_, self.intercept_, self.alpha_ = m.coef_.astype(np.float64), float(m.intercept_), float(m.alpha_)
+
+    def _predict_x(self, X) -> np.ndarray:
+        return X.astype(np.float64) @ self.coef_ + self.intercept_
+
+    def _state(self, folder):
+        return {**self._scale_state(), "intercept": self.intercept_, "alpha": self.alpha_}, {"coef": self.coef_}
+
+    def _set_state(self, state, arrays, folder) -> None:
+        self._set_scale(state)
+        self.coef_, self.intercept_, self.alpha_ = arrays["coef"], float(state["intercept"]), float(state["alpha"])
+
+
+# ---- MLP ---------------------------------------------------------------------------------
+@register_predictor("mlp")
+class MLPPredictor(EncodedPredictor):
+    """Two hidden ReLU layers (scikit-learn's MLPRegressor, Adam); weights stored as arrays."""
+
+    def __init__(self, space: str = "nb201", seed: int = 0, encoding: str = "onehot",
+                 hidden: tuple[int, ...] = (128, 128), alpha: float = 1e-3, max_iter: int = 150):
+        super().__init__(space, seed, encoding)
+        self.hidden, self.alpha, self.max_iter = hidden, alpha, max_iter
+
+    def _fit_xy(self, X, z) -> None:
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPRegressor
+
+        m = MLPRegressor(hidden_layer_sizes=tuple(self.hidden), alpha=self.alpha, max_iter=self.max_iter,
+                         random_state=self.seed, batch_size=min(64, len(z)), learning_rate_init=1e-3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            m.fit(X, z)
+        self.weights_ = [w.astype(np.float64) for w in m.coefs_]
+        self.biases_ = [b.astype(np.float64) for b in m.intercepts_]
+
+    def _predict_x(self, X) -> np.ndarray:
+        h = X.astype(np.float64)
+        for i, (w, b) in enumerate(zip(self.weights_, self.biases_, strict=True)):
+            h = h @ w + b
+            if i < len(self.weights_) - 1:
+                h = np.maximum(h, 0.0)
+        return h.ravel()
+
+    def _state(self, folder):
+        arrays = {f"w{i}": w for i, w in enumerate(self.weights_)}
+        arrays.update({f"b{i}": b for i, b in enumerate(self.biases_)})
+        return {**self._scale_state(), "n_layers": len(self.weights_)}, arrays
+
+    def _set_state(self, state, arrays, folder) -> None:
+        self._set_scale(state)
+        n = int(state["n_layers"])
+        self.weights_ = [arrays[f"w{i}"] for i in range(n)]
+        self.biases_ = [arrays[f"b{i}"] for i in range(n)]
+
+
+# ---- kNN ---------------------------------------------------------------------------------
+@register_predictor("knn")
+class KNNPredictor(EncodedPredictor):
+    """Distance-weighted k nearest neighbours; the training set is the model.
+
+    A k-d tree computes each distance exactly; brute force uses the |x|^2 + |y|^2 - 2xy
+    shortcut, whose rounding depends on the batch, so ties between equidistant one-hot
+    neighbours broke differently from call to call.
+    """
+
+    def __init__(self, space: str = "nb201", seed: int = 0, encoding: str = "onehot", k: int = 7):
+        super().__init__(space, seed, encoding)
+        self.k = k
+
+    def _fit_xy(self, X, z) -> None:
+        self.X_train_, self.z_train_ = X.astype(np.float32), z.astype(np.float64)
+        self._build()
+
+    def _build(self) -> None:
+        from sklearn.neighbors import KNeighborsRegressor
+
+        k = min(self.k, len(self.z_train_))
+        self.model_ = KNeighborsRegressor(n_neighbors=k, weights="distance", algorithm="kd_tree").fit(self.X_train_, self.z_train_)
+
+    def _predict_x(self, X) -> np.ndarray:
+        return self.model_.predict(X)
+
+    def _state(self, folder):
+        return self._scale_state(), {"X_train": self.X_train_, "z_train": self.z_train_}
+
+    def _set_state(self, state, arrays, folder) -> None:
+        self._set_scale(state)
+        self.X_train_, self.z_train_ = arrays["X_train"], arrays["z_train"]
+        self._build()
+
+
+# ---- lut-sum (cost) ----------------------------------------------------------------------
+def cost_units(space, arch) -> list[str]:
+    """The additive units of a network's cost: NB201 (edge, op) pairs; chain spaces table keys.
+
+    NB201's table keys are whole cells (one per arch), which cannot generalise to unseen cells,
+    so its units are the ops on each edge (`none` costs nothing).
+    """
+    if space.name == "nb201":
+        return [f"e{e}:{space.ops[o]}" for e, o in enumerate(space.validate(arch)) if o != 0]
+    return space.block_keys(arch)
+
+
+@register_predictor("lut-sum")
+class LUTSumPredictor(Predictor):
+    """cost = T0 + sum of per-unit costs (a lookup table summed over the network's blocks).
+
+    With `lut` (a CSV/Parquet with columns `key` and `column`), unit costs come from that measured
+    table and only T0 and a scale are fitted; otherwise all unit costs are fitted from (arch,
+    cost) pairs by non-negative least squares (scipy.optimize.lsq_linear), T0 unconstrained.
+    Units never seen in training cost the mean fitted unit cost of their kind.
+    """
+
+    target_kind = "cost"
+
+    def __init__(self, space: str = "nb201", seed: int = 0, lut: str | None = None,
+                 column: str = "latency_ms", ridge: float = 1e-3):
+        super().__init__(space, seed)
+        self.lut, self.column, self.ridge = lut, column, ridge
+
+    def _counts(self, archs, keys: dict[str, int]) -> np.ndarray:
+        X = np.zeros((len(archs), len(keys)), dtype=np.float64)
+        for i, a in enumerate(archs):
+            for k in cost_units(self.space_, a):
+                j = keys.get(k)
+                if j is not None:
+                    X[i, j] += 1.0
+        return X
+
+    def _fit(self, archs, y, prior) -> None:
+        from scipy.optimize import lsq_linear
+
+        if self.lut:
+            from devices.table import read_table_file
+
+            df = read_table_file(self.lut)
+            if "key" not in df.columns or self.column not in df.columns:
+                raise ValueError(f"{self.lut}: a lut-sum table needs columns 'key' and {self.column!r}")
+            table = dict(zip(df["key"].astype(str), df[self.column].astype(float), strict=True))
+            units = [cost_units(self.space_, a) for a in archs]
+            missing = sorted({u for us in units for u in us if u not in table})
+            if missing:
+                raise ValueError(f"{self.lut}: no row for block key {missing[0]!r} ({len(missing)} missing); profile it first")
+            s = np.array([sum(table[u] for u in us) for us in units])
+            A = np.stack([np.ones_like(s), s], axis=1)
+            (t0, scale), *_ = np.linalg.lstsq(A, y, rcond=None)
+            self.keys_ = sorted(table)
+            self.unit_cost_ = np.array([table[k] * scale for k in self.keys_])
+            self.T0_ = float(t0)
+        else:
+            keys = sorted({u for a in archs for u in cost_units(self.space_, a)})
+            index = {k: i for i, k in enumerate(keys)}
+            X = self._counts(archs, index)
+            # intercept column first; a small ridge row block keeps tiny train sets well posed
+            A = np.hstack([np.ones((len(y), 1)), X])
+            reg = np.sqrt(self.ridge) * np.eye(A.shape[1])[1:]
+            A2 = np.vstack([A, reg])
+            b2 = np.concatenate([y, np.zeros(A.shape[1] - 1)])
+            lb = np.r_[-np.inf, np.zeros(len(keys))]
+            sol = lsq_linear(A2, b2, bounds=(lb, np.full(A.shape[1], np.inf)), method="bvls")
+            self.T0_ = float(sol.x[0])
+            self.keys_ = keys
+            self.unit_cost_ = sol.x[1:].astype(np.float64)
+        self._index = {k: i for i, k in enumerate(self.keys_)}
+        self._fill = _kind_means(self.keys_, self.unit_cost_)
+
+    def _predict(self, archs) -> np.ndarray:
+        out = np.full(len(archs), self.T0_)
+        for i, a in enumerate(archs):
+            for u in cost_units(self.space_, a):
+                j = self._index.get(u)
+                out[i] += self.unit_cost_[j] if j is not None else self._fill.get(_kind(u), 0.0)
+        return out
+
+    def _state(self, folder):
+        return {"T0": self.T0_, "keys": self.keys_}, {"unit_cost": self.unit_cost_}
+
+    def _set_state(self, state, arrays, folder) -> None:
+        self.T0_, self.keys_ = float(state["T0"]), list(state["keys"])
+        self.unit_cost_ = arrays["unit_cost"]
+        self._index = {k: i for i, k in enumerate(self.keys_)}
+        self._fill = _kind_means(self.keys_, self.unit_cost_)
+
+
+def _kind(key: str) -> str:
+    return key.split(":")[1] if ":" in key else key
+
+
+def _kind_means(keys, costs) -> dict[str, float]:
+    groups: dict[str, list[float]] = {}
+    for k, c in zip(keys, costs, strict=True):
+        groups.setdefault(_kind(k), []).append(float(c))
+    return {k: float(np.mean(v)) for k, v in groups.items()}

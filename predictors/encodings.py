@@ -1,0 +1,115 @@
+"""Architecture encodings for predictors: plain one-hot, and encodings that know the structure.
+
+`onehot` is the space's own `encode` (what NASLib's baselines use). `struct` adds what plain
+one-hot hides:
+- NB201: every cell is first mapped to the representative of its isomorphism class (cells that
+  compute the same function, via `space.canonical`, share one encoding), edges that are dead
+  behind `none` are set to `none`, then one-hot + path encoding (the op sequence on each of the
+  4 input->output paths, BANANAS-style) + counts of live ops + a degenerate flag.
+- chain spaces: one-hot + whole-network choice histogram + per-stage depth and choice histograms
+  where stages have several blocks (order-free summaries
+  that tree models and ridge cannot build from slot one-hots on their own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+import numpy as np
+
+ENCODINGS = ("onehot", "struct")
+
+# NB201 input->output paths as edge index sequences (edges in arch-string order:
+# 0: 1<-0, 1: 2<-0, 2: 2<-1, 3: 3<-0, 4: 3<-1, 5: 3<-2).
+NB201_PATHS = ((3,), (0, 4), (1, 5), (0, 2, 5))
+
+
+def encode(space, archs: Sequence, encoding: str = "onehot") -> np.ndarray:
+    """[n, f] float32 features of `archs` under `encoding` (memory: n * f * 4 bytes)."""
+    fn = _encoder(space, encoding)
+    if not len(archs):
+        return np.zeros((0, encoding_size(space, encoding)), dtype=np.float32)
+    return np.stack([fn(a) for a in archs]).astype(np.float32, copy=False)
+
+
+def encoding_size(space, encoding: str = "onehot") -> int:
+    return int(_encoder(space, encoding)(space.sample(np.random.default_rng(0))).shape[0])
+
+
+def _encoder(space, encoding: str) -> Callable:
+    if encoding == "onehot":
+        return space.encode
+    if encoding == "struct":
+        if space.name == "nb201":
+            return lambda a: _nb201_struct(space, space.validate(a))
+        if hasattr(space, "stages"):
+            return lambda a: _chain_struct(space, a)
+        raise ValueError(f"encoding 'struct' has no form for space {space.name!r}; use 'onehot'")
+    raise ValueError(f"unknown encoding {encoding!r}; expected one of {', '.join(ENCODINGS)}")
+
+
+# ---- NB201 --------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def nb201_representatives() -> dict[tuple[int, ...], tuple[int, ...]]:
+    """arch -> live-masked representative of its isomorphism class (5,390 classes)."""
+    from search.spaces import create_space
+
+    space = create_space("nb201")
+    rep_of_class: dict[str, tuple[int, ...]] = {}
+    out: dict[tuple[int, ...], tuple[int, ...]] = {}
+    for a in space.iter_all():
+        live = space.live_edges(a)
+        masked = tuple(int(o) if live[e] else 0 for e, o in enumerate(a))
+        key = space.canonical(a)
+        rep = rep_of_class.get(key)
+        if rep is None or masked < rep:
+            rep_of_class[key] = masked
+    for a in space.iter_all():
+        out[a] = rep_of_class[space.canonical(a)]
+    return out
+
+
+def nb201_representative(space, arch) -> tuple[int, ...]:
+    return nb201_representatives()[space.validate(arch)]
+
+
+@lru_cache(maxsize=16384)
+def _nb201_struct_cached(rep: tuple[int, ...]) -> np.ndarray:
+    n_ops = 5
+    onehot = np.zeros((6, n_ops), dtype=np.float32)
+    onehot[np.arange(6), rep] = 1.0
+    paths = []
+    for path in NB201_PATHS:
+        # one-hot over the sequences of the 4 non-`none` ops; all zero if the path is cut
+        v = np.zeros(4 ** len(path), dtype=np.float32)
+        if all(rep[e] != 0 for e in path):
+            idx = 0
+            for e in path:
+                idx = idx * 4 + (rep[e] - 1)
+            v[idx] = 1.0
+        paths.append(v)
+    counts = np.bincount(np.asarray(rep), minlength=n_ops).astype(np.float32)
+    degenerate = np.float32(all(o == 0 for o in rep))
+    out = np.concatenate([onehot.ravel(), *paths, counts, [degenerate]])
+    out.setflags(write=False)
+    return out
+
+
+def _nb201_struct(space, arch) -> np.ndarray:
+    return _nb201_struct_cached(nb201_representative(space, arch))
+
+
+# ---- chain spaces --------------------------------------------------------------------------
+def _chain_struct(space, arch) -> np.ndarray:
+    a = space.validate(arch)
+    vocab = {n: i for i, n in enumerate(space.choice_names)}
+    total = np.zeros(len(vocab), dtype=np.float32)
+    extra: list = []
+    for blocks, st in zip(a, space.stages, strict=True):
+        for c in blocks:
+            total[vocab[st.choices[c]]] += 1.0
+        if st.min_depth < st.max_depth:  # stage summaries only where a stage has several blocks
+            extra.append(np.float32(len(blocks)))
+            extra.extend(np.bincount(np.asarray(blocks, dtype=int), minlength=len(st.choices)))
+    return np.concatenate([space.encode(a), total, np.asarray(extra, dtype=np.float32)])
