@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+_UMASK = os.umask(0o022)  # read once at import (umask is process-wide; threads must not race on it)
+os.umask(_UMASK)
 ARCH_COLUMNS = ("arch_idx", "arch_str", "op_idx_list")
 
 
@@ -169,9 +171,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; tables are for everyone to read
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; tables are for everyone to read
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
