@@ -1,0 +1,356 @@
+"""Predictor comparison by rank correlation (`hwnas predictors evaluate` / `standard`).
+
+For each predictor, train size and seed: train on a random subset (seed's permutation, prefix of
+that size, so sizes are nested), test on every remaining row. Rows are appended to
+DIR/rank_correlation.csv atomically after each fit, so a killed run resumes where it stopped.
+Same seeds -> identical CSV except the timing columns `fit_seconds` and `predict_seconds`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from devices.table import atomic_write_bytes, import_arch_table, parse_table_spec, read_table_file
+from predictors.base import create_predictor, list_predictors
+from predictors.metrics import evaluate_predictions
+from predictors.transfer import PriorTables
+
+COLUMNS = ["predictor", "train_size", "seed", "kendall_tau", "spearman", "pearson", "mae", "rmse",
+           "precision_at_top5pct", "within_10pct", "n_test", "fit_seconds", "predict_seconds"]
+TIMING_COLUMNS = ["fit_seconds", "predict_seconds"]
+ACCURACY_PREDICTORS = ["bilinear", "bilinear-struct", "gcn", "gcn-struct", "xgb", "xgb-struct", "rf",
+                       "mlp", "ridge", "ridge-struct", "knn"]
+COST_PREDICTORS = ACCURACY_PREDICTORS + ["lut-sum"]
+_COST_HINTS = ("latency", "energy", "_ms", "_mj", "mem", "_bytes")
+
+
+@dataclass
+class Target:
+    archs: list
+    arch_strs: list[str]
+    y: np.ndarray
+    source: str
+    column: str
+    cost: bool
+
+
+def load_target(space, spec: str, target: str | None, mode: str = "auto") -> Target:
+    """Read a table SPEC (`table:PATH:COLUMN`, `PATH:COLUMN` or `PATH` + `target`).
+
+    Files with repeated archs (`hwnas sample` writes one row per evaluation seed) are averaged
+    per arch. A NaN in the target column is an error naming the row.
+    """
+    path, col = parse_table_spec(spec)
+    if col and target and col != target:
+        raise ValueError(f"table spec {spec!r} names column {col!r} but --target is {target!r}; give one")
+    column = col or target
+    if not column:
+        raise ValueError(f"no target column: use --target COLUMN or the form table:{path}:COLUMN")
+    df = read_table_file(path)
+    key = next((k for k in ("arch_str", "op_idx_list", "arch_idx") if k in df.columns), None)
+    src = Path(path)
+    if key and column in df.columns and df[key].duplicated().any():
+        if df[column].isna().any():
+            bad = int(np.flatnonzero(df[column].isna().to_numpy())[0]) + 1
+            raise ValueError(f"{path} row {bad}: column {column!r} is empty (NaN); drop or fill those rows")
+        agg = df.groupby(key, sort=False, as_index=False)[column].mean()
+        with tempfile.TemporaryDirectory() as d:
+            tmp = Path(d) / (src.stem + ".parquet")
+            agg.to_parquet(tmp, index=False)
+            table = import_arch_table(tmp, space, [column])
+    else:
+        table = import_arch_table(path, space, [column])
+    arch_strs = table["arch_str"].tolist()
+    archs = [space.from_str(s) for s in arch_strs]
+    if mode == "auto":
+        name = f"{column} {src.name}".lower()
+        cost = any(h in name for h in _COST_HINTS)
+    else:
+        cost = mode == "cost"
+    return Target(archs, arch_strs, table[column].to_numpy(np.float64), str(path), column, cost)
+
+
+def load_prior(space, specs: list[str], target: Target) -> PriorTables:
+    """Other devices' columns over the target table's archs (each SPEC: PATH:COLUMN)."""
+    cols, values = [], []
+    for spec in specs:
+        path, col = parse_table_spec(spec)
+        if not col:
+            raise ValueError(f"prior table spec {spec!r} needs a column: PATH:COLUMN")
+        if Path(path).resolve() == Path(target.source).resolve() and col == target.column:
+            raise ValueError(f"prior table {spec!r} is the target itself; a prior must be another device")
+        t = import_arch_table(path, space, [col])
+        m = dict(zip(t["arch_str"], t[col], strict=True))
+        missing = [a for a in target.arch_strs if a not in m]
+        if missing:
+            raise ValueError(f"prior table {spec!r} has no row for {len(missing)} arch(s) of the target, e.g. {missing[0][:60]!r}")
+        cols.append(f"{Path(path).stem}:{col}")
+        values.append([m[a] for a in target.arch_strs])
+    return PriorTables(list(target.arch_strs), cols, np.asarray(values, dtype=np.float64).T)
+
+
+def split(n_rows: int, train_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    perm = np.random.default_rng(seed).permutation(n_rows)
+    return perm[:train_size], perm[train_size:]
+
+
+def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
+             predictors: list[str] | None = None, train_sizes: tuple[int, ...] = (10, 100, 1000),
+             seeds: int = 5, prior_tables: list[str] | None = None, mode: str = "auto",
+             fresh: bool = False, progress: bool = True, title: str | None = None) -> pd.DataFrame:
+    """Run the comparison into `out`; returns the rows. Validates everything before fitting."""
+    from tqdm import tqdm
+
+    from search.spaces import create_space
+
+    space = create_space(space) if isinstance(space, str) else space
+    t = load_target(space, table, target, mode)
+    names = list(predictors) if predictors else list(COST_PREDICTORS if t.cost else ACCURACY_PREDICTORS)
+    if prior_tables and not predictors and "transfer" not in names:
+        names.append("transfer")
+    known = set(list_predictors())
+    for n in names:
+        if n not in known:
+            raise LookupError(f"unknown predictor {n!r}; known: {', '.join(sorted(known))}")
+    sizes = sorted({int(s) for s in train_sizes})
+    if not sizes or sizes[0] < 2:
+        raise ValueError(f"train sizes must be >= 2, got {train_sizes}")
+    if sizes[-1] > len(t.y) - 2:
+        raise ValueError(f"train size {sizes[-1]} is larger than the table allows ({len(t.y)} rows, "
+                         f"at least 2 kept for testing); use --train-sizes up to {len(t.y) - 2}")
+    if seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {seeds}")
+    prior = load_prior(space, prior_tables, t) if prior_tables else None
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"space": space.name, "table": t.source, "target": t.column, "cost": t.cost,
+              "prior_tables": list(prior_tables or []), "n_rows": len(t.y)}
+    csv_path, cfg_path = out / "rank_correlation.csv", out / "config.json"
+    rows: list[dict] = []
+    if csv_path.exists() and not fresh:
+        old_cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else None
+        if old_cfg != config:
+            raise ValueError(f"{out} holds results of another comparison ({old_cfg}); use another --out or --fresh")
+        rows = pd.read_csv(csv_path).to_dict("records")
+    atomic_write_bytes(cfg_path, (json.dumps(config, indent=2) + "\n").encode())
+    done = {(r["predictor"], int(r["train_size"]), int(r["seed"])) for r in rows}
+    jobs = [(n, s, k) for n in names for s in sizes for k in range(seeds) if (n, s, k) not in done]
+    bar = tqdm(jobs, desc=title or out.name, disable=not progress, unit="fit")
+    for name, size, seed in bar:
+        bar.set_postfix_str(f"{name} n={size} seed={seed}")
+        tr, te = split(len(t.y), size, seed)
+        model = create_predictor(name, space=space.name, seed=seed)
+        t0 = time.perf_counter()
+        model.fit([t.archs[i] for i in tr], t.y[tr], prior=prior if model.uses_prior else None)
+        t1 = time.perf_counter()
+        pred = model.predict([t.archs[i] for i in te])
+        t2 = time.perf_counter()
+        m = evaluate_predictions(t.y[te], pred, cost=t.cost)
+        row = {"predictor": name, "train_size": size, "seed": seed,
+               **{k: round(v, 8) for k, v in m.items()}, "n_test": len(te),
+               "fit_seconds": round(t1 - t0, 4), "predict_seconds": round(t2 - t1, 4)}
+        rows.append(row)
+        _write_rows(csv_path, rows, names, sizes)
+    df = _write_rows(csv_path, rows, names, sizes)
+    df = df[df.predictor.isin(names) & df.train_size.isin(sizes) & (df.seed < seeds)]
+    write_summary(df, out, config, title)
+    learning_curve(df, out / "learning_curve.png", cost=t.cost, title=title or out.name)
+    return df
+
+
+def _write_rows(path: Path, rows: list[dict], names: list[str], sizes: list[int]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    order = {n: i for i, n in enumerate(names)}
+    df = df.assign(_o=df.predictor.map(order).fillna(len(order))).sort_values(
+        ["_o", "predictor", "train_size", "seed"], kind="stable").drop(columns="_o").reset_index(drop=True)
+    buf = io.StringIO()
+    df.to_csv(buf, index=False)
+    atomic_write_bytes(path, buf.getvalue().encode())
+    return df
+
+
+def aggregate(df: pd.DataFrame) -> pd.DataFrame:
+    g = df.groupby(["predictor", "train_size"], sort=False)
+    agg = g.agg(seeds=("seed", "count"), kendall_mean=("kendall_tau", "mean"), kendall_std=("kendall_tau", "std"),
+                spearman_mean=("spearman", "mean"), spearman_std=("spearman", "std"),
+                p5_mean=("precision_at_top5pct", "mean"), w10_mean=("within_10pct", "mean"),
+                mae_mean=("mae", "mean"), fit_s_median=("fit_seconds", "median"))
+    return agg.reset_index()
+
+
+def write_summary(df: pd.DataFrame, out: Path, config: dict, title: str | None = None) -> None:
+    agg = aggregate(df)
+    cost = config["cost"]
+    lines = [f"# {title or out.name}: predictors by rank correlation", "",
+             f"- table: `{config['table']}`, target `{config['target']}` ({'cost' if cost else 'accuracy'}), "
+             f"space `{config['space']}`, {config['n_rows']} rows",
+             "- train on a random subset of each size (nested per seed), test on all remaining rows; "
+             "mean +- std over seeds",
+             ]
+    if config["prior_tables"]:
+        lines.append(f"- prior tables (other devices, used by `transfer` only): {', '.join(config['prior_tables'])}")
+    lines += ["", "| predictor | train | seeds | Kendall tau | Spearman | prec@top5% | MAE |"
+              + (" within 10% |" if cost else "") + " fit s (median) |",
+              "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if cost else "") + "---:|"]
+    for r in agg.itertuples():
+        std = lambda v: "" if pd.isna(v) else f" +- {v:.3f}"  # noqa: E731
+        lines.append(f"| {r.predictor} | {r.train_size} | {r.seeds} | {r.kendall_mean:.3f}{std(r.kendall_std)} | "
+                     f"{r.spearman_mean:.3f}{std(r.spearman_std)} | {r.p5_mean:.3f} | {r.mae_mean:.4g} |"
+                     + (f" {r.w10_mean:.3f} |" if cost else "") + f" {r.fit_s_median:.3f} |")
+    lines += ["", "Best predictor per train size (by mean " + ("Spearman" if cost else "Kendall tau") + "):", ""]
+    key = "spearman_mean" if cost else "kendall_mean"
+    for size, grp in agg.groupby("train_size"):
+        b = grp.loc[grp[key].idxmax()]
+        lines.append(f"- {size}: `{b.predictor}` Kendall {b.kendall_mean:.3f}, Spearman {b.spearman_mean:.3f}")
+    lines += ["", "`fit_seconds` / `predict_seconds` are wall times on a shared 2-core machine, the only "
+              "columns that differ between runs with the same seeds.", ""]
+    atomic_write_bytes(out / "summary.md", "\n".join(lines).encode())
+
+
+def learning_curve(df: pd.DataFrame, path: Path, cost: bool, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    agg = aggregate(df)
+    metric = "spearman" if cost else "kendall"
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, g in agg.groupby("predictor", sort=False):
+        ax.errorbar(g.train_size, g[f"{metric}_mean"], yerr=g[f"{metric}_std"].fillna(0), marker="o",
+                    capsize=3, label=name, ls="--" if "struct" not in name and name != "transfer" else "-")
+    ax.set_xscale("log")
+    ax.set_xlabel("training architectures")
+    ax.set_ylabel("Spearman rho" if cost else "Kendall tau")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+# ---- the standard comparison (`make predictors`) ------------------------------------------
+HELP_NB201_DEVICES = ("1080ti_1", "2080ti_32", "titanxp_256", "gold_6240", "silver_4114", "pixel3",
+                      "samsung_a50", "essential_ph_1")
+HELP_FBNET_DEVICES = ("1080ti_32", "gold_6240", "pixel3")
+FEWSHOT_PREDICTORS = ["transfer", "ridge-struct", "xgb-struct", "lut-sum"]
+LATENCY_PREDICTORS = ["ridge", "ridge-struct", "bilinear", "bilinear-struct", "lut-sum", "xgb", "xgb-struct",
+                      "gcn-struct", "knn"]
+SAMPLES = Path("results/accuracies/mbv3-fmnist/supernet-samples.parquet")
+
+
+def _hardware(col: str) -> str:
+    """'titanxp_256' -> 'titanxp': a device's batch-size variants share one chip."""
+    head, _, tail = col.rpartition("_")
+    return head if tail.isdigit() and head else col
+
+
+def standard(out_root: str | os.PathLike = "results/predictors", data_dir: str | os.PathLike | None = None,
+             seeds: int = 5, only: list[str] | None = None, progress: bool = True) -> list[str]:
+    """Every experiment of the standard comparison; returns the lines of the top-level summary."""
+    data = Path(data_dir or os.environ.get("HWNAS_DATA_DIR", "../shared/data"))
+    out_root = Path(out_root)
+    acc200 = data / "nb201-acc-200ep/nb201_cifar10_200ep.csv"
+    acc12 = data / "nb201-acc-12ep-minibench/nb201_cifar10_12ep.csv"
+    help201 = data / "help-latency/help_nasbench201_latency_ms.csv"
+    helpfb = data / "help-latency/help_fbnet_latency_ms.csv"
+    for f in (acc200, acc12, help201, helpfb):
+        if not f.exists():
+            raise FileNotFoundError(f"{f}: benchmark table missing; set HWNAS_DATA_DIR to the shared data folder")
+    exps: list[tuple[str, dict]] = [
+        ("nb201-c10-200ep", dict(space="nb201", table=f"{acc200}:cifar10_test_acc", target=None)),
+        ("nb201-c10-12ep", dict(space="nb201", table=f"{acc12}:cifar10-test", target=None)),
+    ]
+    for dev in HELP_NB201_DEVICES:
+        exps.append((f"help-nb201-{dev}", dict(space="nb201", table=f"{help201}:{dev}", target=None, mode="cost",
+                                               predictors=LATENCY_PREDICTORS, train_sizes=(20, 100, 1000))))
+    for dev in HELP_FBNET_DEVICES:
+        exps.append((f"help-fbnet-{dev}", dict(space="fbnet", table=f"{helpfb}:{dev}", target=None, mode="cost",
+                                               predictors=LATENCY_PREDICTORS, train_sizes=(20, 100, 1000))))
+    all_devs = [c for c in pd.read_csv(help201, nrows=1).columns if c not in ("arch_idx", "arch_str")]
+    for dev in HELP_NB201_DEVICES:
+        prior = [f"{help201}:{c}" for c in all_devs if _hardware(c) != _hardware(dev)]
+        exps.append((f"help-fewshot/{dev}", dict(space="nb201", table=f"{help201}:{dev}", target=None, mode="cost",
+                                                 predictors=FEWSHOT_PREDICTORS, train_sizes=(10, 20, 100),
+                                                 prior_tables=prior)))
+    samples_present = SAMPLES.exists()
+    if samples_present:
+        exps.append(("mbv3-fmnist-supernet", dict(space="mbv3-fmnist", table=f"{SAMPLES}:val_acc", target=None,
+                                                  mode="accuracy", train_sizes=(10, 100, 1000))))
+    results: dict[str, pd.DataFrame] = {}
+    for name, kw in exps:
+        if only and not any(name.startswith(o) for o in only):
+            continue
+        if name.startswith("mbv3"):  # the sample file may hold fewer archs than 1000 + test
+            from search.spaces import create_space
+
+            n_rows = len(load_target(create_space("mbv3-fmnist"), kw["table"], None, "accuracy").y)
+            kw["train_sizes"] = tuple(s for s in kw["train_sizes"] if s <= n_rows // 2) or (n_rows // 2,)
+        results[name] = evaluate(out=out_root / name, seeds=seeds, progress=progress, title=name, **kw)
+    lines = _targets(results, samples_present)
+    if not only:
+        atomic_write_bytes(out_root / "summary.md", "\n".join(lines).encode())
+    return lines
+
+
+def _mean(df: pd.DataFrame, size: int, metric: str) -> pd.Series:
+    return df[df.train_size == size].groupby("predictor", sort=False)[metric].mean()
+
+
+def _targets(results: dict[str, pd.DataFrame], samples_present: bool) -> list[str]:
+    L = ["# Predictors: standard comparison", "",
+         "Written by `make predictors` (`hwnas predictors standard --out results/predictors`). Each folder",
+         "holds `rank_correlation.csv` (one row per predictor, train size, seed), `summary.md` and",
+         "`learning_curve.png`. `*-struct` predictors use the NB201 encoding that knows dead edges and",
+         "isomorphic cells (predictors/encodings.py); plain ones use the one-hot encoding.", "",
+         "## Targets (issue 6)", ""]
+    r = results.get("nb201-c10-200ep")
+    if r is not None:
+        for size, goal in ((1000, 0.80), (100, 0.60)):
+            m = _mean(r, size, "kendall_tau")
+            if len(m):
+                best, plain = m.idxmax(), m.get("xgb", float("nan"))
+                n_seeds = int(r[(r.train_size == size) & (r.predictor == best)].seed.nunique())
+                L.append(f"- NB201 CIFAR-10 200 ep, {size} train archs: best `{best}` Kendall tau {m.max():.3f} "
+                         f"(mean of {n_seeds} seeds; target >= {goal:.2f}: {'met' if m.max() >= goal else 'NOT met'}); "
+                         f"plain one-hot xgb {plain:.3f}")
+    lat = {k: v for k, v in results.items() if k.startswith(("help-nb201-", "help-fbnet-"))}
+    if lat:
+        L.append("- HELP latency, 100 train archs, best predictor per device (target Spearman >= 0.95 on every device):")
+        worst = 1.0
+        for k, v in lat.items():
+            m = _mean(v, 100, "spearman")
+            worst = min(worst, m.max())
+            L.append(f"  - {k}: `{m.idxmax()}` Spearman {m.max():.3f} (plain one-hot ridge {m.get('ridge', float('nan')):.3f})")
+        L.append(f"  - lowest over devices: {worst:.3f} ({'met' if worst >= 0.95 else 'NOT met'})")
+    few = {k: v for k, v in results.items() if k.startswith("help-fewshot/")}
+    if few:
+        per = {k.split('/', 1)[1]: _mean(v, 20, "spearman") for k, v in few.items()}
+        tr = np.mean([m.get("transfer", np.nan) for m in per.values()])
+        rs = np.mean([m.get("ridge-struct", np.nan) for m in per.values()])
+        L.append(f"- Few-shot with other devices' tables as prior, 20 samples of the new device: `transfer` mean "
+                 f"Spearman {tr:.3f} over {len(per)} devices (target >= 0.93: {'met' if tr >= 0.93 else 'NOT met'}); "
+                 f"without prior (ridge-struct) {rs:.3f}. Prior = every other HELP NB201 device column except "
+                 "the same chip at other batch sizes.")
+        L += ["", "| device | transfer @20 | ridge-struct @20 | xgb-struct @20 | lut-sum @20 |", "|---|---:|---:|---:|---:|"]
+        for dev, m in per.items():
+            L.append(f"| {dev} | " + " | ".join(f"{m.get(p, float('nan')):.3f}" for p in FEWSHOT_PREDICTORS) + " |")
+    L.append("")
+    if not samples_present:
+        L.append(f"- mbv3-fmnist supernet samples: `{SAMPLES}` was absent when this ran, so that comparison is "
+                 "not in this folder; `make predictors` adds it once `hwnas sample` has written the file.")
+    L += ["", "Experiments: " + ", ".join(f"`{k}`" for k in results), ""]
+    return L
