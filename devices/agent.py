@@ -60,6 +60,7 @@ META_HEADER = "x-hwnas-meta"
 DEFAULT_MAX_BODY_MB = 64
 DEFAULT_MAX_SECONDS = 60.0
 MIN_TOKEN_CHARS = 16
+MAX_RUN_COUNT = 100_000
 MAX_INPUT_ELEMENTS = 1 << 26  # 64 Mi elements (256 MiB of float32) per request, all inputs together
 _FRAME = struct.Struct(">Q")
 
@@ -130,6 +131,8 @@ class AgentConfig:
             raise ValueError(f"max seconds must be > 0, got {self.max_seconds}")
         if self.hard_timeout_s is None:
             self.hard_timeout_s = 2 * self.max_seconds + 30.0
+        if not self.hard_timeout_s > 0:
+            raise ValueError(f"hard timeout must be > 0 s, got {self.hard_timeout_s}")
 
 
 class RequestError(Exception):
@@ -215,6 +218,7 @@ class Worker:
         env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.update(TMPDIR=str(self.workdir), TEMP=str(self.workdir), TMP=str(self.workdir),
                    PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
+        env.setdefault("ORT_DISABLE_TELEMETRY", "1")
         return env
 
     def start(self, timeout_s: float = 120.0) -> None:
@@ -392,6 +396,10 @@ def parse_meta(raw: str | None, body_len: int, cfg: AgentConfig) -> tuple[dict, 
     for k in ("warmup_runs", "min_runs", "max_runs", "round_runs"):
         if type(getattr(tc, k)) is not int:
             raise RequestError(400, f"timing.{k} must be an integer")
+    # run counts that would outlast any time cap (the protocol stops only after them)
+    for k in ("warmup_runs", "min_runs", "round_runs"):
+        if getattr(tc, k) > MAX_RUN_COUNT:
+            raise RequestError(400, f"timing.{k}={getattr(tc, k)} is over the agent's limit of {MAX_RUN_COUNT}")
 
     provider = meta.get("provider", cfg.providers[0])
     if provider not in cfg.providers:
@@ -430,6 +438,7 @@ class Agent:
         self.worker = Worker(self.workdir)
         self.lock = threading.Lock()
         self.busy_since: float | None = None
+        self.measured = 0  # requests that reached the worker (tests check 401s never do)
         self._token = cfg.token.encode()
 
     def close(self) -> None:
@@ -471,6 +480,7 @@ class Agent:
 
     def run_job(self, job: dict, body: bytes) -> dict:
         model, ref = body[: job["model_bytes"]], body[job["model_bytes"]:] or None
+        self.measured += 1
         try:
             return self.worker.run(job, model, ref, self.cfg.hard_timeout_s)
         except TimeoutError:
@@ -501,7 +511,7 @@ def create_app(cfg: AgentConfig, agent: Agent | None = None):
         except RequestError as exc:
             return error(exc)
         data = await run_in_threadpool(board_info, cfg)
-        data["busy"] = agent.lock.locked()
+        data.update(busy=agent.lock.locked(), measured=agent.measured)
         return JSONResponse(data)
 
     async def measure(request):
@@ -553,30 +563,45 @@ def create_app(cfg: AgentConfig, agent: Agent | None = None):
 
 def serve(cfg: AgentConfig, host: str = "127.0.0.1", port: int = 8765, log=print) -> None:
     """Run the agent until interrupted. Says where it listens and warns off loopback."""
-    import onnxruntime
-    import uvicorn
-
-    from .ort import PROVIDERS
-
     sys.dont_write_bytecode = True
-    missing = [p for p in cfg.providers if PROVIDERS[p] not in onnxruntime.get_available_providers()]
-    if missing:
-        raise OSError(f"provider(s) {', '.join(missing)} not in this onnxruntime build (have {', '.join(onnxruntime.get_available_providers())}); "
-                      "install onnxruntime-gpu (Jetson: the Jetson Zoo wheel) or drop them from --providers")
     agent = Agent(cfg)
-    app = create_app(cfg, agent)
-    if not _is_loopback(host):
-        log(f"warning: binding to {host}: any machine that can reach this port can use the agent with the token; "
-            "prefer the default 127.0.0.1 and an SSH tunnel (ssh -N -L PORT:127.0.0.1:PORT user@board)")
-    log(f"hwnas agent listening on http://{host}:{port} (providers {', '.join(cfg.providers)}, threads "
-        f"{cfg.threads or 'as asked'}, body limit {cfg.max_body_bytes >> 20} MiB, max {cfg.max_seconds:g} s per measurement, "
-        f"folder {agent.workdir})")
-    agent.worker.start()
+    # Everything this process and its worker write goes to the agent's folder; onnxruntime's
+    # telemetry (on by default in official builds) would otherwise write $TMPDIR/.ses and upload.
+    saved = {k: os.environ.get(k) for k in ("TMPDIR", "TEMP", "TMP", "ORT_DISABLE_TELEMETRY")}
+    saved_tempdir = tempfile.tempdir
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    for var in ("TMPDIR", "TEMP", "TMP"):
+        os.environ[var] = str(agent.workdir)
+    tempfile.tempdir = str(agent.workdir)
     try:
+        import onnxruntime
+        import uvicorn
+
+        from .ort import PROVIDERS
+
+        have = onnxruntime.get_available_providers()
+        missing = [p for p in cfg.providers if PROVIDERS[p] not in have]
+        if missing:
+            raise OSError(f"provider(s) {', '.join(missing)} not in this onnxruntime build (have {', '.join(have)}); "
+                          "install onnxruntime-gpu (Jetson: the Jetson Zoo wheel) or drop them from --providers")
+        app = create_app(cfg, agent)
+        if not _is_loopback(host):
+            log(f"warning: binding to {host}: any machine that can reach this port can use the agent with the token; "
+                "prefer the default 127.0.0.1 and an SSH tunnel (ssh -N -L PORT:127.0.0.1:PORT user@board)")
+        log(f"hwnas agent listening on http://{host}:{port} (providers {', '.join(cfg.providers)}, threads "
+            f"{cfg.threads or 'as asked'}, body limit {cfg.max_body_bytes >> 20} MiB, max {cfg.max_seconds:g} s "
+            f"per measurement, folder {agent.workdir})")
+        agent.worker.start()
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=30,
                     h11_max_incomplete_event_size=64 * 1024)
     finally:
         agent.close()
+        tempfile.tempdir = saved_tempdir
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -590,21 +615,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_MB)
     p.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS,
                    help="cap on one measurement's timing (the hard limit is 2x this + 30 s)")
+    p.add_argument("--hard-timeout-s", type=float, default=None,
+                   help="stop a request after this long (default 2 x --max-seconds + 30)")
     return p
 
 
-def config_from_args(token_file, providers: str, threads, max_body_mb: float, max_seconds: float) -> AgentConfig:
+def config_from_args(token_file, providers: str, threads, max_body_mb: float, max_seconds: float,
+                     hard_timeout_s: float | None = None) -> AgentConfig:
     if not token_file:
         raise TokenError("no token file: pass --token-file FILE (or set HWNAS_AGENT_TOKEN_FILE)")
     token = load_token(token_file, warn=lambda m: print(m, file=sys.stderr))
     return AgentConfig(token=token, providers=tuple(p.strip() for p in providers.split(",") if p.strip()),
-                       threads=threads, max_body_bytes=int(max_body_mb * (1 << 20)), max_seconds=max_seconds)
+                       threads=threads, max_body_bytes=int(max_body_mb * (1 << 20)), max_seconds=max_seconds,
+                       hard_timeout_s=hard_timeout_s)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
-        cfg = config_from_args(args.token_file, args.providers, args.threads, args.max_body_mb, args.max_seconds)
+        cfg = config_from_args(args.token_file, args.providers, args.threads, args.max_body_mb, args.max_seconds,
+                               args.hard_timeout_s)
         serve(cfg, args.host, args.port, log=lambda m: print(m, file=sys.stderr, flush=True))
     except (ValueError, OSError) as exc:
         print(f"hwnas agent: error: {exc}", file=sys.stderr)

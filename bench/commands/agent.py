@@ -21,9 +21,11 @@ import click
               help="Largest request body (model + reference); bigger ones get 413.")
 @click.option("--max-seconds", type=click.FloatRange(min=0.01), default=60.0, show_default=True,
               help="Cap on one measurement's timing; a request is stopped (504) after 2x this + 30 s.")
-def agent(host, port, token_file, providers, threads, max_body_mb, max_seconds) -> None:
+@click.option("--hard-timeout-s", type=click.FloatRange(min=0.1), default=None,
+              help="Stop a request after this long (default 2 x --max-seconds + 30).")
+def agent(host, port, token_file, providers, threads, max_body_mb, max_seconds, hard_timeout_s) -> None:
     """Serve measurements of ONNX models to a remote host (edge / mobile targets)."""
     from devices.agent import config_from_args, serve
 
-    cfg = config_from_args(token_file, providers, threads, max_body_mb, max_seconds)
+    cfg = config_from_args(token_file, providers, threads, max_body_mb, max_seconds, hard_timeout_s)
     serve(cfg, host, port, log=lambda m: click.echo(m, err=True))
