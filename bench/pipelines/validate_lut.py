@@ -1,0 +1,221 @@
+"""`hwnas validate-lut`: whole networks measured end to end vs the block table's sum.
+
+Steps: sample N networks (seeded); measure each twice, in two passes minutes apart (test-retest:
+the noise floor any table is judged against), interleaved with the reference network and
+normalised with the *table's* calibration, so both sides share one scale; compare the mean of
+the two passes with (a) the plain table sum plus fixed parts, (b) the calibrated LUTPredictor
+fitted on a train split and evaluated on the held-out test split. Normalised latency is the
+headline; raw medians are reported beside it. Writes <device-id>-validation.{csv,md,png}.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from tqdm.auto import tqdm
+
+from bench.pipelines.profile import measure_unit, network_units, table_path
+from bench.pipelines.store import RowStore
+from devices.export import DEFAULT_CACHE_DIR, OnnxCache
+from devices.table import TableError, atomic_write_bytes, now_iso, read_sidecar, write_sidecar
+from devices.timing import TimingConfig
+
+LATENCIES = {"normalised": "latency_norm_ms", "raw": "latency_ms"}
+
+
+@dataclass
+class ValidateConfig:
+    space: str
+    device: str
+    samples: int = 60
+    seed: int = 0
+    test_frac: float = 0.5
+    out_dir: Path = Path("results/tables")
+    timing: TimingConfig = field(default_factory=TimingConfig)
+    batch: int = 1
+    resume: bool = False
+    reference: bool = True
+    repeats: int = 2
+    cache_dir: Path = Path(DEFAULT_CACHE_DIR)
+    progress: bool = True
+
+
+def metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """MAPE (%), share within +-10% and +-5%, Kendall tau and Spearman rho."""
+    rel = (pred - y) / y
+    tau = stats.kendalltau(y, pred).statistic if len(y) > 2 else np.nan
+    rho = stats.spearmanr(y, pred).statistic if len(y) > 2 else np.nan
+    return {"mape_pct": float(np.mean(np.abs(rel)) * 100), "within_10pct": float(np.mean(np.abs(rel) <= 0.10)),
+            "within_5pct": float(np.mean(np.abs(rel) <= 0.05)), "bias_pct": float(np.median(rel) * 100),
+            "kendall_tau": float(tau), "spearman": float(rho), "n": int(len(y))}
+
+
+def measure_networks(vc: ValidateConfig, device, space, units, cal: dict, path: Path) -> pd.DataFrame:
+    store = RowStore(path, key=("block_key", "repeat"), chunk=4)
+    store.check_writable()
+    if store.exists() and not vc.resume:
+        raise FileExistsError(f"{path} already exists; pass --resume to reuse its measurements or delete it")
+    done = store.done_keys()
+    from devices.reference import reference_module
+
+    ref = reference_module() if vc.reference else None
+    cache = OnnxCache(vc.cache_dir)
+    todo = [(r, u) for r in range(vc.repeats) for u in units if (u.key, str(r)) not in done]
+    bar = tqdm(total=len(todo), desc=f"validate {space.name}@{device.device_id}", unit="net",
+               disable=not vc.progress, dynamic_ncols=True)
+    try:
+        for r, u in todo:  # pass 0 over every network, then pass 1: minutes apart
+            row = measure_unit(device, u, vc.timing, vc.batch, cache, ref, cal.get("ref_latency_ms"))
+            row["repeat"] = r
+            store.append(row)
+            bar.update(1)
+    finally:
+        bar.close()
+        store.flush()
+    return store.finalize(meta={**device.info(), "kind": "validation-networks", "space": space.name,
+                                "batch": vc.batch, "seed": vc.seed, "samples": vc.samples, **cal})
+
+
+def validate(vc: ValidateConfig) -> dict:
+    from devices.lut import BlockTable, LUTPredictor
+    from devices.registry import create_device
+    from search.spaces import create_space
+
+    space = create_space(vc.space)
+    device = create_device(vc.device)
+    tpath = table_path(vc.out_dir, space.name, device.device_id)
+    if not tpath.exists():
+        raise FileNotFoundError(f"{tpath}: no block table for {device.device_id}; run "
+                                f"`hwnas profile --device {vc.device} --space {space.name}` first")
+    tmeta = read_sidecar(tpath)
+    cal = {k: tmeta[k] for k in tmeta if k.startswith("ref") or k == "reference"}
+    if vc.reference and not cal.get("ref_latency_ms"):
+        raise TableError(f"{tpath}: the table has no reference calibration (profiled with --no-reference?); "
+                         "validate with --no-reference or re-profile")
+    tables = {}
+    for name, col in LATENCIES.items():
+        if name == "normalised" and not vc.reference:
+            continue
+        tables[name] = BlockTable.from_file(tpath, col)
+    units = network_units(space, vc.samples, vc.seed)
+    archs = {u.key: space.from_str(u.arch_str) for u in units}
+    npath = table_path(vc.out_dir, space.name, device.device_id, "-validation-networks")
+    t0 = time.perf_counter()
+    load0 = os.getloadavg()
+    nets = measure_networks(vc, device, space, units, cal, npath)
+    device.close()
+    wall = time.perf_counter() - t0
+
+    rng = np.random.default_rng(vc.seed + 1)
+    keys = [u.key for u in units]
+    order = rng.permutation(len(keys))
+    n_test = max(2, int(round(vc.test_frac * len(keys))))
+    test = {keys[i] for i in order[:n_test]}
+    per_net = pd.DataFrame({"block_key": keys, "arch_str": [u.arch_str for u in units],
+                            "split": ["test" if k in test else "train" for k in keys]})
+    rows = []
+    for name, table in tables.items():
+        col = LATENCIES[name]
+        wide = nets.pivot_table(index="block_key", columns="repeat", values=col, aggfunc="first")
+        r0, r1 = wide[0].reindex(keys).to_numpy(), wide[1].reindex(keys).to_numpy()
+        y = (r0 + r1) / 2
+        a = [archs[k] for k in keys]
+        lut = LUTPredictor(table, space)
+        plain = lut.predict_sum(a)
+        tr = np.array([k not in test for k in keys])
+        lut.fit([x for x, t in zip(a, tr, strict=True) if t], y[tr])
+        cal_pred = lut.predict(a)
+        per_net[f"{name}_run0_ms"], per_net[f"{name}_run1_ms"] = r0, r1
+        per_net[f"{name}_measured_ms"], per_net[f"{name}_table_sum_ms"] = y, plain
+        per_net[f"{name}_calibrated_ms"] = cal_pred
+        for pred_name, pred, mask in (("table sum", plain, np.ones_like(tr)), ("table sum", plain, ~tr),
+                                      ("calibrated", cal_pred, ~tr), ("calibrated", cal_pred, tr)):
+            split = "all" if mask.all() else ("test" if (mask == ~tr).all() else "train")
+            rows.append({"latency": name, "predictor": pred_name, "split": split, **metrics(y[mask], pred[mask])})
+        rows.append({"latency": name, "predictor": "test-retest (run 1 vs run 0)", "split": "all", **metrics(r0, r1)})
+        lut.save(tpath.with_name(f"{device.device_id}-lut-{name}.json"))
+    rep = pd.DataFrame(rows)
+    base = tpath.with_name(f"{device.device_id}-validation")
+    atomic_write_bytes(base.with_suffix(".csv"), rep.to_csv(index=False).encode())
+    per_net.to_csv(base.with_name(base.name + "-per-network.csv"), index=False)
+    info = {"device": vc.device, "device_id": device.device_id, "space": space.name, "samples": vc.samples,
+            "seed": vc.seed, "test": n_test, "train": len(keys) - n_test, "wall_s": round(wall, 1),
+            "load_avg_start": [round(x, 2) for x in load0], "load_avg_end": [round(x, 2) for x in os.getloadavg()],
+            "table": str(tpath), "processor": tmeta.get("processor"), "threads": tmeta.get("threads"),
+            "written_at": now_iso(), "ref_latency_ms": cal.get("ref_latency_ms")}
+    md = _markdown(rep, info, tmeta)
+    atomic_write_bytes(base.with_suffix(".md"), md.encode())
+    _plot(per_net, list(tables), base.with_suffix(".png"), info)
+    write_sidecar(base.with_suffix(".csv"), info)
+    head = rep[(rep.latency == next(iter(tables))) & (rep.split != "train")]
+    summary = "\n".join(f"{r.latency:>10} {r.predictor:<30} {r.split:<5} MAPE {r.mape_pct:5.1f}%  "
+                        f"within10 {r.within_10pct:5.0%}  within5 {r.within_5pct:5.0%}  tau {r.kendall_tau:.3f}"
+                        for r in head.itertuples())
+    return {"csv": str(base.with_suffix(".csv")), "md": str(base.with_suffix(".md")),
+            "png": str(base.with_suffix(".png")), "report": rep, "summary": summary}
+
+
+def _markdown(rep: pd.DataFrame, info: dict, tmeta: dict) -> str:
+    lines = [f"# Table validation: {info['space']} on {info['device']} ({info['device_id']})", "",
+             f"Processor: {info['processor']}; threads {info['threads']}; table `{info['table']}`; "
+             f"{info['samples']} sampled networks (seed {info['seed']}; train {info['train']}, test {info['test']}), "
+             "each measured end to end twice (two passes, minutes apart), interleaved with the reference network.",
+             f"Measured {info['written_at']} in {info['wall_s']} s; load average {info['load_avg_start']} at start, "
+             f"{info['load_avg_end']} at end (other jobs shared the machine).",
+             f"Normalised latency = median per-round ratio to the reference x the table's reference calibration "
+             f"({info['ref_latency_ms']:.4f} ms)." if info.get("ref_latency_ms") else "No reference (raw only).",
+             "Measured value = mean of the two runs. `within_10pct` = share of networks whose prediction is within"
+             " +-10% of it. The test-retest row is the noise floor: run 1 vs run 0 of the same networks.",
+             "Calibrated predictor: latency ~ a + b x table_sum + per-stage block counts (least squares on the train split).",
+             ""]
+    cols = ["latency", "predictor", "split", "mape_pct", "within_10pct", "within_5pct", "bias_pct",
+            "kendall_tau", "spearman", "n"]
+    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("|" + "---|" * len(cols))
+    for r in rep[cols].itertuples(index=False):
+        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in r]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _plot(per_net: pd.DataFrame, names: list[str], path: Path, info: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(names), 2, figsize=(10, 4.2 * len(names)), squeeze=False)
+    for i, name in enumerate(names):
+        y = per_net[f"{name}_measured_ms"]
+        ax = axes[i, 0]
+        for split, mk in (("train", "o"), ("test", "^")):
+            m = per_net.split == split
+            ax.scatter(y[m], per_net.loc[m, f"{name}_table_sum_ms"], marker=mk, s=18, alpha=0.6, label=f"table sum ({split})")
+            ax.scatter(y[m], per_net.loc[m, f"{name}_calibrated_ms"], marker=mk, s=18, alpha=0.8, label=f"calibrated ({split})")
+        lo, hi = float(y.min()) * 0.8, float(max(y.max(), per_net[f"{name}_table_sum_ms"].max())) * 1.1
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+        ax.fill_between([lo, hi], [lo * 0.9, hi * 0.9], [lo * 1.1, hi * 1.1], color="gray", alpha=0.15, label="+-10%")
+        ax.set(xlabel=f"measured {name} latency (ms)", ylabel="predicted (ms)", title=f"{name}: table vs whole networks")
+        ax.legend(fontsize=7)
+        ax = axes[i, 1]
+        r0, r1 = per_net[f"{name}_run0_ms"], per_net[f"{name}_run1_ms"]
+        ax.scatter(r0, r1, s=18)
+        lo, hi = float(min(r0.min(), r1.min())) * 0.9, float(max(r0.max(), r1.max())) * 1.1
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+        ax.fill_between([lo, hi], [lo * 0.95, hi * 0.95], [lo * 1.05, hi * 1.05], color="gray", alpha=0.15, label="+-5%")
+        ax.set(xlabel="run 0 (ms)", ylabel="run 1 (ms)", title=f"{name}: test-retest (noise floor)")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{info['space']} @ {info['device_id']} ({info['processor']})", fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())

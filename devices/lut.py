@@ -1,0 +1,128 @@
+"""Latency look-up tables: the sum of a network's measured blocks plus the fixed parts, and a
+calibrated predictor on top.
+
+A plain per-block sum is biased (DESIGN.md, "Additivity": blocks timed alone see other cache
+and scheduling states than inside a network), so `LUTPredictor` fits a small linear model on
+whole networks measured end to end: latency ~ a + b * table_sum + sum_s c_s * blocks_in_stage_s.
+It follows the scikit-learn estimator API (fit returns self, fitted attributes end in `_`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .table import TableError, read_table_file
+
+DEFAULT_COLUMN = "latency_norm_ms"
+
+
+class BlockTable:
+    """Block key -> value from a profile table (`kind` block/fixed rows)."""
+
+    def __init__(self, values: dict[str, float], fixed: dict[str, float], column: str, source: str = ""):
+        self.values, self.fixed, self.column, self.source = values, fixed, column, source
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, column: str = DEFAULT_COLUMN, source: str = "") -> BlockTable:
+        for c in ("block_key", "kind", column):
+            if c not in df.columns:
+                raise TableError(f"{source or 'table'}: no column {c!r}; is it a `hwnas profile` block table?")
+        vals = pd.to_numeric(df[column], errors="coerce")
+        bad = df.loc[vals.isna() & df["kind"].isin(["block", "fixed"]), "block_key"].tolist()
+        if bad:
+            raise TableError(f"{source or 'table'}: column {column!r} is empty for {bad[0]!r} ({len(bad)} rows); "
+                             "re-profile them, or use --column latency_ms")
+        blocks = dict(zip(df.loc[df["kind"] == "block", "block_key"], vals[df["kind"] == "block"], strict=True))
+        fixed = dict(zip(df.loc[df["kind"] == "fixed", "block_key"], vals[df["kind"] == "fixed"], strict=True))
+        return cls({k: float(v) for k, v in blocks.items()}, {k: float(v) for k, v in fixed.items()}, column, source)
+
+    @classmethod
+    def from_file(cls, path: str | Path, column: str = DEFAULT_COLUMN) -> BlockTable:
+        return cls.from_frame(read_table_file(path), column, str(path))
+
+    def lookup(self, keys: Sequence[str]) -> np.ndarray:
+        missing = [k for k in keys if k not in self.values]
+        if missing:
+            raise LookupError(f"{self.source or 'table'}: no row for block {missing[0]!r} ({len(set(missing))} missing); "
+                              "profile the space first (hwnas profile --resume)")
+        return np.array([self.values[k] for k in keys])
+
+    def fixed_sum(self, space) -> float:
+        keys = [b.key for b in space.fixed_blocks()]
+        missing = [k for k in keys if k not in self.fixed]
+        if missing:
+            raise LookupError(f"{self.source or 'table'}: no row for fixed part {missing[0]!r}; profile the space first")
+        return float(sum(self.fixed[k] for k in keys))
+
+    def network_sum(self, space, arch) -> float:
+        """Sum over the arch's block occurrences plus the fixed parts."""
+        return float(self.lookup(space.block_keys(arch)).sum()) + self.fixed_sum(space)
+
+
+def stage_counts(space, arch) -> list[int]:
+    """Blocks per stage for chain spaces (arch = one tuple per stage); [n_blocks] otherwise."""
+    if isinstance(arch, tuple) and arch and all(isinstance(s, tuple) for s in arch):
+        return [len(s) for s in arch]
+    return [len(space.blocks(arch))]
+
+
+def features(table: BlockTable, space, archs) -> np.ndarray:
+    return np.array([[table.network_sum(space, a), *stage_counts(space, a)] for a in archs], dtype=float)
+
+
+class LUTPredictor:
+    """Table sum, optionally calibrated on whole networks (`fit`). Unfitted, it predicts the
+    plain sum; fitted, the linear correction. Least squares via numpy (no pickles: `save` writes
+    JSON)."""
+
+    def __init__(self, table: BlockTable, space, calibrate: bool = True):
+        self.table = table
+        self.space = space
+        self.calibrate = calibrate
+
+    def fit(self, archs, y) -> LUTPredictor:
+        y = np.asarray(y, dtype=float)
+        X = features(self.table, self.space, archs)
+        if len(y) != len(X):
+            raise ValueError(f"got {len(X)} architectures but {len(y)} targets")
+        keep = [0] + [j for j in range(1, X.shape[1]) if np.ptp(X[:, j]) > 0]  # drop constant counts
+        if len(y) < len(keep) + 2:  # too few networks for per-stage terms: scale and offset only
+            keep = [0]
+        if len(y) < 3:
+            raise ValueError(f"need at least 3 networks to calibrate, got {len(y)}")
+        A = np.column_stack([np.ones(len(X)), X[:, keep]])
+        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+        self.columns_ = keep
+        self.intercept_ = float(coef[0])
+        self.coef_ = coef[1:].astype(float)
+        self.n_train_ = len(y)
+        return self
+
+    def predict_sum(self, archs) -> np.ndarray:
+        return np.array([self.table.network_sum(self.space, a) for a in archs])
+
+    def predict(self, archs) -> np.ndarray:
+        if not self.calibrate or not hasattr(self, "coef_"):
+            return self.predict_sum(archs)
+        X = features(self.table, self.space, archs)[:, self.columns_]
+        return self.intercept_ + X @ self.coef_
+
+    def save(self, path: str | Path) -> None:
+        if not hasattr(self, "coef_"):
+            raise ValueError("LUTPredictor is not fitted; call fit() first")
+        Path(path).write_text(json.dumps({
+            "kind": "lut-linear", "column": self.table.column, "source": self.table.source,
+            "features": ["table_sum"] + [f"stage{j - 1}_blocks" for j in self.columns_[1:]],
+            "columns": self.columns_, "intercept": self.intercept_, "coef": self.coef_.tolist(),
+            "n_train": self.n_train_}, indent=2))
+
+    def load_params(self, path: str | Path) -> LUTPredictor:
+        d = json.loads(Path(path).read_text())
+        self.columns_, self.intercept_ = d["columns"], d["intercept"]
+        self.coef_, self.n_train_ = np.array(d["coef"]), d["n_train"]
+        return self
