@@ -116,6 +116,7 @@ class RFPredictor(_XGBBase):
 # ---- linear ------------------------------------------------------------------------------
 @register_predictor("ridge")
 @register_predictor("ridge-struct", encoding="struct")
+@register_predictor("ridge-ops", encoding="ops")
 class RidgePredictor(EncodedPredictor):
     """Ridge regression; the penalty is picked by leave-one-out CV (cheap, closed form)."""
 

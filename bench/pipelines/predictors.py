@@ -29,7 +29,7 @@ COLUMNS = ["predictor", "train_size", "seed", "kendall_tau", "spearman", "pearso
 TIMING_COLUMNS = ["fit_seconds", "predict_seconds"]
 ACCURACY_PREDICTORS = ["bilinear", "bilinear-struct", "gcn", "gcn-struct", "xgb", "xgb-struct", "rf",
                        "mlp", "ridge", "ridge-struct", "knn"]
-COST_PREDICTORS = ACCURACY_PREDICTORS + ["lut-sum"]
+COST_PREDICTORS = ACCURACY_PREDICTORS + ["ridge-ops", "lut-sum"]
 _COST_HINTS = ("latency", "energy", "_ms", "_mj", "mem", "_bytes")
 
 
@@ -246,8 +246,8 @@ def learning_curve(df: pd.DataFrame, path: Path, cost: bool, title: str) -> None
 HELP_NB201_DEVICES = ("1080ti_1", "2080ti_32", "titanxp_256", "gold_6240", "silver_4114", "pixel3",
                       "samsung_a50", "essential_ph_1")
 HELP_FBNET_DEVICES = ("1080ti_32", "gold_6240", "pixel3")
-FEWSHOT_PREDICTORS = ["transfer", "ridge-struct", "xgb-struct", "lut-sum"]
-LATENCY_PREDICTORS = ["ridge", "ridge-struct", "bilinear", "bilinear-struct", "lut-sum", "xgb", "xgb-struct",
+FEWSHOT_PREDICTORS = ["transfer", "ridge-ops", "ridge", "lut-sum"]
+LATENCY_PREDICTORS = ["ridge", "ridge-ops", "ridge-struct", "bilinear", "bilinear-struct", "lut-sum", "xgb", "xgb-struct",
                       "gcn-struct", "knn"]
 SAMPLES = Path("results/accuracies/mbv3-fmnist/supernet-samples.parquet")
 
@@ -340,12 +340,12 @@ def _targets(results: dict[str, pd.DataFrame], samples_present: bool) -> list[st
     if few:
         per = {k.split('/', 1)[1]: _mean(v, 20, "spearman") for k, v in few.items()}
         tr = np.mean([m.get("transfer", np.nan) for m in per.values()])
-        rs = np.mean([m.get("ridge-struct", np.nan) for m in per.values()])
+        rs = np.mean([m.get("ridge-ops", np.nan) for m in per.values()])
         L.append(f"- Few-shot with other devices' tables as prior, 20 samples of the new device: `transfer` mean "
                  f"Spearman {tr:.3f} over {len(per)} devices (target >= 0.93: {'met' if tr >= 0.93 else 'NOT met'}); "
-                 f"without prior (ridge-struct) {rs:.3f}. Prior = every other HELP NB201 device column except "
+                 f"without prior (ridge-ops) {rs:.3f}. Prior = every other HELP NB201 device column except "
                  "the same chip at other batch sizes.")
-        L += ["", "| device | transfer @20 | ridge-struct @20 | xgb-struct @20 | lut-sum @20 |", "|---|---:|---:|---:|---:|"]
+        L += ["", "| device | " + " | ".join(f"{p} @20" for p in FEWSHOT_PREDICTORS) + " |", "|---|---:|---:|---:|---:|"]
         for dev, m in per.items():
             L.append(f"| {dev} | " + " | ".join(f"{m.get(p, float('nan')):.3f}" for p in FEWSHOT_PREDICTORS) + " |")
     L.append("")
