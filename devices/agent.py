@@ -211,6 +211,7 @@ class Worker:
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self.proc: subprocess.Popen | None = None
+        self.ready = False
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -221,14 +222,27 @@ class Worker:
         env.setdefault("ORT_DISABLE_TELEMETRY", "1")
         return env
 
-    def start(self, timeout_s: float = 120.0) -> None:
+    def start(self) -> None:
+        """Spawn the child; it announces itself once its imports are done (see `_ensure_ready`),
+        so the server starts listening meanwhile."""
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from devices.agent import worker_main; worker_main()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=self.workdir, env=self._env(),
         )
-        reply = self._reply(time.monotonic() + timeout_s)
-        if not reply.get("ready"):
-            raise RuntimeError(f"measurement worker did not start: {reply}")
+        self.ready = False
+
+    def _ensure_ready(self, timeout_s: float = 120.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        if not self.ready:
+            try:
+                reply = self._reply(time.monotonic() + timeout_s)
+            except (TimeoutError, EOFError):
+                self.stop()
+                raise ChildProcessError("the measurement worker did not start") from None
+            if not reply.get("ready"):
+                raise ChildProcessError(f"measurement worker did not start: {reply}")
+            self.ready = True
 
     def _reply(self, deadline: float) -> dict:
         """Read one frame before `deadline`, or raise TimeoutError / EOFError."""
@@ -253,8 +267,7 @@ class Worker:
         return json.loads(read(n))
 
     def run(self, job: dict, model: bytes, ref: bytes | None, timeout_s: float) -> dict:
-        if self.proc is None or self.proc.poll() is not None:
-            self.start()
+        self._ensure_ready()
         assert self.proc is not None and self.proc.stdin is not None
         try:
             for data in (json.dumps(job).encode(), model, ref or b""):
@@ -557,6 +570,7 @@ def create_app(cfg: AgentConfig, agent: Agent | None = None):
         exception_handlers={404: not_found, 405: not_found},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # /measure/ is a 404, not a redirect the client must follow
     app.state.agent = agent
     return app
 

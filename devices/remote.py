@@ -49,7 +49,8 @@ class RemoteDevice(Device):
     """A board running `hwnas agent`, reached over HTTP (use an SSH tunnel for other hosts)."""
 
     def __init__(self, spec: str, *, retries: int | None = None, backoff_s: float = DEFAULT_BACKOFF_S,
-                 timeout_s: float | None = None, sleep: Callable[[float], None] = time.sleep):
+                 max_backoff_s: float = MAX_BACKOFF_S, timeout_s: float | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
         if not spec.startswith("remote:"):
             raise ValueError(f"remote device spec must look like remote:http://HOST:PORT, got {spec!r}")
         url = spec[len("remote:"):]
@@ -72,7 +73,8 @@ class RemoteDevice(Device):
         self.spec = spec.split("?", 1)[0]
         self.base_url = f"{parts.scheme}://{parts.netloc}"
         self.device_id = safe_id(f"remote-{parts.hostname}-{parts.port}")
-        self.retries, self.backoff_s, self.timeout_s, self._sleep = retries, backoff_s, timeout_s, sleep
+        self.retries, self.backoff_s, self.max_backoff_s = retries, backoff_s, max_backoff_s
+        self.timeout_s, self._sleep = timeout_s, sleep
         self._token = _token(spec, query)
         self._client = None
         self._info: dict[str, Any] | None = None
@@ -105,7 +107,7 @@ class RemoteDevice(Device):
                         f"agent at {self.base_url} unreachable after {attempt + 1} attempt(s): "
                         f"{type(exc).__name__}: {exc or 'no detail'}; is `hwnas agent` running there "
                         "(and the SSH tunnel up)?") from None
-                self._sleep(min(self.backoff_s * 2 ** attempt, MAX_BACKOFF_S))
+                self._sleep(min(self.backoff_s * 2 ** attempt, self.max_backoff_s))
                 attempt += 1
                 continue
             if r.status_code == 503 and busy_waited < MAX_BUSY_WAIT_S:

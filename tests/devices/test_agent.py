@@ -258,7 +258,8 @@ def test_client_retries_until_the_agent_is_up_and_across_a_restart(tmp_path, mod
     starter = threading.Timer(1.0, a.start, kwargs={"wait": False})
     starter.start()  # the client asks before the agent exists
     try:
-        dev = RemoteDevice(f"remote:{a.url}?token_file={a.token_file}", retries=10, backoff_s=0.2)
+        dev = RemoteDevice(f"remote:{a.url}?token_file={a.token_file}", retries=200, backoff_s=0.1,
+                           max_backoff_s=0.3)  # bounded: 200 tries, at most ~60 s
         m = dev.measure_onnx(model, None, FAST)
         assert m.latency_ms > 0
 
@@ -325,7 +326,7 @@ def test_loopback_detection_and_warning(monkeypatch, tmp_path):
     from devices import agent as agent_mod
 
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
-    monkeypatch.setattr(agent_mod.Worker, "start", lambda self, timeout_s=0: None)
+    monkeypatch.setattr(agent_mod.Worker, "start", lambda self: None)
     lines = []
     agent_mod.serve(AgentConfig(token="x" * 32), host="0.0.0.0", port=1, log=lines.append)
     assert "warning: binding to 0.0.0.0" in lines[0] and "SSH tunnel" in lines[0]
