@@ -180,7 +180,9 @@ def load_predictor(path: str | Path) -> Predictor:
         raise ValueError(f"{meta}: corrupt predictor file ({exc}); re-fit and save it again") from None
     if doc.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{meta}: format_version {doc.get('format_version')} unknown (this build reads {FORMAT_VERSION})")
-    model = create_predictor(doc["predictor"], **doc["params"])
+    # JSON has no tuples: sequence parameters (all tuples in __init__ signatures) come back as lists
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in doc["params"].items()}
+    model = create_predictor(doc["predictor"], **params)
     with np.load(folder / "arrays.npz", allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     model._set_state(doc["state"], arrays, folder)

@@ -59,14 +59,15 @@ class BilinearPredictor(Predictor):
             for a in archs:
                 if self.live_only:
                     a = nb201_representative(sp, a)
-                x = np.zeros((6, 5))
-                x[np.arange(6), a] = 1.0
-                feats = [x.ravel()]
-                if self.pairwise:
-                    iu = np.triu_indices(6, 1)
-                    feats.append(np.einsum("ei,fj->efij", x, x)[iu].ravel())
-                rows.append(np.concatenate(feats))
-            return np.asarray(rows)
+                rows.append(a)
+            A = np.asarray(rows, dtype=np.int64).reshape(-1, 6)
+            x = np.zeros((len(A), 6, 5))
+            x[np.arange(len(A))[:, None], np.arange(6)[None, :], A] = 1.0
+            feats = [x.reshape(len(A), 30)]
+            if self.pairwise:
+                iu = np.triu_indices(6, 1)
+                feats.append(np.einsum("nei,nfj->nefij", x, x)[:, iu[0], iu[1]].reshape(len(A), -1))
+            return np.concatenate(feats, axis=1)
         return np.asarray([sp.encode(a) for a in archs], dtype=np.float64)
 
     def _fit(self, archs, y, prior) -> None:
@@ -118,21 +119,16 @@ class BilinearPredictor(Predictor):
 
     # ---- prediction from the coefficients (what the search layer will optimise) -----------
     def _predict(self, archs) -> np.ndarray:
-        sp = self.space_
+        if self._nb201:  # the design matrix times the flattened coefficients, vectorised
+            coef = [self.dA_.ravel()]
+            if self.pairwise:
+                coef.append(self.dP_[np.triu_indices(6, 1)].ravel())
+            return self._design(archs) @ np.concatenate(coef) + self.A0_
         out = np.full(len(archs), self.A0_, dtype=np.float64)
         for i, a in enumerate(archs):
-            if self._nb201:
-                if self.live_only:
-                    a = nb201_representative(sp, a)
-                out[i] += self.dA_[np.arange(6), a].sum()
-                if self.pairwise:
-                    for e in range(6):
-                        for f in range(e + 1, 6):
-                            out[i] += self.dP_[e, f, a[e], a[f]]
-            else:
-                for s, blocks in enumerate(a):
-                    out[i] += self.dB_[s, len(blocks)]
-                    out[i] += sum(self.dA_[s, b, c] for b, c in enumerate(blocks))
+            for s, blocks in enumerate(a):
+                out[i] += self.dB_[s, len(blocks)]
+                out[i] += sum(self.dA_[s, b, c] for b, c in enumerate(blocks))
         return out
 
     # ---- BINAS measured coefficients --------------------------------------------------------

@@ -247,8 +247,7 @@ HELP_NB201_DEVICES = ("1080ti_1", "2080ti_32", "titanxp_256", "gold_6240", "silv
                       "samsung_a50", "essential_ph_1")
 HELP_FBNET_DEVICES = ("1080ti_32", "gold_6240", "pixel3")
 FEWSHOT_PREDICTORS = ["transfer", "ridge-ops", "ridge", "lut-sum"]
-LATENCY_PREDICTORS = ["ridge", "ridge-ops", "ridge-struct", "bilinear", "bilinear-struct", "lut-sum", "xgb", "xgb-struct",
-                      "gcn-struct", "knn"]
+LATENCY_PREDICTORS = ["ridge", "ridge-ops", "ridge-struct", "bilinear", "lut-sum", "xgb", "gcn", "knn"]
 SAMPLES = Path("results/accuracies/mbv3-fmnist/supernet-samples.parquet")
 
 

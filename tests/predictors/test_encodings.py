@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import numpy as np
+
+from predictors.encodings import encode, nb201_representatives
+from search.spaces import create_space
+
+
+def test_isomorphic_and_dead_edge_cells_share_one_struct_encoding():
+    sp = create_space("nb201")
+    reps = nb201_representatives()
+    assert len(set(reps.values())) == 5390  # the number of distinct NB201 cells
+    # edge 3 (3<-0) is dead-free, but node 1 only feeds a dead end when edges 2 and 4 are none:
+    a = sp.from_str("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
+    b = sp.from_str("|avg_pool_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
+    ea, eb = encode(sp, [a, b], "struct")
+    np.testing.assert_array_equal(ea, eb)
+    assert not np.array_equal(*encode(sp, [a, b], "onehot"))
+
+
+def test_degenerate_cells_are_flagged():
+    sp = create_space("nb201")
+    dead = sp.from_str("|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|")
+    assert sp.is_degenerate(dead)
+    assert encode(sp, [dead], "struct")[0, -1] == 1.0
+
+
+def test_ops_encoding_counts_raw_and_live_ops():
+    sp = create_space("nb201")
+    a = sp.from_str("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
+    x = encode(sp, [a], "ops")[0]
+    np.testing.assert_array_equal(x[:5], [4, 1, 0, 1, 0])  # all edges
+    np.testing.assert_array_equal(x[5:], [0, 1, 0, 0, 0])  # live edges only
+
+
+def test_chain_struct_encoding_has_fixed_length():
+    sp = create_space("mbv3-fmnist")
+    X = encode(sp, sp.sample_many(20, np.random.default_rng(0)), "struct")
+    assert X.shape[0] == 20 and X.shape[1] > len(sp.encode(sp.sample(np.random.default_rng(1))))
