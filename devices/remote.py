@@ -179,7 +179,15 @@ class RemoteDevice(Device):
         r = self._request("POST", "/measure", content=body, read_timeout=self.timeout_s or read_timeout,
                           headers={META_HEADER: json.dumps(meta), "Content-Type": "application/octet-stream"})
         data = self._check(r, "the model")
-        data["extra"] = dict(data.get("extra") or {}, agent_device=data.get("device"))
+        # Rows keep the local devices' columns: the agent's identity is in info() (the table's
+        # sidecar); only a cap the agent applied is added, because it changes what was measured.
+        extra = dict(data.get("extra") or {})
+        notes = extra.pop("agent_notes", None)
+        for k in ("agent_host", "agent_protocol"):
+            extra.pop(k, None)
+        if notes:
+            extra["agent_notes"] = "; ".join(notes)
+        data["extra"] = extra
         data["device"] = self.spec
         return Measurement.from_dict(data)
 

@@ -82,7 +82,7 @@ extra_headers = st.dictionaries(
     header_text, max_size=3)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]), path=paths,
        auth=st.one_of(st.sampled_from(["right", "wrong", None]), header_text), meta=meta_header,
