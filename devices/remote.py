@@ -1,4 +1,4 @@
-"""`remote:http://HOST:PORT`: a device that times ONNX models on a board running the agent
+"""`remote:http://HOST:PORT[?provider=trt&threads=2&token_file=PATH]`: a device that times ONNX models on a board running the agent
 (devices/agent.py), so a phone, Pi or Jetson profiles like a local device.
 
 Token: `?token_file=PATH` in the spec, else $HWNAS_AGENT_TOKEN, else the file named by
@@ -60,9 +60,17 @@ class RemoteDevice(Device):
         if parts.path not in ("", "/"):
             raise ValueError(f"device {spec!r}: the agent URL takes no path, got {parts.path!r}")
         query = parse_qs(parts.query)
-        unknown = set(query) - {"token_file", "retries"}
+        unknown = set(query) - {"token_file", "retries", "provider", "threads"}
         if unknown:
-            raise ValueError(f"device {spec!r}: unknown option(s) {', '.join(sorted(unknown))}; accepted: token_file, retries")
+            raise ValueError(f"device {spec!r}: unknown option(s) {', '.join(sorted(unknown))}; "
+                             "accepted: token_file, retries, provider, threads")
+        self.provider = (query.get("provider") or [None])[0]  # None: the agent's first --providers
+        if self.provider is not None and self.provider not in ("cpu", "cuda", "trt"):
+            raise ValueError(f"device {spec!r}: provider must be cpu, cuda or trt, got {self.provider!r}")
+        try:
+            self.threads = int(query["threads"][0]) if "threads" in query else None
+        except ValueError:
+            raise ValueError(f"device {spec!r}: threads must be an integer") from None
         if retries is None:
             try:
                 retries = int((query.get("retries") or [os.environ.get("HWNAS_AGENT_RETRIES", DEFAULT_RETRIES)])[0])
@@ -72,7 +80,8 @@ class RemoteDevice(Device):
             raise ValueError(f"device {spec!r}: retries must be >= 0")
         self.spec = spec.split("?", 1)[0]
         self.base_url = f"{parts.scheme}://{parts.netloc}"
-        self.device_id = safe_id(f"remote-{parts.hostname}-{parts.port}")
+        suffix = (f"-{self.provider}" if self.provider else "") + (f"-t{self.threads}" if self.threads else "")
+        self.device_id = safe_id(f"remote-{parts.hostname}-{parts.port}{suffix}")
         self.retries, self.backoff_s, self.max_backoff_s = retries, backoff_s, max_backoff_s
         self.timeout_s, self._sleep = timeout_s, sleep
         self._token = _token(spec, query)
@@ -150,9 +159,11 @@ class RemoteDevice(Device):
         board = dict(self._info)
         return {
             "device": self.spec, "device_id": self.device_id, "processor": board.get("processor"),
-            "machine": board.get("machine"), "python": board.get("python"), "threads": board.get("threads"),
+            "machine": board.get("machine"), "python": board.get("python"),
+            "threads": self.threads or board.get("threads") or board.get("cpu_count"),
             "precision": self.precision, "runtime": "onnxruntime", "runtime_version": board.get("onnxruntime"),
-            "providers": board.get("providers"), "remote": True, "agent": board,
+            "providers": [self.provider] if self.provider else board.get("providers")[:1] if board.get("providers") else None,
+            "remote": True, "agent": board,
         }
 
     def measure_onnx(self, onnx_bytes: bytes, input_shapes=None, cfg: TimingConfig = TimingConfig(),
@@ -160,6 +171,10 @@ class RemoteDevice(Device):
         if not isinstance(onnx_bytes, bytes | bytearray) or not onnx_bytes:
             raise ValueError("measure_onnx needs the ONNX model as non-empty bytes")
         meta: dict[str, Any] = {"timing": cfg.to_dict()}
+        if self.provider:
+            meta["provider"] = self.provider
+        if self.threads:
+            meta["threads"] = self.threads
         if input_shapes:
             meta["input_shapes"] = {str(k): [int(d) for d in v] for k, v in dict(input_shapes).items()}
         body = bytes(onnx_bytes)

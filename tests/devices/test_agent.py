@@ -343,3 +343,14 @@ def test_parse_meta_caps_and_pins_threads():
 
     with pytest.raises(RequestError, match="pinned to 2"):
         parse_meta(json.dumps({"threads": 1}), 100, cfg)
+
+
+def test_remote_spec_options_pick_threads_and_provider(agent, model):
+    with RemoteDevice(f"remote:{agent.url}?threads=1&token_file={agent.token_file}") as dev:
+        assert dev.device_id == f"remote-127.0.0.1-{agent.port}-t1" and dev.info()["threads"] == 1
+        assert dev.measure_onnx(model, None, FAST).threads == 1
+    with RemoteDevice(f"remote:{agent.url}?provider=cuda&token_file={agent.token_file}") as dev, \
+            pytest.raises(ValueError, match="not served by this agent"):
+        dev.measure_onnx(model, None, FAST)
+    with pytest.raises(ValueError, match="unknown option"):
+        RemoteDevice(f"remote:{agent.url}?path=/etc&token_file={agent.token_file}")
