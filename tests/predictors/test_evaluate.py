@@ -1,0 +1,107 @@
+"""`hwnas predictors evaluate`: outputs, determinism, resume, and one-line errors on bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.pipelines.predictors import COLUMNS, TIMING_COLUMNS, evaluate
+from search.spaces import create_space
+
+
+@pytest.fixture(scope="module")
+def small_table(tmp_path_factory):
+    """300 NB201 cells with a synthetic accuracy and a latency (a fixture, not benchmark data)."""
+    sp = create_space("nb201")
+    rng = np.random.default_rng(0)
+    archs = sp.sample_many(300, rng)
+    w = rng.normal(size=30)
+    X = sp.encode_many(archs)
+    d = tmp_path_factory.mktemp("tables")
+    df = pd.DataFrame({"arch_idx": [sp.to_index(a) for a in archs], "acc": 80 + X @ w,
+                       "dev_a_latency_ms": 5 + X @ np.abs(w), "dev_b_latency_ms": 3 + 2 * X @ np.abs(w)})
+    df.to_csv(d / "t.csv", index=False)
+    return d / "t.csv"
+
+
+def hwnas(*args):
+    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True)
+
+
+def run(table, out, **kw):
+    return evaluate("nb201", str(table), kw.pop("target", "acc"), out, progress=False,
+                    **{"predictors": ["ridge", "xgb-struct", "bilinear"], "train_sizes": (10, 50), "seeds": 2, **kw})
+
+
+def test_writes_csv_summary_and_plot(small_table, tmp_path):
+    df = run(small_table, tmp_path / "o")
+    csv = pd.read_csv(tmp_path / "o" / "rank_correlation.csv")
+    assert list(csv.columns) == COLUMNS and len(csv) == 3 * 2 * 2 == len(df)
+    assert (csv.n_test == 300 - csv.train_size).all()
+    assert csv.within_10pct.isna().all()  # accuracy target: not measured, left empty
+    assert (tmp_path / "o" / "learning_curve.png").stat().st_size > 1000
+    assert "| ridge | 50 | 2 |" in (tmp_path / "o" / "summary.md").read_text()
+
+
+def test_same_seeds_identical_csv_except_timings(small_table, tmp_path):
+    a = run(small_table, tmp_path / "a").drop(columns=TIMING_COLUMNS)
+    b = run(small_table, tmp_path / "b").drop(columns=TIMING_COLUMNS)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_resume_keeps_rows_and_fills_the_rest(small_table, tmp_path):
+    run(small_table, tmp_path / "r", predictors=["ridge"])
+    before = pd.read_csv(tmp_path / "r" / "rank_correlation.csv")
+    df = run(small_table, tmp_path / "r", predictors=["ridge", "bilinear"])
+    pd.testing.assert_frame_equal(df[df.predictor == "ridge"].reset_index(drop=True), before)
+    assert len(df) == 8
+
+
+def test_cost_mode_and_prior_tables(small_table, tmp_path):
+    df = run(small_table, tmp_path / "c", target="dev_a_latency_ms", predictors=["transfer", "lut-sum"],
+             prior_tables=[f"{small_table}:dev_b_latency_ms"])
+    assert df.within_10pct.notna().all()
+    t = df[df.predictor == "transfer"]
+    assert (t.spearman > 0.99).all()  # dev_a is an exact affine function of dev_b
+
+
+def test_cli_runs(small_table, tmp_path):
+    r = hwnas("predictors", "evaluate", "--space", "nb201", "--table", f"table:{small_table}:acc",
+              "--predictors", "ridge,knn", "--train-sizes", "10,20", "--seeds", "1", "--out", str(tmp_path / "cli"))
+    assert r.returncode == 0, r.stderr
+    assert len(pd.read_csv(tmp_path / "cli" / "rank_correlation.csv")) == 4
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--target", "acc", "--predictors", "xgboost"], "unknown predictor 'xgboost'"),
+    (["--target", "acc", "--train-sizes", "10,5000"], "train size 5000 is larger than the table"),
+    (["--target", "nan_col"], "is empty (NaN)"),
+    (["--target", "nope"], "missing column(s) nope"),
+    (["--target", "acc", "--train-sizes", "10", "--prior-tables", "x.csv"], "needs a column"),
+])
+def test_bad_input_is_one_line_and_nonzero(small_table, tmp_path, args, message):
+    df = pd.read_csv(small_table)
+    df["nan_col"] = df["acc"]
+    df.loc[7, "nan_col"] = np.nan
+    t = tmp_path / "bad.csv"
+    df.to_csv(t, index=False)
+    r = hwnas("predictors", "evaluate", "--space", "nb201", "--table", str(t), "--seeds", "1",
+              "--out", str(tmp_path / "o"), *args)
+    assert r.returncode != 0
+    assert r.stderr.strip().count("\n") == 0 and message in r.stderr, r.stderr
+
+
+def test_sampled_accuracy_file_with_repeated_archs_is_averaged(tmp_path):
+    sp = create_space("mbv3-fmnist")
+    archs = sp.sample_many(40, np.random.default_rng(0))
+    rows = [{"arch_str": sp.to_str(a), "val_acc": 80.0 + i % 7 + s, "params": 1, "flops": 1, "seed": s}
+            for i, a in enumerate(archs) for s in (0, 1)]
+    f = tmp_path / "supernet-samples.parquet"
+    pd.DataFrame(rows).to_parquet(f)
+    df = evaluate("mbv3-fmnist", f"table:{f}:val_acc", None, tmp_path / "m", predictors=["ridge"],
+                  train_sizes=(10,), seeds=1, progress=False)
+    assert df.n_test.iloc[0] == 30
