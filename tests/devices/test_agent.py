@@ -354,3 +354,22 @@ def test_remote_spec_options_pick_threads_and_provider(agent, model):
         dev.measure_onnx(model, None, FAST)
     with pytest.raises(ValueError, match="unknown option"):
         RemoteDevice(f"remote:{agent.url}?path=/etc&token_file={agent.token_file}")
+
+
+def test_hwnas_agent_command_needs_no_heavy_imports():
+    """`hwnas agent` on a board: the CLI must start with torch, pandas and friends missing."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class B:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'pandas', 'sklearn', 'xgboost', 'matplotlib', 'pyarrow'):\n"
+        "            raise ImportError('blocked ' + name)\n"
+        "sys.meta_path.insert(0, B())\n"
+        "from bench.cli import main\n"
+        "main(['agent', '--help'])\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "--token-file" in r.stdout, r.stderr[-2000:]
