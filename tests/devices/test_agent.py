@@ -373,3 +373,28 @@ def test_hwnas_agent_command_needs_no_heavy_imports():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "--token-file" in r.stdout, r.stderr[-2000:]
+
+
+def test_remote_device_passes_the_device_contract(agent):
+    """The registry contract suite skips remote (it needs an agent); the same checks here."""
+    import re
+
+    import torch
+
+    from devices.reference import reference_module
+    from devices.registry import create_device
+
+    dev = create_device(f"remote:{agent.url}?token_file={agent.token_file}")
+    assert re.fullmatch(r"[a-z0-9._-]+", dev.device_id)
+    info = dev.info()
+    json.dumps(info, default=str)
+    assert info["device_id"] == dev.device_id and info["runtime"] and info["runtime_version"]
+    assert "threads" in info and info["precision"]
+    module = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3, padding=1), torch.nn.ReLU())
+    m = dev.measure_module(module, (1, 4, 8, 8), FAST, ref_module=reference_module(), ref_latency_ms=0.1)
+    assert m.latency_ms > 0 and m.n >= FAST.min_runs and len(m.samples_ms) == m.n
+    assert m.ref_ratio is not None and m.latency_norm_ms == pytest.approx(m.ref_ratio * 0.1)
+    assert m.param_bytes == (8 * 4 * 9 + 8) * 4
+    assert m.energy_source == "none" and m.energy_mj is None
+    dev.close()
+    dev.close()
