@@ -32,6 +32,7 @@ demo: setup
 	$(HWNAS) spaces
 	$(HWNAS) tables import --space nb201 --unit ms --columns gold_6240,pixel3 \
 	  $(HWNAS_DATA_DIR)/help-latency/help_nasbench201_latency_ms.csv
+	$(MAKE) --no-print-directory supernet sample SPACE=mbv3-fmnist
 
 profile: setup
 	$(HWNAS) profile --device $(DEVICE) --space $(SPACE) --resume
@@ -39,11 +40,20 @@ profile: setup
 validate-lut: setup
 	$(HWNAS) validate-lut --device $(DEVICE) --space $(SPACE)
 
+# Supernet budget sized for `make demo` on 2 shared cores (train + 200 subnets within 12 min).
+SUPERNET_CKPT ?= runs/supernet/$(SPACE).ckpt
+SUPERNET_ARGS ?= --epochs 3 --train-per-epoch 30000
+SAMPLE_N ?= 200
+SAMPLE_ARGS ?= --calib-images 256 --val-images 1000
+SAMPLES_OUT ?= results/accuracies/$(SPACE)/supernet-samples.parquet
+
 supernet: setup
-	$(HWNAS) supernet train --space $(SPACE) --data fashion-mnist
+	OMP_WAIT_POLICY=PASSIVE $(HWNAS) supernet train --space $(SPACE) --data fashion-mnist \
+	  $(SUPERNET_ARGS) --out $(SUPERNET_CKPT) --resume
 
 sample: setup
-	$(HWNAS) sample --space $(SPACE)
+	OMP_WAIT_POLICY=PASSIVE $(HWNAS) sample --space $(SPACE) --supernet $(SUPERNET_CKPT) \
+	  --n $(SAMPLE_N) $(SAMPLE_ARGS) --out $(SAMPLES_OUT) --summary $(SAMPLES_OUT:.parquet=.md)
 
 # NB201 accuracy (200/12 ep), HELP latency (NB201 + FBNet), few-shot transfer, and the
 # mbv3-fmnist supernet samples when results/accuracies/mbv3-fmnist/supernet-samples.parquet exists.
