@@ -7,7 +7,13 @@ from torch import nn
 
 from search.data import load_dataset
 from search.spaces import create_space
-from search.supernet import SubnetEvaluator, TrainConfig, count_params_macs, recalibrate_bn, train_supernet
+from search.supernet import (
+    SubnetEvaluator,
+    TrainConfig,
+    count_params_macs,
+    recalibrate_bn,
+    train_supernet,
+)
 from search.supernet.executor import create_executor, list_executors
 
 
