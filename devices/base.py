@@ -8,6 +8,7 @@ something other than ONNX (PyTorch eager) override `measure_module`, the module-
 from __future__ import annotations
 
 import abc
+import functools
 import platform
 import re
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,7 @@ def safe_id(text: str) -> str:
     return s or "device"
 
 
+@functools.lru_cache(maxsize=1)
 def processor_name() -> str:
     """The processor model (py-cpuinfo; falls back to platform when cpuinfo cannot tell)."""
     try:

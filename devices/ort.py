@@ -212,7 +212,7 @@ class OrtDevice(Device):
         self.gpu = opts.get("gpu", 0)
         self.energy_window_s = 1.0
         if name == "cpu":
-            self.threads = opts.get("threads") or os.cpu_count() or 1
+            self.threads = opts.get("threads", os.cpu_count() or 1)
             if self.threads < 1:
                 raise ValueError(f"device {spec!r}: threads must be >= 1")
             self.device_id = f"cpu-t{self.threads}"

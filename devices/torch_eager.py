@@ -38,7 +38,7 @@ class TorchEagerDevice(Device):
             self.threads = None
             self.device_id = "torch-cuda"
         else:
-            self.threads = threads or os.cpu_count() or 1
+            self.threads = threads if threads is not None else (os.cpu_count() or 1)
             if self.threads < 1:
                 raise ValueError(f"device {spec!r}: threads must be >= 1")
             self.device_id = f"torch-cpu-t{self.threads}"

@@ -11,6 +11,11 @@ _TIMING = [
                  help="Stop when the 95% CI half-width of the median (of reference ratios) is within this fraction."),
     click.option("--max-s", type=float, default=10.0, show_default=True,
                  help="Time cap per measurement in seconds (the row is flagged unstable when hit)."),
+    click.option("--warmup-s", type=float, default=0.2, show_default=True,
+                 help="Warm-up time per model (at least 10 runs as well)."),
+    click.option("--min-runs", type=int, default=20, show_default=True, help="Runs before the stop rule applies."),
+    click.option("--round-runs", type=int, default=10, show_default=True,
+                 help="Runs per interleaving round (target, then reference)."),
     click.option("--batch", type=int, default=1, show_default=True, help="Batch size of every input."),
     click.option("--out-dir", type=click.Path(file_okay=False), default="results/tables", show_default=True,
                  help="Tables go to OUT_DIR/<space>/<device-id>.parquet."),
@@ -25,14 +30,16 @@ def timing_options(fn):
     return fn
 
 
-def _timing(rel_ci: float, max_s: float, batch: int):
+def _timing(rel_ci: float, max_s: float, batch: int, warmup_s: float = 0.2, min_runs: int = 20,
+            round_runs: int = 10):
     from devices.timing import TimingConfig
 
     if batch < 1:
         raise ValueError(f"--batch must be >= 1, got {batch}")
-    if max_s <= 0:
-        raise ValueError(f"--max-s must be > 0, got {max_s}")
-    return TimingConfig(rel_ci=rel_ci, max_s=max_s)
+    if max_s <= 0 or warmup_s < 0:
+        raise ValueError(f"--max-s must be > 0 and --warmup-s >= 0, got {max_s}, {warmup_s}")
+    return TimingConfig(rel_ci=rel_ci, max_s=max_s, warmup_s=warmup_s, min_runs=min_runs,
+                        round_runs=round_runs)
 
 
 @click.command()
@@ -45,11 +52,13 @@ def _timing(rel_ci: float, max_s: float, batch: int):
 @click.option("--limit", type=int, default=None, help="Stop after N blocks (a later --resume continues).")
 @click.option("--sample", type=int, default=None, help="Measure N sampled whole networks instead of every block.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
+@click.option("--chunk", type=int, default=8, show_default=True,
+              help="Rows per atomic append (a kill loses at most this many measurements).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=".cache/onnx", show_default=True,
               help="ONNX export cache (by block key).")
 @timing_options
-def profile(device, space, resume, force, limit, sample, seed, cache_dir, rel_ci, max_s, batch, out_dir,
-            no_reference) -> None:
+def profile(device, space, resume, force, limit, sample, seed, chunk, cache_dir, rel_ci, max_s, warmup_s, min_runs,
+            round_runs, batch, out_dir, no_reference) -> None:
     """Measure every distinct block of a space on a device and write its table."""
     from bench.pipelines.profile import ProfileConfig, iter_specs
     from bench.pipelines.profile import profile as run_profile
@@ -65,9 +74,9 @@ def profile(device, space, resume, force, limit, sample, seed, cache_dir, rel_ci
 
     for s in specs:  # bad or unavailable device: fail before measuring anything
         create_device(s).close()
-    pc = ProfileConfig(space=space, devices=specs, out_dir=Path(out_dir), timing=_timing(rel_ci, max_s, batch),
+    pc = ProfileConfig(space=space, devices=specs, out_dir=Path(out_dir), timing=_timing(rel_ci, max_s, batch, warmup_s, min_runs, round_runs),
                        resume=resume, force=force, limit=limit, sample=sample, seed=seed, batch=batch,
-                       reference=not no_reference, cache_dir=Path(cache_dir))
+                       reference=not no_reference, cache_dir=Path(cache_dir), chunk=chunk)
     for r in run_profile(pc):
         state = "complete" if r["complete"] else f"partial ({r['rows']}/{r['total']}; rerun with --resume)"
         click.echo(f"{r['device_id']}: measured {r['measured']} in {r['wall_s']:.1f} s "
@@ -83,8 +92,8 @@ def profile(device, space, resume, force, limit, sample, seed, cache_dir, rel_ci
               help="Share of the networks held out to evaluate the calibrated predictor.")
 @click.option("--resume", is_flag=True, help="Reuse network measurements of a killed run.")
 @timing_options
-def validate_lut(device, space, samples, seed, test_frac, resume, rel_ci, max_s, batch, out_dir,
-                 no_reference) -> None:
+def validate_lut(device, space, samples, seed, test_frac, resume, rel_ci, max_s, warmup_s, min_runs,
+                 round_runs, batch, out_dir, no_reference) -> None:
     """Measure whole networks end to end and compare with the table's sum."""
     from bench.pipelines.validate_lut import ValidateConfig, validate
 
@@ -93,7 +102,7 @@ def validate_lut(device, space, samples, seed, test_frac, resume, rel_ci, max_s,
     if not 0 < test_frac < 1:
         raise ValueError(f"--test-frac must be in (0, 1), got {test_frac}")
     vc = ValidateConfig(space=space, device=device, samples=samples, seed=seed, test_frac=test_frac,
-                        out_dir=Path(out_dir), timing=_timing(rel_ci, max_s, batch), batch=batch,
+                        out_dir=Path(out_dir), timing=_timing(rel_ci, max_s, batch, warmup_s, min_runs, round_runs), batch=batch,
                         resume=resume, reference=not no_reference)
     out = validate(vc)
     click.echo(out["summary"])

@@ -88,7 +88,7 @@ def calibrate(device: Device, cfg: TimingConfig, batch: int) -> dict:
         reference_module,
     )
 
-    ccfg = replace(cfg, min_runs=max(cfg.min_runs, 200), max_s=max(cfg.max_s, 5.0))
+    ccfg = replace(cfg, min_runs=max(cfg.min_runs, 200), max_runs=max(cfg.max_runs, 200))
     m = device.calibrate(reference_module(), reference_input(batch), ccfg)
     return {"reference": REFERENCE_NAME, "reference_sha256": reference_digest(batch),
             "ref_latency_ms": m.latency_ms, "ref_calibration_n": m.n, "ref_calibration_cov": m.latency_cov,
