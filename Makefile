@@ -34,11 +34,17 @@ demo: setup
 	  $(HWNAS_DATA_DIR)/help-latency/help_nasbench201_latency_ms.csv
 	$(MAKE) --no-print-directory supernet sample SPACE=mbv3-fmnist
 
+# Resumable: a killed or --limit run continues where it stopped (PROFILE_ARGS="--limit 100" etc.).
+# The committed mbv3-fmnist table was made with DEVICE=cpu:threads=1 (-> cpu-t1.parquet).
+PROFILE_ARGS ?=
 profile: setup
-	$(HWNAS) profile --device $(DEVICE) --space $(SPACE) --resume
+	$(HWNAS) profile --device $(DEVICE) --space $(SPACE) --resume $(PROFILE_ARGS)
 
+# --resume reuses whole-network measurements already taken; delete
+# results/tables/$(SPACE)/<device-id>-validation-networks.* to measure them again.
+LUT_SAMPLES ?= 60
 validate-lut: setup
-	$(HWNAS) validate-lut --device $(DEVICE) --space $(SPACE)
+	$(HWNAS) validate-lut --device $(DEVICE) --space $(SPACE) --samples $(LUT_SAMPLES) --resume
 
 # Supernet budget sized for `make demo` on 2 shared cores (train + 200 subnets within 12 min).
 SUPERNET_CKPT ?= runs/supernet/$(SPACE).ckpt
