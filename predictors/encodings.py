@@ -35,7 +35,25 @@ def encode(space, archs: Sequence, encoding: str = "onehot") -> np.ndarray:
     fn = _encoder(space, encoding)
     if not len(archs):
         return np.zeros((0, encoding_size(space, encoding)), dtype=np.float32)
+    if space.name == "nb201" and type(space).__name__ == "NB201Space":
+        # the whole space is 15,625 cells: encode each once, then every call is a row lookup
+        a = np.asarray([space.validate(x) for x in archs], dtype=np.int64)
+        return _nb201_matrix(encoding)[a @ (5 ** np.arange(5, -1, -1))]
     return np.stack([fn(a) for a in archs]).astype(np.float32, copy=False)
+
+
+@lru_cache(maxsize=8)
+def _nb201_matrix(encoding: str) -> np.ndarray:
+    """[15625, f] encodings of every NB201 cell, row = generator index (base-5 digits of the ops)."""
+    import itertools
+
+    from search.spaces import create_space
+
+    space = create_space("nb201")
+    fn = _encoder(space, encoding)
+    m = np.stack([fn(a) for a in itertools.product(range(5), repeat=6)]).astype(np.float32)
+    m.setflags(write=False)
+    return m
 
 
 def encoding_size(space, encoding: str = "onehot") -> int:
