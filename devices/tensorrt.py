@@ -73,7 +73,7 @@ class TensorRTDevice(Device):
         config = builder.create_builder_config()
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, self.workspace)
         if self.precision == "fp16":
-            if not builder.platform_has_fast_fp16:
+            if not getattr(builder, "platform_has_fast_fp16", True):
                 raise DeviceUnavailable(f"device {self.spec!r}: this GPU has no fast fp16; use trt-native:fp32")
             config.set_flag(trt.BuilderFlag.FP16)
         data = builder.build_serialized_network(network, config)
@@ -95,8 +95,10 @@ class TensorRTDevice(Device):
             shape = tuple(engine.get_tensor_shape(name))
             if any(d < 0 for d in shape):
                 raise ValueError(f"tensor {name!r} has a dynamic shape {shape}; export with static shapes")
-            dtype = {trt.float32: torch.float32, trt.float16: torch.float16,
-                     trt.int32: torch.int32, trt.int64: torch.int64}[engine.get_tensor_dtype(name)]
+            dtype = {trt.float32: torch.float32, trt.float16: torch.float16, trt.int32: torch.int32,
+                     trt.int64: torch.int64}.get(engine.get_tensor_dtype(name))
+            if dtype is None:
+                raise ValueError(f"tensor {name!r} has type {engine.get_tensor_dtype(name)}; trt-native times float/int models")
             t = (torch.randn(shape, device="cuda").to(dtype)
                  if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
                  else torch.empty(shape, dtype=dtype, device="cuda"))

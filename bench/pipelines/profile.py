@@ -131,9 +131,16 @@ def profile_device(spec: str, pc: ProfileConfig, position: int = 0, stop: thread
     units = network_units(space, pc.sample, pc.seed) if pc.sample else block_units(space)
     meta_prev = read_sidecar(path) if pc.resume else {}
     done = {k[0] for k in store.done_keys()} if pc.resume else set()  # corrupt table -> TableError here
-    if pc.force and store.exists():
+    if pc.force and store.exists():  # start afresh, but keep what was measured as a backup
+        old = store.load()
+        if not old.empty:
+            from devices.table import write_table
+
+            write_table(old, path.with_name(f"{path.stem}.replaced-{time.strftime('%Y%m%dT%H%M%S')}.parquet"),
+                        csv_mirror=False)
         for p in store._parts():
             p.unlink()
+        path.unlink(missing_ok=True)
         done = set()
     todo = [u for u in units if u.key not in done]
     if pc.limit is not None:
