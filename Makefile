@@ -48,7 +48,7 @@ validate-lut: setup
 
 # Supernet budget sized for `make demo` on 2 shared cores (train + 200 subnets within 12 min).
 SUPERNET_CKPT ?= runs/supernet/$(SPACE).ckpt
-SUPERNET_ARGS ?= --epochs 3 --train-per-epoch 30000
+SUPERNET_ARGS ?= --epochs 5 --train-per-epoch 30000
 SAMPLE_N ?= 200
 SAMPLE_ARGS ?= --calib-images 256 --val-images 1000
 SAMPLES_OUT ?= results/accuracies/$(SPACE)/supernet-samples.parquet

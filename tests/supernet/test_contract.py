@@ -39,7 +39,7 @@ def test_registry_covers_the_spaces():
 def test_extracted_subnet_computes_the_same_function(net):
     rng = np.random.default_rng(0)
     x = torch.randn(3, *net.space.input_shape)
-    for arch in [net.largest(), net.smallest(), *(net.sample(rng) for _ in range(3))]:
+    for arch in [net.largest(), net.smallest(), net.sample(rng)]:
         sub = net.extract(arch).eval()
         ref = sub(x)
         assert ref.abs().sum() > 0
