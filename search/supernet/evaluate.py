@@ -193,6 +193,8 @@ class SubnetEvaluator:
 
     def iter_chunks(self, archs: list, with_cost: bool = True, chunk: int = 8):
         """Yield (arch_strs, results) chunk by chunk, in order (for resumable writers)."""
+        if not archs:
+            return
         ex = self._start()
         strs = [self.space.to_str(a) if not isinstance(a, str) else a for a in archs]
         tasks = [(strs[i:i + chunk], with_cost) for i in range(0, len(strs), chunk)]
