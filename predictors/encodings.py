@@ -13,7 +13,9 @@ one-hot hides:
 `ops` is for cost: NB201 runs the ops on dead edges too (on zeros), so latency follows the raw
 op counts, not the live-masked cell: counts of each op over all 6 edges plus counts over live
 edges (10 numbers, far fewer parameters than one-hot, so 100 samples go further). Chain spaces:
-the same as `struct`.
+counts of each measured block key (layers of the same shape and choice share a key, so they share
+one cost) plus the whole-network choice histogram (a common per-choice cost that ridge shrinks
+towards).
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ def _encoder(space, encoding: str) -> Callable:
         return space.encode
     if encoding == "ops" and space.name == "nb201":
         return lambda a: _nb201_ops(space, space.validate(a))
+    if encoding == "ops" and hasattr(space, "stages"):
+        return lambda a: _chain_ops(space, a)
     if encoding in ("struct", "ops"):
         if space.name == "nb201":
             return lambda a: _nb201_struct(space, space.validate(a))
@@ -132,6 +136,25 @@ def _nb201_ops(space, arch) -> np.ndarray:
 
 
 # ---- chain spaces --------------------------------------------------------------------------
+_BLOCK_VOCAB: dict[str, dict[str, int]] = {}
+
+
+def _chain_ops(space, arch) -> np.ndarray:
+    vocab = _BLOCK_VOCAB.get(space.name)
+    if vocab is None:
+        vocab = _BLOCK_VOCAB[space.name] = {b.key: i for i, b in enumerate(space.all_blocks())}
+    a = space.validate(arch)
+    counts = np.zeros(len(vocab), dtype=np.float32)
+    for k in space.block_keys(a):
+        counts[vocab[k]] += 1.0
+    names = {n: i for i, n in enumerate(space.choice_names)}
+    hist = np.zeros(len(names), dtype=np.float32)
+    for blocks, st in zip(a, space.stages, strict=True):
+        for c in blocks:
+            hist[names[st.choices[c]]] += 1.0
+    return np.concatenate([counts, hist])
+
+
 def _chain_struct(space, arch) -> np.ndarray:
     a = space.validate(arch)
     vocab = {n: i for i, n in enumerate(space.choice_names)}
