@@ -37,3 +37,12 @@ def test_chain_struct_encoding_has_fixed_length():
     sp = create_space("mbv3-fmnist")
     X = encode(sp, sp.sample_many(20, np.random.default_rng(0)), "struct")
     assert X.shape[0] == 20 and X.shape[1] > len(sp.encode(sp.sample(np.random.default_rng(1))))
+
+
+def test_chain_ops_encoding_shares_a_key_between_layers_of_one_shape():
+    sp = create_space("fbnet")
+    base = [0] * 22
+    a, b = list(base), list(base)
+    a[2], b[3] = 7, 7  # layers 2 and 3 have the same shape (24 -> 24, stride 1): same block key
+    x = encode(sp, [sp.validate(tuple((c,) for c in v)) for v in (a, b)], "ops")
+    np.testing.assert_array_equal(x[0], x[1])
