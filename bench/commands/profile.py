@@ -81,6 +81,9 @@ def profile(device, space, resume, force, limit, sample, seed, chunk, cache_dir,
         state = "complete" if r["complete"] else f"partial ({r['rows']}/{r['total']}; rerun with --resume)"
         click.echo(f"{r['device_id']}: measured {r['measured']} in {r['wall_s']:.1f} s "
                    f"({r['unstable']} unstable) -> {r['path']} [{state}]")
+        if r["stale"]:
+            click.echo(f"note: {r['stale']} row(s) of {r['path']} are not blocks of the current {space} definition "
+                       "(the space changed since they were measured); they are kept but unused", err=True)
 
 
 @click.command("validate-lut")

@@ -195,11 +195,15 @@ def profile_device(spec: str, pc: ProfileConfig, position: int = 0, stop: thread
         device.close()
     wall = time.perf_counter() - t0
     df = store.load()
-    complete = not pc.sample and df.shape[0] >= len(units) or bool(pc.sample) and df.shape[0] >= pc.sample
-    meta.update(status="complete" if complete else "partial", load_avg_end=list(os.getloadavg()))
+    have = set(df["block_key"]) if not df.empty else set()
+    complete = {u.key for u in units} <= have
+    stale = sorted(have - {u.key for u in units})  # rows of an older space definition: kept, reported
+    meta.update(status="complete" if complete else "partial", load_avg_end=list(os.getloadavg()),
+                stale_rows=len(stale))
     df = store.finalize(meta={**meta_prev, **meta}, sort_by=None)
     return {"device": spec, "device_id": device.device_id, "path": str(path), "measured": measured,
-            "rows": int(df.shape[0]), "total": len(units), "unstable": unstable, "wall_s": wall,
+            "rows": int(len(have & {u.key for u in units})), "total": len(units), "unstable": unstable,
+            "stale": len(stale), "wall_s": wall,
             "busy_s": busy, "complete": complete}
 
 
