@@ -105,6 +105,9 @@ def validate(vc: ValidateConfig) -> dict:
         tables[name] = BlockTable.from_file(tpath, col)
     units = network_units(space, vc.samples, vc.seed)
     archs = {u.key: space.from_str(u.arch_str) for u in units}
+    for t in tables.values():  # a table missing blocks fails now, not after minutes of measuring
+        for a in archs.values():
+            t.network_sum(space, a)
     npath = table_path(vc.out_dir, space.name, device.device_id, "-validation-networks")
     t0 = time.perf_counter()
     load0 = os.getloadavg()
@@ -143,7 +146,7 @@ def validate(vc: ValidateConfig) -> dict:
     rep = pd.DataFrame(rows)
     base = tpath.with_name(f"{device.device_id}-validation")
     atomic_write_bytes(base.with_suffix(".csv"), rep.to_csv(index=False).encode())
-    per_net.to_csv(base.with_name(base.name + "-per-network.csv"), index=False)
+    atomic_write_bytes(base.with_name(base.name + "-per-network.csv"), per_net.to_csv(index=False).encode())
     info = {"device": vc.device, "device_id": device.device_id, "space": space.name, "samples": vc.samples,
             "seed": vc.seed, "test": n_test, "train": len(keys) - n_test, "wall_s": round(wall, 1),
             "load_avg_start": [round(x, 2) for x in load0], "load_avg_end": [round(x, 2) for x in os.getloadavg()],
