@@ -147,3 +147,17 @@ def test_validate_lut_without_table_is_one_line(tmp_path):
               "--out-dir", str(tmp_path / "none"))
     one_line_error(r, "no block table", "hwnas profile")
     assert not Path(tmp_path / "none").exists() or not list(Path(tmp_path / "none").rglob("*.parquet"))
+
+
+def test_validate_lut_with_incomplete_table_fails_before_measuring(tmp_path):
+    from devices.table import write_sidecar
+
+    d = tmp_path / "t" / "mbv3-fmnist"
+    d.mkdir(parents=True)
+    pd.DataFrame({"kind": ["fixed"], "block_key": ["stem"], "latency_ms": [0.1], "latency_norm_ms": [0.1]}).to_parquet(
+        d / "cpu-t1.parquet")
+    write_sidecar(d / "cpu-t1.parquet", {"ref_latency_ms": 0.5})
+    r = hwnas("validate-lut", "--device", "cpu:threads=1", "--space", "mbv3-fmnist", "--samples", "6",
+              "--out-dir", str(tmp_path / "t"))
+    one_line_error(r, "no row for")
+    assert not (d / "cpu-t1-validation-networks.parquet").exists()
