@@ -41,7 +41,7 @@ THREADS = 2
 BATCH = 128
 ROUNDS, STEPS = 5, 3
 N_RANK = 12
-SHORT = dict(epochs=1, train_per_epoch=10000)
+SHORT = dict(epochs=1, train_per_epoch=15000)
 _sections: dict[str, list[str]] = {}
 
 
