@@ -28,7 +28,7 @@ def test_activation_peak_frees_dead_tensors():
 def test_reference_is_deterministic_and_small():
     assert reference_digest() == reference_digest()
     row = memory_row(reference_onnx())
-    assert 0 < row["param_bytes"] < 200_000 and row["activation_bytes"] > 0
+    assert 0 < row["param_bytes"] < 2_000_000 and row["activation_bytes"] > 0  # small: < 2 MB of weights
 
 
 def test_export_cache_hits_by_key(tmp_path):
