@@ -74,7 +74,7 @@ def sample(space, checkpoint, n, out, archs_file, data, seed, calib_images, val_
     """Evaluate sampled subnets of a trained supernet (resumable)."""
     import time
 
-    from bench.pipelines.supernet import sample_subnets, summary, write_summary
+    from bench.pipelines.supernet import run_facts, sample_subnets, summary, write_summary
     from search.spaces import create_space
 
     if n < 1 and not archs_file:
@@ -86,7 +86,7 @@ def sample(space, checkpoint, n, out, archs_file, data, seed, calib_images, val_
                         executor=executor)
     s = summary(df)
     if summary_path:
-        write_summary(df, summary_path, {"seconds": round(time.perf_counter() - t0, 1)})
+        write_summary(df, summary_path, run_facts(out, checkpoint))
     click.echo(f"{s['n']} subnets -> {out}: val_acc best {s['best_val_acc']:.2f}%, mean "
                f"{s['mean_val_acc']:.2f}%, std {s['std_val_acc']:.2f} pp ({time.perf_counter() - t0:.0f} s)")
 

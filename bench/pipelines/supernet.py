@@ -78,6 +78,8 @@ def sample_subnets(space, checkpoint: str, out: str, n: int = 200, seed: int = 0
         if same and "arch_str" in old.columns:
             done = old[old["arch_str"].isin(strs)]
     todo = [s for s in strs if s not in set(done.get("arch_str", []))]
+    if not todo and len(done) == len(strs):  # nothing to do: keep the finished file as it is
+        return _write(done.to_dict("records"), strs, None, None)
     rows = done.to_dict("records")
     t0 = time.perf_counter()
     ev = SubnetEvaluator(space, checkpoint, data=data, calib_images=calib_images,
@@ -105,7 +107,8 @@ def _write(rows, order, out_p, meta) -> pd.DataFrame:
     pos = {s: i for i, s in enumerate(order)}
     df = df.sort_values("arch_str", key=lambda c: c.map(pos)).reset_index(drop=True)
     df = df.astype({"val_acc": "float64", "params": "int64", "macs": "int64", "flops": "int64", "seed": "int64"})
-    write_table(df, out_p, meta={**meta, "rows": len(df)})
+    if out_p is not None:
+        write_table(df, out_p, meta={**meta, "rows": len(df)})
     return df
 
 
@@ -114,6 +117,32 @@ def summary(df: pd.DataFrame) -> dict:
     return {"n": len(acc), "best_val_acc": float(acc.max()), "mean_val_acc": float(acc.mean()),
             "std_val_acc": float(acc.std(ddof=1)) if len(acc) > 1 else float("nan"),
             "min_val_acc": float(acc.min()), "best_arch": df["arch_str"].iloc[int(acc.argmax())]}
+
+
+def run_facts(out: str | Path, checkpoint: str | Path) -> dict:
+    """Timing provenance for the summary: training from the checkpoint, sampling from the sidecar."""
+    import os
+
+    from search.supernet import load_checkpoint
+
+    hist = load_checkpoint(checkpoint).get("history", [])
+    meta = read_sidecar(out)
+    facts = {
+        "train_epochs": len(hist),
+        "train_images": int(sum(h["images"] for h in hist)),
+        "train_seconds_in_epochs": round(float(sum(h["seconds"] for h in hist)), 1),
+        "sample_seconds": meta.get("seconds_this_run"),
+        "calib_images_per_subnet": meta.get("calib_images"),
+        "val_images_per_subnet": meta.get("val_images_used"),
+        "sample_workers": meta.get("workers"),
+    }
+    if hist:
+        facts.update({k: v for k, v in hist[-1].items() if k.startswith("val_acc")})
+    try:
+        facts["load_avg_1min_at_summary"] = round(os.getloadavg()[0], 2)
+    except OSError:
+        pass
+    return facts
 
 
 def write_summary(df: pd.DataFrame, path: str | Path, extra: dict | None = None) -> Path:
