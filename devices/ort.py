@@ -6,7 +6,10 @@ point both the local devices and the agent call.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -128,6 +131,31 @@ def _runner(sess, feeds, provider: str = "cpu", device_index: int = 0):
     return run_gpu
 
 
+_REF_SESSIONS: dict = {}
+_REF_LAST_USE: dict[int, float] = {}
+_REF_LOCK = threading.Lock()
+REF_WARM_S = 5.0  # a reference session that ran this recently is still warm
+
+
+def _reference_runner(ref_onnx: bytes, prov, threads, provider: str, device_index: int):
+    """The reference's session is reused across measurements (it is the same model every time),
+    and its warm-up skipped when it ran within REF_WARM_S seconds. One cached session per
+    model / provider / threads / calling thread (parallel devices never share one)."""
+    tid = threading.get_ident()
+    key = (hashlib.sha256(ref_onnx).hexdigest(), repr(prov), threads, device_index, tid)
+    with _REF_LOCK:
+        hit = _REF_SESSIONS.get(key)
+    if hit is None:
+        rsess = make_session(ref_onnx, prov, threads)
+        hit = _runner(rsess, feeds_for(rsess), provider, device_index)
+        with _REF_LOCK:
+            if len(_REF_SESSIONS) >= 8:
+                _REF_SESSIONS.clear()
+            _REF_SESSIONS[key] = hit
+        return hit, False
+    return hit, time.monotonic() - _REF_LAST_USE.get(tid, 0.0) < REF_WARM_S
+
+
 def measure_onnx(onnx_bytes: bytes, input_shapes: Mapping[str, Sequence[int]] | None = None,
                  cfg: TimingConfig = TimingConfig(), provider: str = "cpu", threads: int | None = None,
                  ref_onnx: bytes | None = None, ref_latency_ms: float | None = None,
@@ -148,12 +176,13 @@ def measure_onnx(onnx_bytes: bytes, input_shapes: Mapping[str, Sequence[int]] | 
     threads = threads or (os.cpu_count() if provider == "cpu" else None)
     sess = make_session(onnx_bytes, prov, threads)
     feeds = feeds_for(sess, input_shapes)
-    ref_run = None
+    ref_run, ref_warm = None, False
     if ref_onnx is not None:
-        rsess = make_session(ref_onnx, prov, threads)
-        ref_run = _runner(rsess, feeds_for(rsess), provider, device_index)
+        ref_run, ref_warm = _reference_runner(ref_onnx, prov, threads, provider, device_index)
     run = _runner(sess, feeds, provider, device_index)
-    timing = measure(run, cfg, ref_fn=ref_run)
+    timing = measure(run, cfg, ref_fn=ref_run, ref_warm=ref_warm)
+    if ref_onnx is not None:
+        _REF_LAST_USE[threading.get_ident()] = time.monotonic()
     batch = next(iter(feeds.values())).shape[0] if feeds else 1
     kw: dict = {}
     if memory:

@@ -112,16 +112,18 @@ class TimingResult:
         return float(np.median(self.ratios)) if self.ratios else None
 
 
-def measure(fn: RunFn, cfg: TimingConfig = TimingConfig(), ref_fn: RunFn | None = None) -> TimingResult:
+def measure(fn: RunFn, cfg: TimingConfig = TimingConfig(), ref_fn: RunFn | None = None,
+            ref_warm: bool = False) -> TimingResult:
     """Time `fn` by the protocol; with `ref_fn`, interleave rounds with the reference.
 
+    `ref_warm=True` skips the reference's warm-up (a reused session that ran seconds ago).
     Without a reference, stop when the median's CI meets `rel_ci`. With one, stop when the CI of
     the median of the per-round ratios does (needs at least 5 rounds), so the normalised figure
     is as tight as asked for.
     """
     t_start = time.perf_counter()
     warm_up(fn, cfg)
-    if ref_fn is not None:
+    if ref_fn is not None and not ref_warm:  # ref_warm: the caller ran it moments ago
         warm_up(ref_fn, cfg)
     t0 = time.perf_counter()
     samples: list[float] = []
