@@ -70,7 +70,7 @@ def _cli(*args):
 
 def test_resume_after_kill_9_gives_the_uninterrupted_weights(tmp_path):
     args = ["supernet", "train", "--space", "mbv3-fmnist", "--data", "digits", "--epochs", "3",
-            "--batch-size", "32", "--train-per-epoch", "96", "--threads", "1", "--monitor-val", "0",
+            "--batch-size", "32", "--train-per-epoch", "64", "--threads", "1", "--monitor-val", "0",
             "--seed", "5"]
     ref = _cli(*args, "--out", str(tmp_path / "ref.ckpt"))
     ck = tmp_path / "killed.ckpt"
