@@ -390,6 +390,19 @@ def _targets(results: dict[str, pd.DataFrame], samples_present: bool,
         L += ["", "| device | " + " | ".join(f"{p} @20" for p in FEWSHOT_PREDICTORS) + " |", "|---|---:|---:|---:|---:|"]
         for dev, m in per.items():
             L.append(f"| {dev} | " + " | ".join(f"{m.get(p, float('nan')):.3f}" for p in FEWSHOT_PREDICTORS) + " |")
+    r = results.get("mbv3-fmnist-supernet")
+    if r is not None:
+        n_rows = int(r.n_test.iloc[0] + r.train_size.iloc[0])
+        for size in sorted(r.train_size.unique()):
+            m = _mean(r, size, "kendall_tau")
+            L.append(f"- mbv3-fmnist supernet samples ({n_rows} archs, `{SAMPLES}`), {size} train archs: best "
+                     f"`{m.idxmax()}` Kendall tau {m.max():.3f} (no target in the issue)")
+        acc = read_table_file(SAMPLES)["val_acc"].to_numpy(np.float64)
+        p = acc.mean() / 100
+        L.append(f"  - context: the sampled accuracies differ little (std {acc.std():.2f} pp across archs) while "
+                 f"a 1000-image evaluation (the sampler's count, see results/accuracies/mbv3-fmnist/) carries up to "
+                 f"{100 * np.sqrt(p * (1 - p) / 1000):.2f} pp binomial noise (less between subnets scored on the "
+                 "same images): much of this ranking may be evaluation noise; not separated here")
     L.append("")
     if not samples_present:
         L.append(f"- mbv3-fmnist supernet samples: `{SAMPLES}` was absent when this ran, so that comparison is "
