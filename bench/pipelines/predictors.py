@@ -231,9 +231,10 @@ def learning_curve(df: pd.DataFrame, path: Path, cost: bool, title: str) -> None
     agg = aggregate(df)
     metric = "spearman" if cost else "kendall"
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, g in agg.groupby("predictor", sort=False):
+    colors = plt.cm.tab20.colors  # more predictors than the default 10-colour cycle
+    for i, (name, g) in enumerate(agg.groupby("predictor", sort=False)):
         ax.errorbar(g.train_size, g[f"{metric}_mean"], yerr=g[f"{metric}_std"].fillna(0), marker="o",
-                    capsize=3, label=name, ls="--" if "struct" not in name and name != "transfer" else "-")
+                    capsize=3, label=name, color=colors[(2 * i) % 20 + (2 * i) // 20], ls="--" if "struct" not in name and name != "transfer" else "-")
     ax.set_xscale("log")
     ax.set_xlabel("training architectures")
     ax.set_ylabel("Spearman rho" if cost else "Kendall tau")

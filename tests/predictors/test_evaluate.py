@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,8 +25,18 @@ def small_table(tmp_path_factory):
     return d / "t.csv"
 
 
+class _Result:
+    def __init__(self, r):
+        self.returncode, self.stdout, self.stderr = r.exit_code, r.stdout, r.stderr
+
+
 def hwnas(*args):
-    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True)
+    """In-process CLI call (the same click group and error handling as `hwnas`, no interpreter start)."""
+    from click.testing import CliRunner
+
+    from bench.cli import cli
+
+    return _Result(CliRunner().invoke(cli, list(args)))
 
 
 def run(table, out, **kw):
