@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,9 +68,9 @@ class RowStore:
         d = self.path.parent
         try:
             d.mkdir(parents=True, exist_ok=True)
-            probe = d / f".probe-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
+            # a unique probe: parallel devices check the same folder from threads of one process
+            with tempfile.NamedTemporaryFile(dir=d, prefix=".probe-"):
+                pass
         except OSError as exc:
             raise OSError(f"cannot write to {d} ({exc.strerror or exc}); choose a writable --out-dir") from None
 
