@@ -57,25 +57,16 @@ def split_specs(text: str) -> list[str]:
 
 
 # ---- the built-in devices ---------------------------------------------------------------------
-@register_device("cpu", example="cpu:threads=1")
-def _cpu(spec: str) -> Device:
+def _ort(spec: str) -> Device:
     from .ort import OrtDevice
 
     return OrtDevice(spec)
 
 
-@register_device("cuda", needs_gpu=True)
-def _cuda(spec: str) -> Device:
-    from .ort import OrtDevice
-
-    return OrtDevice(spec)
-
-
-@register_device("trt", needs_gpu=True, example="trt:fp16")
-def _trt(spec: str) -> Device:
-    from .ort import OrtDevice
-
-    return OrtDevice(spec)
+# one ONNX Runtime device class serves the three execution providers
+register_device("cpu", example="cpu:threads=1")(_ort)
+register_device("cuda", needs_gpu=True)(_ort)
+register_device("trt", needs_gpu=True, example="trt:fp16")(_ort)
 
 
 @register_device("trt-native", needs_gpu=True, example="trt-native:fp16")
@@ -85,18 +76,14 @@ def _trt_native(spec: str) -> Device:
     return TensorRTDevice(spec)
 
 
-@register_device("torch-cpu", example="torch-cpu:threads=1")
-def _torch_cpu(spec: str) -> Device:
+def _torch_eager(spec: str) -> Device:
     from .torch_eager import TorchEagerDevice
 
     return TorchEagerDevice(spec)
 
 
-@register_device("torch-cuda", needs_gpu=True)
-def _torch_cuda(spec: str) -> Device:
-    from .torch_eager import TorchEagerDevice
-
-    return TorchEagerDevice(spec)
+register_device("torch-cpu", example="torch-cpu:threads=1")(_torch_eager)
+register_device("torch-cuda", needs_gpu=True)(_torch_eager)
 
 
 @register_device("table", measures=False, example="table:results/tables/mbv3-fmnist/cpu-t1.parquet:latency_norm_ms")
