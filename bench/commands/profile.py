@@ -60,7 +60,7 @@ def _timing(rel_ci: float, max_s: float, batch: int, warmup_s: float = 0.2, min_
 def profile(device, space, resume, force, limit, sample, seed, chunk, cache_dir, rel_ci, max_s, warmup_s, min_runs,
             round_runs, batch, out_dir, no_reference) -> None:
     """Measure every distinct block of a space on a device and write its table."""
-    from bench.pipelines.profile import ProfileConfig, iter_specs
+    from bench.pipelines.profile import ProfileConfig
     from bench.pipelines.profile import profile as run_profile
     from search.spaces import create_space
 
@@ -69,8 +69,9 @@ def profile(device, space, resume, force, limit, sample, seed, chunk, cache_dir,
         raise ValueError(f"--limit must be >= 0, got {limit}")
     if sample is not None and sample < 1:
         raise ValueError(f"--sample must be >= 1, got {sample}")
-    specs = list(iter_specs(device))
-    from devices.registry import create_device
+    from devices.registry import create_device, split_specs
+
+    specs = split_specs(device)
 
     for s in specs:  # bad or unavailable device: fail before measuring anything
         create_device(s).close()

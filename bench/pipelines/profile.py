@@ -11,9 +11,8 @@ reuses the first run's calibration, so its normalised figures stay on one scale.
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -112,7 +111,7 @@ def _better(a: dict, b: dict) -> dict:
     return a if a["latency_ci_rel"] <= b["latency_ci_rel"] else b
 
 
-def profile_device(spec: str, pc: ProfileConfig, position: int = 0, stop: threading.Event | None = None) -> dict:
+def profile_device(spec: str, pc: ProfileConfig, position: int = 0) -> dict:
     """Profile one device; returns a summary dict (rows measured, seconds, table path)."""
     from devices.registry import create_device
     from search.spaces import create_space
@@ -175,8 +174,6 @@ def profile_device(spec: str, pc: ProfileConfig, position: int = 0, stop: thread
                disable=not pc.progress, dynamic_ncols=True, leave=True)
     try:
         for u in todo:
-            if stop is not None and stop.is_set():
-                break
             row = measure_unit(device, u, pc.timing, pc.batch, cache, ref_module, ref_ms)
             attempts = 1
             while not row["stable"] and attempts <= pc.remeasure:
@@ -200,7 +197,7 @@ def profile_device(spec: str, pc: ProfileConfig, position: int = 0, stop: thread
     stale = sorted(have - {u.key for u in units})  # rows of an older space definition: kept, reported
     meta.update(status="complete" if complete else "partial", load_avg_end=list(os.getloadavg()),
                 stale_rows=len(stale))
-    df = store.finalize(meta={**meta_prev, **meta}, sort_by=None)
+    store.finalize(meta={**meta_prev, **meta}, sort_by=None)
     return {"device": spec, "device_id": device.device_id, "path": str(path), "measured": measured,
             "rows": int(len(have & {u.key for u in units})), "total": len(units), "unstable": unstable,
             "stale": len(stale), "wall_s": wall,
@@ -212,9 +209,8 @@ def profile(pc: ProfileConfig) -> list[dict]:
     specs = list(pc.devices)
     if len(specs) == 1:
         return [profile_device(specs[0], pc)]
-    stop = threading.Event()
     with ThreadPoolExecutor(max_workers=len(specs)) as ex:
-        futs = [ex.submit(profile_device, s, pc, i, stop) for i, s in enumerate(specs)]
+        futs = [ex.submit(profile_device, s, pc, i) for i, s in enumerate(specs)]
         out, errors = [], []
         for f in futs:
             try:
@@ -225,8 +221,3 @@ def profile(pc: ProfileConfig) -> list[dict]:
         raise errors[0]
     return out
 
-
-def iter_specs(text: str) -> Iterable[str]:
-    from devices.registry import split_specs
-
-    return split_specs(text)
