@@ -120,6 +120,7 @@ class RFPredictor(_XGBBase):
 @register_predictor("ridge")
 @register_predictor("ridge-struct", encoding="struct")
 @register_predictor("ridge-ops", encoding="ops")
+@register_predictor("ridge-cost", encoding="cost")
 class RidgePredictor(EncodedPredictor):
     """Ridge regression; the penalty is picked by leave-one-out CV (cheap, closed form)."""
 

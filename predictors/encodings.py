@@ -16,16 +16,24 @@ edges (10 numbers, far fewer parameters than one-hot, so 100 samples go further)
 counts of each measured block key (layers of the same shape and choice share a key, so they share
 one cost) plus the whole-network choice histogram (a common per-choice cost that ridge shrinks
 towards).
+
+`cost` is `ops` plus what the work of an arch looks like to hardware:
+- NB201: per intermediate node, how many non-`none` edges feed it (raw and live) and the adds
+  they need; latency on phones and CPUs follows this graph, not only the op counts.
+- chain spaces: MACs, activation elements and conv/linear layers (search/spaces/complexity.py,
+  counted on the built blocks), summed per output width (one group per stage of the macro
+  skeleton) and in total, each in units of the space's largest block.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
 
-ENCODINGS = ("onehot", "struct", "ops")
+ENCODINGS = ("onehot", "struct", "ops", "cost")
 
 # NB201 input->output paths as edge index sequences (edges in arch-string order:
 # 0: 1<-0, 1: 2<-0, 2: 2<-1, 3: 3<-0, 4: 3<-1, 5: 3<-2).
@@ -69,7 +77,11 @@ def _encoder(space, encoding: str) -> Callable:
         return lambda a: _nb201_ops(space, space.validate(a))
     if encoding == "ops" and hasattr(space, "stages"):
         return lambda a: _chain_ops(space, a)
-    if encoding in ("struct", "ops"):
+    if encoding == "cost" and space.name == "nb201":
+        return lambda a: _nb201_cost(space, space.validate(a))
+    if encoding == "cost" and hasattr(space, "stages"):
+        return lambda a: _chain_cost(space, a)
+    if encoding in ("struct", "ops", "cost"):
         if space.name == "nb201":
             return lambda a: _nb201_struct(space, space.validate(a))
         if hasattr(space, "stages"):
@@ -135,6 +147,20 @@ def _nb201_ops(space, arch) -> np.ndarray:
     return np.concatenate([np.bincount(a, minlength=5), np.bincount(a[live], minlength=5)]).astype(np.float32)
 
 
+def _nb201_cost(space, arch) -> np.ndarray:
+    from search.spaces.nb201 import EDGES
+
+    live = space.live_edges(arch)
+    graph = []
+    for node in (1, 2, 3):
+        into = [e for e, (to, _) in enumerate(EDGES) if to == node]
+        raw = sum(arch[e] != 0 for e in into)
+        alive = sum(arch[e] != 0 and live[e] for e in into)
+        graph += [raw, alive, max(raw - 1, 0), max(alive - 1, 0), float(raw == 0)]
+    adds = [sum(graph[2::5]), sum(graph[3::5])]
+    return np.concatenate([_nb201_ops(space, arch), np.asarray(graph + adds, dtype=np.float32)])
+
+
 # ---- chain spaces --------------------------------------------------------------------------
 _BLOCK_VOCAB: dict[str, dict[str, int]] = {}
 
@@ -167,3 +193,50 @@ def _chain_struct(space, arch) -> np.ndarray:
             extra.append(np.float32(len(blocks)))
             extra.extend(np.bincount(np.asarray(blocks, dtype=int), minlength=len(st.choices)))
     return np.concatenate([space.encode(a), total, np.asarray(extra, dtype=np.float32)])
+
+
+class _CostLayout:
+    """Per space: a group row per output width, the scale (the space's largest block), and a
+    memo of each (stage, first block?, choice) slot's group and scaled figures."""
+
+    def __init__(self, space):
+        from search.spaces.complexity import block_complexity
+
+        self.space = weakref.proxy(space)
+        specs = list(space.all_blocks())
+        widths = sorted({s.params.get("c_out", -1) for s in specs})
+        self.groups = {w: i for i, w in enumerate(widths)}
+        figures = np.array([_complexity_row(block_complexity(space, s)) for s in specs])
+        self.scale = np.maximum(figures.max(0), 1.0)
+        self._slots: dict[tuple[int, bool, int], tuple[int, np.ndarray]] = {}
+
+    def slot(self, stage: int, first: bool, choice: int) -> tuple[int, np.ndarray]:
+        from search.spaces.complexity import block_complexity
+
+        key = (stage, first, choice)
+        if key not in self._slots:
+            spec = self.space.block_spec(stage, first, choice)
+            figures = np.asarray(_complexity_row(block_complexity(self.space, spec))) / self.scale
+            self._slots[key] = (self.groups[spec.params.get("c_out", -1)], figures)
+        return self._slots[key]
+
+
+_LAYOUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _complexity_row(c) -> tuple[float, float, float]:
+    return float(c.macs), float(c.activations), float(c.layers)
+
+
+def _chain_cost(space, arch) -> np.ndarray:
+    a = space.validate(arch)
+    layout = _LAYOUTS.get(space)
+    if layout is None:
+        layout = _LAYOUTS[space] = _CostLayout(space)
+    per_group = np.zeros((len(layout.groups) + 1, len(layout.scale)))
+    for s, blocks in enumerate(a):
+        for b, c in enumerate(blocks):
+            group, figures = layout.slot(s, b == 0, c)
+            per_group[group] += figures
+            per_group[-1] += figures
+    return np.concatenate([_chain_ops(space, a), per_group.ravel()])

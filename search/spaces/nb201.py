@@ -122,6 +122,22 @@ class NB201Space(SearchSpace):
             yield _from_gen_index(int(o2g[i]))
 
     # ---- structure ------------------------------------------------------------------
+    def swap_twins(self) -> list[tuple[int, int]]:
+        """Pairs of `arch_idx` that run the very same ops on the same tensors (1,500 pairs).
+
+        With edge 1->2 `none`, nodes 1 and 2 are interchangeable: swapping them (edges 1<-0 with
+        2<-0, 3<-1 with 3<-2) relabels the graph without changing any op or shape. A benchmark
+        table measures each twin separately, so their disagreement is its measurement noise.
+        """
+        pairs = []
+        for a in self.iter_all():
+            if a[2] == 0:
+                b = (a[1], a[0], 0, a[3], a[5], a[4])
+                i, j = self.to_index(a), self.to_index(b)
+                if i < j:
+                    pairs.append((i, j))
+        return pairs
+
     def live_edges(self, arch) -> np.ndarray:
         """Boolean mask of edges on some input->output path of non-`none` ops."""
         a = self.validate(arch)

@@ -83,9 +83,16 @@ def test_nan_target_is_a_clear_error(name):
 
 @pytest.mark.parametrize("name", PREDICTORS)
 def test_learns_an_additive_signal(name):
-    """Every predictor must rank a noiseless additive target better than chance on held-out archs."""
+    """Every predictor must rank a noiseless additive target well on held-out archs.
+
+    The target is a cost per op, the same on every edge: what every encoding can express
+    (count encodings cannot express a cost that differs by edge position).
+    """
     from scipy.stats import spearmanr
 
-    archs, y = _data("nb201", 300)
+    space = create_space("nb201")
+    archs = space.sample_many(300, np.random.default_rng(0))
+    per_op = np.array([0.0, 1.0, 3.0, 7.0, 2.0])
+    y = 5.0 + np.array([per_op[list(a)].sum() for a in archs])
     pred = make(name).fit(archs[:200], y[:200]).predict(archs[200:])
-    assert spearmanr(pred, y[200:]).statistic > 0.3
+    assert spearmanr(pred, y[200:]).statistic > 0.5  # struct encodings see live ops only

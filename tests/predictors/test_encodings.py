@@ -46,3 +46,28 @@ def test_chain_ops_encoding_shares_a_key_between_layers_of_one_shape():
     a[2], b[3] = 7, 7  # layers 2 and 3 have the same shape (24 -> 24, stride 1): same block key
     x = encode(sp, [sp.validate(tuple((c,) for c in v)) for v in (a, b)], "ops")
     np.testing.assert_array_equal(x[0], x[1])
+
+
+def test_nb201_cost_encoding_counts_the_adds_each_node_needs():
+    sp = create_space("nb201")
+    all_conv = encode(sp, [(3,) * 6], "cost")[0]
+    assert list(all_conv[:10]) == [0, 0, 0, 6, 0, 0, 0, 0, 6, 0]  # the `ops` part comes first
+    assert list(all_conv[-2:]) == [3, 3]  # node 2 adds 2 inputs, node 3 adds 3: 1 + 2 adds
+    # edge 1->2 `none`, and node 1 feeds nothing live: node 2 has one input, no add
+    cut = encode(sp, [(3, 3, 0, 3, 0, 3)], "cost")[0]
+    assert list(cut[-2:]) == [1, 1]
+
+
+def test_chain_cost_encoding_sums_block_macs_per_stage_width():
+    from search.spaces.complexity import block_complexity
+
+    sp = create_space("fbnet")
+    small, big = sp.smallest(), tuple((7,) for _ in sp.stages)  # all skip-ish vs all k5_e6
+    X = encode(sp, [small, big], "cost")
+    n_ops = encode(sp, [small], "ops").shape[1]
+    total_macs = X[:, -3]  # last group row = whole network: macs, activations, layers
+    assert X.shape[1] == n_ops + 3 * (len({st.width for st in sp.stages}) + 1)
+    assert total_macs[1] > total_macs[0]
+    scale = max(block_complexity(sp, s).macs for s in sp.all_blocks())
+    want = sum(block_complexity(sp, s).macs for s in sp.blocks(big)) / scale
+    np.testing.assert_allclose(total_macs[1], want, rtol=1e-5)

@@ -112,3 +112,21 @@ def test_sampled_accuracy_file_with_repeated_archs_is_averaged(tmp_path):
     df = evaluate("mbv3-fmnist", f"table:{f}:val_acc", None, tmp_path / "m", predictors=["ridge"],
                   train_sizes=(10,), seeds=1, progress=False)
     assert df.n_test.iloc[0] == 30
+
+
+def test_latency_ceilings_see_op_counts_and_twin_noise(tmp_path):
+    """A latency made of op counts only has both ceilings at 1; noise lowers the twin retest."""
+    from bench.pipelines.predictors import _op_count_ceilings
+    from predictors.encodings import encode
+
+    sp = create_space("nb201")
+    archs = list(sp.iter_all())
+    ops = encode(sp, archs, "ops").astype(float)
+    exact = ops @ np.array([0, 0.1, 0.5, 2.0, 0.3, 0, 0.05, 0.7, 3.0, 0.2])
+    noisy = exact + np.random.default_rng(0).normal(scale=exact.std(), size=len(exact))
+    path = tmp_path / "lat.csv"
+    pd.DataFrame({"arch_idx": range(len(archs)), "arch_str": [sp.to_str(a) for a in archs],
+                  "exact": exact, "noisy": noisy}).to_csv(path, index=False)
+    got = _op_count_ceilings(path, ["exact", "noisy"])
+    assert got["exact"][0] > 0.999 and got["exact"][1] > 0.999
+    assert got["noisy"][1] < 0.8

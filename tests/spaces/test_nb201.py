@@ -59,3 +59,13 @@ def test_malformed_strings_name_the_problem(bad, word):
 def test_index_out_of_range():
     with pytest.raises(ArchError, match="out of range"):
         sp.from_index(15625)
+
+
+def test_swap_twins_run_the_same_ops_in_the_same_cell():
+    sp = create_space("nb201")
+    pairs = sp.swap_twins()
+    assert len(pairs) == 1500 and len({i for p in pairs for i in p}) == 3000
+    for i, j in pairs[:200]:
+        a, b = sp.from_index(i), sp.from_index(j)
+        assert a[2] == b[2] == 0 and a != b and sorted(a) == sorted(b)
+        assert sp.canonical(a) == sp.canonical(b)
