@@ -1,0 +1,199 @@
+"""Hardware constraints as users write them ("latency_ms<=25@cpu-t1") and the cost models behind them.
+
+Units live in names and are checked (a lookup table in seconds against a budget in ms is the
+classic HardCoRe-NAS user bug): the metric carries its unit, every bound is converted to one
+canonical unit per quantity (ms, mJ, bytes), and the table column must say its unit too, in its
+own name or in its file's name (HELP's `help_nasbench201_latency_ms.csv` columns are device names).
+
+A constraint's source is where its numbers were measured:
+- `table:PATH:COLUMN`: an architecture table (`arch_str` / `arch_idx` / `op_idx_list` rows, e.g.
+  HELP's latency of every NB201 cell on a phone): exact look-up per arch;
+- `table:PATH[:COLUMN]` of a block table (`hwnas profile` output): sum of the arch's blocks plus
+  the fixed parts (devices/lut.py);
+- a device id (`cpu-t1`): the block table `results/tables/<space>/<device-id>.parquet`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: unit suffix -> (quantity, factor to the canonical unit of that quantity)
+UNITS: dict[str, tuple[str, float]] = {
+    "ms": ("latency", 1.0), "us": ("latency", 1e-3), "s": ("latency", 1e3),
+    "mj": ("energy", 1.0), "uj": ("energy", 1e-3), "j": ("energy", 1e3),
+    "bytes": ("memory", 1.0), "kb": ("memory", 1024.0), "mb": ("memory", 1024.0 ** 2),
+}
+CANONICAL = {"latency": "ms", "energy": "mj", "memory": "bytes"}
+_QUANTITY_WORDS = {"latency": "latency", "energy": "energy", "mem": "memory", "memory": "memory",
+                   "params": "memory", "peak_mem": "memory", "param": "memory"}
+_RE = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(<=|<)\s*([0-9.eE+-]+)\s*@\s*(\S+)\s*$")
+TABLES_DIR = Path("results/tables")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """`metric <= bound` (bound in the quantity's canonical unit), measured on `source`."""
+
+    metric: str
+    quantity: str
+    bound: float
+    source: str
+    strict: bool = False
+    text: str = ""
+
+    @property
+    def column(self) -> str:
+        return f"{self.metric.rsplit('_', 1)[0]}_{CANONICAL[self.quantity]}"
+
+    def satisfied(self, value) -> np.ndarray | bool:
+        v = np.asarray(value, dtype=np.float64)
+        return v < self.bound if self.strict else v <= self.bound
+
+
+def unit_of(name: str) -> tuple[str, float] | None:
+    """'latency_ms' -> ('latency', 1.0); 'pixel3' -> None (no unit in the name)."""
+    suffix = name.lower().rsplit("_", 1)[-1] if "_" in name else ""
+    return UNITS.get(suffix)
+
+
+def parse_constraint(text: str) -> Constraint:
+    m = _RE.match(text.lower()) if isinstance(text, str) else None
+    if not m:
+        raise ValueError(f"constraint {text!r} is not METRIC_UNIT<=NUMBER@SOURCE, e.g. 'latency_ms<=25@cpu-t1'")
+    metric, op, number, _ = m.groups()
+    source = text.split("@", 1)[1].strip()  # keep the path's case
+    unit = unit_of(metric)
+    if unit is None:
+        raise ValueError(f"constraint {text!r}: metric {metric!r} has no unit; write it with one of "
+                         f"{', '.join('_' + u for u in UNITS)} (e.g. latency_ms)")
+    quantity, factor = unit
+    word = metric.rsplit("_", 1)[0]
+    if _QUANTITY_WORDS.get(word, quantity) != quantity:
+        raise ValueError(f"constraint {text!r}: unit _{metric.rsplit('_', 1)[1]} is not a unit of {word}")
+    try:
+        bound = float(number)
+    except ValueError:
+        raise ValueError(f"constraint {text!r}: bound {number!r} is not a number") from None
+    if not np.isfinite(bound) or bound <= 0:
+        raise ValueError(f"constraint {text!r}: the bound must be a positive number")
+    return Constraint(metric=f"{word}_{CANONICAL[quantity]}", quantity=quantity, bound=bound * factor,
+                      source=source, strict=op == "<", text=text.strip())
+
+
+class CostModel:
+    """Cost of archs in the constraint's canonical unit; `exact` says whether it is a measured
+    value per arch (an arch table) or a sum of measured blocks (a model of the whole network)."""
+
+    exact: bool = False
+    description: str = ""
+
+    def predict(self, archs) -> np.ndarray:
+        raise NotImplementedError
+
+
+class ArchTableCost(CostModel):
+    exact = True
+
+    def __init__(self, space, path: Path, column: str, factor: float):
+        from devices.table import import_arch_table
+
+        t = import_arch_table(path, space, [column], allow_nan=True)
+        self._values = dict(zip(t["arch_str"], t[column].to_numpy(np.float64) * factor, strict=True))
+        self.space, self.description = space, f"{path.name}:{column} (arch table, measured per arch)"
+
+    def predict(self, archs) -> np.ndarray:
+        out = np.empty(len(archs))
+        for i, a in enumerate(archs):
+            s = self.space.to_str(a)
+            v = self._values.get(s)
+            if v is None:
+                raise LookupError(f"{self.description}: no row for architecture {s[:80]!r}")
+            out[i] = v
+        return out
+
+
+class BlockTableCost(CostModel):
+    def __init__(self, space, path: Path, column: str, factor: float):
+        from devices.lut import BlockTable
+
+        self.table = BlockTable.from_file(path, column)
+        self.space, self.factor = space, factor
+        self.description = f"{path.name}:{column} (sum of measured blocks + fixed parts)"
+
+    def predict(self, archs) -> np.ndarray:
+        return np.array([self.table.network_sum(self.space, a) for a in archs]) * self.factor
+
+    def block_costs(self) -> tuple[dict[str, float], float]:
+        """Block key -> cost, and the fixed parts' cost, in the canonical unit (for BINAS's solve)."""
+        return ({k: v * self.factor for k, v in self.table.values.items()},
+                self.table.fixed_sum(self.space) * self.factor)
+
+
+def cost_model(space, constraint: Constraint, tables_dir: str | Path = TABLES_DIR) -> CostModel:
+    """The cost model that answers `constraint` for `space`; every unit mismatch is an error."""
+    from devices.table import parse_table_spec, read_table_file
+
+    src = constraint.source
+    if src.startswith("table:"):
+        path_s, column = parse_table_spec(src)
+        path = Path(path_s)
+    else:
+        path, column = Path(tables_dir) / space.name / f"{src}.parquet", None
+        if not path.exists():
+            raise FileNotFoundError(f"constraint {constraint.text!r}: no table for device {src!r} at {path}; "
+                                    f"run `make profile DEVICE=... SPACE={space.name}` or give table:PATH:COLUMN")
+    if not path.exists():
+        raise FileNotFoundError(f"constraint {constraint.text!r}: table {path} does not exist")
+    df = read_table_file(path)
+    if "block_key" in df.columns:
+        if column is None:
+            column = next((c for c in (f"{constraint.metric.rsplit('_', 1)[0]}_norm_ms", constraint.column)
+                           if c in df.columns), constraint.column)
+        factor = _factor(constraint, column, path)
+        return BlockTableCost(space, path, column, factor)
+    if column is None:
+        raise ValueError(f"constraint {constraint.text!r}: {path} is an architecture table; name the column "
+                         "as table:PATH:COLUMN")
+    if column not in df.columns:
+        raise LookupError(f"constraint {constraint.text!r}: {path} has no column {column!r}")
+    return ArchTableCost(space, path, column, _factor(constraint, column, path))
+
+
+def _factor(constraint: Constraint, column: str, path: Path) -> float:
+    """Factor from the column's unit (its name, else its file's name) to the canonical unit."""
+    unit = unit_of(column.replace("_norm_", "_")) or unit_of(path.stem)
+    if unit is None:
+        raise ValueError(f"{path}:{column}: cannot tell the unit of this column; name the column or the "
+                         f"file with a unit suffix (e.g. latency_ms)")
+    quantity, factor = unit
+    if quantity != constraint.quantity:
+        raise ValueError(f"constraint {constraint.text!r} bounds {constraint.quantity} but {path.name}:{column} "
+                         f"holds {quantity}")
+    return factor
+
+
+@dataclass
+class BoundConstraint:
+    """A constraint with the cost model that answers it."""
+
+    constraint: Constraint
+    cost: CostModel
+
+    def values(self, archs) -> np.ndarray:
+        return self.cost.predict(archs)
+
+    def feasible(self, archs) -> np.ndarray:
+        return np.asarray(self.constraint.satisfied(self.values(archs)), dtype=bool)
+
+
+def resolve(space, texts, tables_dir: str | Path = TABLES_DIR) -> list[BoundConstraint]:
+    """Parse and bind every constraint text (or Constraint) for `space`."""
+    out = []
+    for t in texts:
+        c = t if isinstance(t, Constraint) else parse_constraint(t)
+        out.append(BoundConstraint(c, cost_model(space, c, tables_dir)))
+    return out

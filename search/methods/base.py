@@ -1,0 +1,242 @@
+"""The Searcher API: one small base, a registry, accuracy sources that count queries, results.
+
+A method sees the space, an accuracy source, the bound constraints and a query budget; it may call
+the cost models freely (tables are measured once, look-ups are free) but every accuracy it reads
+goes through `AccuracySource.query`, which counts distinct archs: the budget is the number of
+archs whose accuracy a method looked at (a trained network in a benchmark table, a subnet
+evaluated on a supernet). That is the budget NAS benchmarks compare methods under.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from search.constraints import BoundConstraint
+
+
+class BudgetExhausted(RuntimeError):
+    """Raised by `AccuracySource.query` when a method asks for more archs than its budget."""
+
+
+class AccuracySource(ABC):
+    """Accuracy (percent) of archs; counts distinct archs asked for and enforces the budget."""
+
+    name: str = "accuracy"
+
+    def __init__(self):
+        self._cache: dict[str, float] = {}
+        self.budget: int | None = None
+        self.trace: list[float] = []  # accuracy of each new arch, in query order
+
+    def start(self, space, budget: int | None) -> None:
+        self.space, self.budget = space, budget
+        self._cache.clear()
+        self.trace = []
+
+    @property
+    def queries(self) -> int:
+        return len(self._cache)
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.budget is None else self.budget - self.queries
+
+    def query(self, archs: Sequence) -> np.ndarray:
+        keys = [self.space.to_str(a) for a in archs]
+        new = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        if self.budget is not None and self.queries + len(new) > self.budget:
+            raise BudgetExhausted(f"{len(new)} new archs asked with {self.remaining} queries left")
+        if new:
+            vals = self._evaluate([self.space.from_str(k) for k in new])
+            for k, v in zip(new, vals, strict=True):
+                self._cache[k] = float(v)
+                self.trace.append(float(v))
+        return np.array([self._cache[k] for k in keys])
+
+    def peek(self, archs: Sequence) -> np.ndarray:
+        """Ground truth for reporting only (never counted, never for search decisions)."""
+        return self._evaluate(list(archs))
+
+    @abstractmethod
+    def _evaluate(self, archs: list) -> np.ndarray: ...
+
+
+class TableAccuracy(AccuracySource):
+    """Accuracy from a benchmark table (e.g. NB201 CIFAR-10 200 epochs): an exact, known oracle."""
+
+    def __init__(self, space, spec: str):
+        super().__init__()
+        from devices.table import import_arch_table, parse_table_spec
+
+        path, column = parse_table_spec(spec)
+        if column is None:
+            raise ValueError(f"accuracy table {spec!r}: give the column, as table:PATH:COLUMN")
+        t = import_arch_table(path, space, [column])
+        self.name = f"{column}@{path.rsplit('/', 1)[-1]}"
+        self._table = dict(zip(t["arch_str"], t[column].to_numpy(np.float64), strict=True))
+        self.space = space
+
+    def _evaluate(self, archs: list) -> np.ndarray:
+        out = np.empty(len(archs))
+        for i, a in enumerate(archs):
+            v = self._table.get(self.space.to_str(a))
+            if v is None:
+                raise LookupError(f"accuracy table {self.name}: no row for {self.space.to_str(a)[:80]!r}")
+            out[i] = v
+        return out
+
+    def all(self) -> tuple[list[str], np.ndarray]:
+        return list(self._table), np.fromiter(self._table.values(), dtype=np.float64)
+
+
+class FunctionAccuracy(AccuracySource):
+    """Any callable archs -> accuracy (a supernet's SubnetEvaluator, a trained predictor)."""
+
+    def __init__(self, fn: Callable[[list], np.ndarray], name: str = "function"):
+        super().__init__()
+        self.fn, self.name = fn, name
+
+    def _evaluate(self, archs: list) -> np.ndarray:
+        return np.asarray(self.fn(archs), dtype=np.float64)
+
+
+@dataclass
+class SearchResult:
+    method: str
+    space: str
+    seed: int
+    budget: int
+    arch: object
+    arch_str: str
+    accuracy: float  # what the method's accuracy source says of the returned arch
+    costs: dict[str, float]  # constraint metric -> cost of the returned arch, canonical units
+    feasible: bool
+    queries: int
+    wall_seconds: float
+    predicted_accuracy: float | None = None  # the method's own estimate, when it has one
+    best_so_far: list[float] = field(default_factory=list)  # best feasible accuracy after each query
+    notes: str = ""
+
+    def row(self) -> dict:
+        d = asdict(self)
+        d.pop("arch")
+        d.pop("best_so_far")
+        costs = d.pop("costs")
+        return {**d, **{f"cost_{k}": v for k, v in costs.items()}}
+
+
+class Searcher(ABC):
+    """Subclasses implement `_search`; `__init__` only stores parameters (scikit-learn style)."""
+
+    name: str = "searcher"
+    #: spaces the method supports; None = every space
+    spaces: tuple[str, ...] | None = None
+
+    def get_params(self) -> dict:
+        return dict(self.__dict__)
+
+    def search(self, space, accuracy: AccuracySource, constraints: Sequence[BoundConstraint],
+               budget: int, seed: int = 0) -> SearchResult:
+        if self.spaces is not None and space.name not in self.spaces:
+            raise ValueError(f"method {self.name!r} does not support space {space.name!r}; "
+                             f"it runs on {', '.join(self.spaces)}")
+        if budget < 1:
+            raise ValueError(f"budget must be >= 1 accuracy query, got {budget}")
+        accuracy.start(space, budget)
+        rng = np.random.default_rng(seed)
+        t0 = time.perf_counter()
+        arch, predicted, notes = self._search(space, accuracy, list(constraints), budget, rng)
+        wall = time.perf_counter() - t0
+        arch = space.validate(arch)
+        acc = float(accuracy.peek([arch])[0])
+        costs = {c.constraint.metric + "@" + c.constraint.source: float(c.values([arch])[0]) for c in constraints}
+        feasible = bool(all(c.feasible([arch])[0] for c in constraints))
+        return SearchResult(
+            method=self.name, space=space.name, seed=seed, budget=budget, arch=arch, arch_str=space.to_str(arch),
+            accuracy=acc, costs=costs, feasible=feasible, queries=accuracy.queries, wall_seconds=wall,
+            predicted_accuracy=predicted, best_so_far=_best_so_far(accuracy, space, constraints), notes=notes)
+
+    @abstractmethod
+    def _search(self, space, accuracy: AccuracySource, constraints: list[BoundConstraint], budget: int,
+                rng: np.random.Generator) -> tuple[object, float | None, str]:
+        """Return (arch, predicted accuracy or None, a note)."""
+
+
+def _best_so_far(accuracy: AccuracySource, space, constraints) -> list[float]:
+    """Best feasible accuracy seen after each query, from the source's own trace."""
+    keys = list(accuracy._cache)
+    if not keys:
+        return []
+    archs = [space.from_str(k) for k in keys]
+    ok = np.ones(len(archs), dtype=bool)
+    for c in constraints:
+        ok &= c.feasible(archs)
+    vals = np.where(ok, np.array([accuracy._cache[k] for k in keys]), -np.inf)
+    best = np.maximum.accumulate(vals)
+    return [float(v) if np.isfinite(v) else float("nan") for v in best]
+
+
+def feasible_mask(constraints: Sequence[BoundConstraint], archs: Sequence) -> np.ndarray:
+    ok = np.ones(len(archs), dtype=bool)
+    for c in constraints:
+        ok &= c.feasible(archs)
+    return ok
+
+
+def sample_feasible(space, constraints: Sequence[BoundConstraint], rng: np.random.Generator, n: int,
+                    exclude: set[str] | None = None, max_tries: int = 200) -> list:
+    """n distinct feasible archs by rejection (cost look-ups are free); fewer if the space runs dry."""
+    exclude = set(exclude or ())
+    out: list = []
+    for _ in range(max_tries):
+        cand = [space.sample(rng) for _ in range(max(4 * (n - len(out)), 16))]
+        for a, ok in zip(cand, feasible_mask(constraints, cand), strict=True):
+            k = space.to_str(a)
+            if ok and k not in exclude:
+                exclude.add(k)
+                out.append(a)
+                if len(out) == n:
+                    return out
+    return out
+
+
+# ---- registry (timm style) ----------------------------------------------------------------
+_METHODS: dict[str, type[Searcher]] = {}
+
+
+def register_method(name: str):
+    def deco(cls):
+        if name in _METHODS:
+            raise ValueError(f"method {name!r} is already registered")
+        cls.name = name
+        _METHODS[name] = cls
+        return cls
+    return deco
+
+
+def list_methods() -> list[str]:
+    _import_all()
+    return sorted(_METHODS)
+
+
+def create_method(name: str, **params) -> Searcher:
+    _import_all()
+    if name not in _METHODS:
+        raise LookupError(f"unknown method {name!r}; known: {', '.join(sorted(_METHODS))}")
+    return _METHODS[name](**params)
+
+
+def _import_all() -> None:
+    import importlib
+    import pkgutil
+
+    import search.methods as pkg
+
+    for m in pkgutil.iter_modules(pkg.__path__):
+        if m.name != "base":
+            importlib.import_module(f"search.methods.{m.name}")
