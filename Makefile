@@ -84,11 +84,24 @@ sample: setup
 predictors: setup
 	nice -n 10 $(HWNAS) predictors standard --out results/predictors
 
+# One search, by default on the NB201 track (benchmark accuracy, HELP pixel3 latency); e.g.
+# make search SEARCH_SPACE=mbv3-fmnist ACCURACY=supernet:runs/demo/supernet/mbv3-fmnist.ckpt \
+#   CONSTRAINT='latency_ms<=0.5@cpu-t1'
+SEARCH_SPACE ?= nb201
+SEARCH_METHODS ?= random,evolution
+ACCURACY ?= table:$(HWNAS_DATA_DIR)/nb201-acc-200ep/nb201_cifar10_200ep.csv:cifar10_test_acc
+CONSTRAINT ?= latency_ms<=8@table:$(HWNAS_DATA_DIR)/help-latency/help_nasbench201_latency_ms.csv:pixel3
+BUDGET ?= 100
+SEEDS ?= 5
+SEARCH_OUT ?= runs/search/$(SEARCH_SPACE)
 search: setup
-	$(HWNAS) search
+	$(HWNAS) search --space $(SEARCH_SPACE) --method $(SEARCH_METHODS) --accuracy "$(ACCURACY)" \
+	  --constraint "$(CONSTRAINT)" --budget $(BUDGET) --seeds $(SEEDS) --out $(SEARCH_OUT)
 
+# The committed NB201 leaderboard: every method that runs on NB201, three HELP devices, 100 queries.
+LEADERBOARD_SEEDS ?= 10
 leaderboard: setup
-	$(HWNAS) leaderboard
+	nice -n 10 $(HWNAS) leaderboard --track nb201 --seeds $(LEADERBOARD_SEEDS) --out results/leaderboards
 
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
 test: setup

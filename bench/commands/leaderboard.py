@@ -2,11 +2,30 @@ from __future__ import annotations
 
 import click
 
-from bench.commands._pending import not_built
+from bench.commands.search import _csv, _ints
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def leaderboard(args) -> None:
-    """Build leaderboards from search results."""
-    not_built("leaderboard", "search layer, a later issue")
+@click.command()
+@click.option("--track", type=click.Choice(["nb201", "mbv3-fmnist"]), default="nb201", show_default=True)
+@click.option("--out", default="results/leaderboards", show_default=True, type=click.Path(file_okay=False))
+@click.option("--methods", default=None, help="Comma-separated methods (default: every method that runs on the space).")
+@click.option("--seeds", default=5, show_default=True, type=int)
+@click.option("--budget", default="100", show_default=True, help="Accuracy queries per run; comma-separated for several.")
+@click.option("--quantile", default=0.25, show_default=True, type=float,
+              help="Each bound is this quantile of the device's cost over the space.")
+@click.option("--supernet", default=None, help="Checkpoint for the mbv3-fmnist track.")
+@click.option("--device", default="cpu-t1", show_default=True, help="Device table id for the mbv3-fmnist track.")
+@click.option("--tables-dir", default="results/tables", show_default=True)
+@click.option("--data", default="fashion-mnist", show_default=True)
+@click.option("--param", "params", multiple=True, help="METHOD.PARAM=VALUE; repeatable.")
+def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, tables_dir, data, params) -> None:
+    """Every method under the same measured constraints and budget -> OUT/<track>.md|csv|png."""
+    from bench.pipelines import leaderboard as pipeline
+    from bench.pipelines.search import parse_params
+
+    if not 0 < quantile < 1:
+        raise ValueError(f"--quantile must be between 0 and 1, got {quantile}")
+    md = pipeline.run(track, out, methods=_csv(methods) or None, seeds=seeds, budgets=_ints(budget, "--budget"),
+                      quantile=quantile, supernet=supernet, device=device, tables_dir=tables_dir, data=data,
+                      params=parse_params(params))
+    click.echo(md.read_text())

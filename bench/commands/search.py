@@ -2,11 +2,37 @@ from __future__ import annotations
 
 import click
 
-from bench.commands._pending import not_built
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def search(args) -> None:
-    """Run a search method under measured constraints."""
-    not_built("search", "search layer, a later issue")
+def _ints(value: str, name: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in _csv(value))
+    except ValueError:
+        raise ValueError(f"{name} must be comma-separated integers, got {value!r}") from None
+
+
+@click.command()
+@click.option("--space", required=True, help="Search space name (see `hwnas spaces`).")
+@click.option("--method", "methods", required=True, help="Comma-separated methods (see `hwnas search --list`).")
+@click.option("--accuracy", required=True, help="table:PATH:COLUMN (benchmark table) or supernet:CKPT.")
+@click.option("--constraint", "constraints", multiple=True, required=True,
+              help="METRIC_UNIT<=BOUND@SOURCE, e.g. 'latency_ms<=25@cpu-t1' or '...@table:PATH:COLUMN'; repeatable.")
+@click.option("--budget", default="100", show_default=True, help="Accuracy queries per run; comma-separated for several.")
+@click.option("--seeds", default=5, show_default=True, type=int, help="Seeds 0..K-1 per method and budget.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (runs.csv, trajectories.csv).")
+@click.option("--param", "params", multiple=True, help="METHOD.PARAM=VALUE, e.g. evolution.population=20; repeatable.")
+@click.option("--data", default="fashion-mnist", show_default=True, help="Dataset of a supernet accuracy source.")
+@click.option("--tables-dir", default="results/tables", show_default=True, help="Where device tables live.")
+@click.option("--fresh", is_flag=True, help="Discard runs already in OUT instead of resuming.")
+def search(space, methods, accuracy, constraints, budget, seeds, out, params, data, tables_dir, fresh) -> None:
+    """Run search methods under measured constraints (resumable)."""
+    from bench.pipelines import search as pipeline
+
+    df = pipeline.run(space, _csv(methods), accuracy, list(constraints), _ints(budget, "--budget"), seeds, out,
+                      params=pipeline.parse_params(params), data=data, tables_dir=tables_dir, resume=not fresh)
+    s = pipeline.summarise(df)
+    click.echo(s.to_string(index=False))
+    click.echo(f"{len(df)} runs -> {out}/runs.csv, trajectories.csv")

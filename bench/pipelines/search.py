@@ -1,0 +1,150 @@
+"""`hwnas search`: run methods x constraints x seeds under a query budget, resumably.
+
+Each finished run is one row of `OUT/runs.csv` (written atomically after every run, so a killed
+job loses at most the run in flight and `--resume` picks up the rest) and its best-so-far curve
+goes to `OUT/trajectories.csv`. Where the space is finite and the accuracy source is a table, the
+exact constrained optimum is computed once per constraint and every row gets its regret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from devices.table import atomic_write_bytes
+
+RUN_KEY = ["method", "constraint", "budget", "seed"]
+
+
+def accuracy_source(space, spec: str, data: str = "fashion-mnist"):
+    """'table:PATH:COLUMN' (a benchmark table) or 'supernet:CKPT' (subnets scored on a supernet)."""
+    from search.methods import FunctionAccuracy, TableAccuracy
+
+    if spec.startswith("table:"):
+        return TableAccuracy(space, spec)
+    if spec.startswith("supernet:"):
+        ckpt = Path(spec[len("supernet:"):])
+        if not ckpt.exists():
+            raise FileNotFoundError(f"supernet checkpoint {ckpt} does not exist; train one with "
+                                    f"`hwnas supernet train --space {space.name}` (make supernet)")
+        from search.supernet import SubnetEvaluator
+
+        evaluator = SubnetEvaluator(space, ckpt, data=data)
+        return FunctionAccuracy(lambda archs: evaluator(archs), name=f"supernet:{ckpt.name}")
+    raise ValueError(f"accuracy source {spec!r}: expected table:PATH:COLUMN or supernet:CKPT")
+
+
+def parse_params(items: Sequence[str]) -> dict[str, dict]:
+    """'evolution.population=20' -> {'evolution': {'population': 20}} (values read as JSON when they parse)."""
+    out: dict[str, dict] = {}
+    for it in items:
+        key, sep, value = it.partition("=")
+        method, dot, param = key.partition(".")
+        if not sep or not dot or not param:
+            raise ValueError(f"method parameter {it!r} is not METHOD.PARAM=VALUE, e.g. evolution.population=20")
+        try:
+            v = json.loads(value)
+        except json.JSONDecodeError:
+            v = value
+        out.setdefault(method, {})[param] = v
+    return out
+
+
+def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Sequence[str],
+        budgets: Sequence[int], seeds: int, out: str | os.PathLike, params: dict[str, dict] | None = None,
+        data: str = "fashion-mnist", tables_dir: str | os.PathLike = "results/tables",
+        resume: bool = True, progress: bool = True) -> pd.DataFrame:
+    """Every (method, constraint, budget, seed) not yet in OUT; returns all rows."""
+    from tqdm import tqdm
+
+    from search.constraints import resolve
+    from search.methods import create_method, list_methods
+    from search.optimum import exact_optimum
+    from search.spaces import create_space
+
+    space = create_space(space_name)
+    known = list_methods()
+    for m in methods:
+        if m not in known:
+            raise LookupError(f"unknown method {m!r}; known: {', '.join(known)}")
+    params = params or {}
+    for m in params:
+        if m not in methods:
+            raise ValueError(f"parameters given for {m!r}, which is not among the methods run ({', '.join(methods)})")
+    if not constraints:
+        raise ValueError("give at least one --constraint, e.g. 'latency_ms<=25@cpu-t1'")
+    if seeds < 1 or not budgets or min(budgets) < 1:
+        raise ValueError(f"--seeds and every --budget must be >= 1 (got seeds={seeds}, budgets={list(budgets)})")
+    bound = {c: resolve(space, [c], tables_dir)[0] for c in constraints}
+    acc = accuracy_source(space, accuracy, data)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs_csv, traj_csv = out / "runs.csv", out / "trajectories.csv"
+    rows = pd.read_csv(runs_csv).to_dict("records") if resume and runs_csv.exists() else []
+    traj = pd.read_csv(traj_csv).to_dict("records") if resume and traj_csv.exists() else []
+    done = {tuple(r[k] for k in RUN_KEY) for r in rows}
+
+    optimum: dict[str, object] = {}
+    if hasattr(space, "iter_all") and space.size() <= 100_000 and accuracy.startswith("table:"):
+        for c, b in bound.items():
+            optimum[c] = exact_optimum(space, acc, [b])
+
+    jobs = [(m, c, int(b), s) for c in constraints for b in budgets for m in methods for s in range(seeds)
+            if (m, c, int(b), s) not in done]
+    bar = tqdm(jobs, desc=f"search {space.name}", disable=not progress, unit="run")
+    for m, c, b, s in bar:
+        bar.set_postfix_str(f"{m} budget={b} seed={s}")
+        method = create_method(m, **params.get(m, {}))
+        if method.spaces is not None and space.name not in method.spaces:
+            raise ValueError(f"method {m!r} does not support space {space.name!r}; it runs on {', '.join(method.spaces)}")
+        r = method.search(space, acc, [bound[c]], budget=b, seed=s)
+        row = {"method": m, "constraint": c, "budget": b, "seed": s, "space": space.name, "accuracy_source": acc.name,
+               "arch_str": r.arch_str, "accuracy": r.accuracy, "predicted_accuracy": r.predicted_accuracy,
+               "cost": next(iter(r.costs.values())), "bound": bound[c].constraint.bound,
+               "cost_metric": bound[c].constraint.metric, "feasible": r.feasible, "queries": r.queries,
+               "wall_seconds": round(r.wall_seconds, 3), "notes": r.notes}
+        opt = optimum.get(c)
+        if opt is not None:
+            row.update(optimum_accuracy=opt.accuracy, regret=opt.accuracy - r.accuracy, n_feasible=opt.n_feasible)
+        rows.append(row)
+        traj += [{"method": m, "constraint": c, "budget": b, "seed": s, "query": i + 1, "best_accuracy": v}
+                 for i, v in enumerate(r.best_so_far)]
+        _write(runs_csv, rows)
+        _write(traj_csv, traj)
+    return pd.DataFrame(rows)
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    atomic_write_bytes(path, pd.DataFrame(rows).to_csv(index=False).encode())
+
+
+def summarise(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std per method, constraint and budget (the leaderboard's rows)."""
+    g = df.groupby(["constraint", "budget", "method"], sort=False)
+    cols = {"accuracy": ["mean", "std"], "feasible": ["mean"], "queries": ["mean"], "wall_seconds": ["median"],
+            "seed": ["count"]}
+    if "regret" in df.columns:
+        cols["regret"] = ["mean", "std"]
+    s = g.agg(cols)
+    s.columns = ["_".join(c) for c in s.columns]
+    return s.reset_index().rename(columns={"seed_count": "runs", "feasible_mean": "feasible_rate"})
+
+
+def bound_at_quantile(space, spec: str, q: float, tables_dir: str | os.PathLike = "results/tables",
+                      n: int = 4000, seed: int = 0) -> float:
+    """The q-quantile of a cost over the space (all archs if finite, else n samples): a budget
+    that binds, stated with its quantile so users know how tight it is."""
+    from search.constraints import cost_model, parse_constraint
+
+    c = parse_constraint(f"{spec.split('@', 1)[0]}<=1@{spec.split('@', 1)[1]}")
+    cm = cost_model(space, c, tables_dir)
+    if hasattr(space, "iter_all") and space.size() <= 100_000:
+        archs = list(space.iter_all())
+    else:
+        archs = space.sample_many(n, np.random.default_rng(seed))
+    return float(np.quantile(cm.predict(archs), q))

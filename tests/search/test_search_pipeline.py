@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from bench.cli import cli
+
+
+def _args(nb201_tables, out, *extra):
+    acc, lat, _, _ = nb201_tables
+    return ["search", "--space", "nb201", "--method", "random,evolution", "--accuracy", f"table:{acc}:acc",
+            "--constraint", f"latency_ms<=6@table:{lat}:dev", "--budget", "30", "--seeds", "2", "--out", str(out),
+            "--param", "evolution.population=10", *extra]
+
+
+def test_search_writes_runs_with_regret_and_resumes(nb201_tables, tmp_path):
+    r = CliRunner().invoke(cli, _args(nb201_tables, tmp_path))
+    assert r.exit_code == 0, r.output
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert len(runs) == 4 and runs.feasible.all() and (runs.queries <= 30).all()
+    _, _, acc, lat = nb201_tables
+    assert runs.optimum_accuracy.to_numpy() == pytest.approx([acc[lat <= 6].max()] * 4)
+    assert (runs.regret >= -1e-9).all()
+    traj = pd.read_csv(tmp_path / "trajectories.csv")
+    assert traj.groupby(["method", "seed"]).query.max().max() == 30
+    # resume: nothing runs again, the rows stay the same
+    r2 = CliRunner().invoke(cli, _args(nb201_tables, tmp_path))
+    assert r2.exit_code == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "runs.csv"), runs)
+
+
+@pytest.mark.parametrize("change, message", [
+    (("--method", "annealing"), "unknown method 'annealing'"),
+    (("--constraint", "latency<=6@cpu"), "has no unit"),
+    (("--param", "evolution=3"), "METHOD.PARAM=VALUE"),
+    (("--budget", "x"), "--budget must be comma-separated integers"),
+])
+def test_bad_input_is_one_line_and_nonzero(nb201_tables, tmp_path, change, message):
+    args = _args(nb201_tables, tmp_path)
+    i = args.index(change[0])
+    args[i + 1] = change[1]
+    if change[0] == "--constraint":
+        args += ["--constraint", change[1]]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
+
+
+def test_leaderboard_report_and_plot_from_runs(nb201_tables, tmp_path):
+    from bench.pipelines import leaderboard, search
+
+    acc, lat, _, _ = nb201_tables
+    df = search.run("nb201", ["random", "evolution"], f"table:{acc}:acc", [f"latency_ms<=6@table:{lat}:dev"], (20,), 2,
+                    tmp_path / "runs", params={"evolution": {"population": 8}}, progress=False)
+    md = "\n".join(leaderboard._markdown(df, "nb201", 0.25, f"table:{acc}:acc"))
+    assert "## `latency_ms<=6@dev`" in md and "| random | 20 | 2 |" in md and "Exact optimum" in md
+    leaderboard._plot(pd.read_csv(tmp_path / "runs" / "trajectories.csv"), tmp_path / "t.png", "nb201")
+    assert (tmp_path / "t.png").stat().st_size > 1000
