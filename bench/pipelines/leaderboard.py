@@ -71,7 +71,8 @@ def run(track: str, out: str | os.PathLike = "results/leaderboards", methods: li
                              params=params, data=data, tables_dir=tables_dir, progress=progress)
     atomic_write_bytes(out / f"{track}.csv", df.to_csv(index=False).encode())
     traj = pd.read_csv(out / f"{track}-runs" / "trajectories.csv")
-    _plot(traj, out / f"{track}-trajectories.png", track)
+    optima = df.groupby("constraint").optimum_accuracy.first().to_dict() if "optimum_accuracy" in df else {}
+    _plot(traj, out / f"{track}-trajectories.png", track, optima)
     atomic_write_bytes(out / f"{track}.md", "\n".join(_markdown(df, track, quantile, accuracy)).encode())
     return out / f"{track}.md"
 
@@ -112,7 +113,7 @@ def _nz(x) -> float:
     return 0.0 if pd.isna(x) else float(x)
 
 
-def _plot(traj: pd.DataFrame, path: Path, track: str) -> None:
+def _plot(traj: pd.DataFrame, path: Path, track: str, optima: dict[str, float] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -126,6 +127,8 @@ def _plot(traj: pd.DataFrame, path: Path, track: str) -> None:
             curve = g.pivot_table(index="query", columns="seed", values="best_accuracy").ffill()
             med = curve.median(axis=1)
             ax.plot(med.index, med.to_numpy(), label=m)
+        if optima and c in optima:
+            ax.axhline(optima[c], color="k", ls="--", lw=0.8, label="exact optimum")
         ax.set_title(_short(c), fontsize=9)
         ax.set_xlabel("accuracy queries")
         ax.set_ylabel("best feasible accuracy seen (%)")

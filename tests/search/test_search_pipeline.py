@@ -54,5 +54,6 @@ def test_leaderboard_report_and_plot_from_runs(nb201_tables, tmp_path):
                     tmp_path / "runs", params={"evolution": {"population": 8}}, progress=False)
     md = "\n".join(leaderboard._markdown(df, "nb201", 0.25, f"table:{acc}:acc"))
     assert "## `latency_ms<=6@dev`" in md and "| random | 20 | 2 |" in md and "Exact optimum" in md
-    leaderboard._plot(pd.read_csv(tmp_path / "runs" / "trajectories.csv"), tmp_path / "t.png", "nb201")
+    leaderboard._plot(pd.read_csv(tmp_path / "runs" / "trajectories.csv"), tmp_path / "t.png", "nb201",
+                      {df.constraint[0]: float(df.optimum_accuracy[0])})
     assert (tmp_path / "t.png").stat().st_size > 1000
