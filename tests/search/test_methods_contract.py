@@ -12,6 +12,7 @@ from search.spaces import create_space
 
 METHODS = list_methods()
 FAST: dict[str, dict] = {"evolution": dict(population=10, sample=3)}
+FAST["bayesnas"] = dict(data="digits", n_images=320, epochs=1, C=4)  # a tiny switch network: seconds
 
 
 def _problem(nb201_tables, bound: float = 6.0):

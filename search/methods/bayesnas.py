@@ -1,0 +1,442 @@
+"""BayesNAS (Zhou et al., ICML 2019): hierarchical ARD priors on switches (METHODS.md section 4).
+
+Every op output on NB201 edge e is scaled by a child switch `s[e, o]` (o = 1..4: skip, conv 1x1,
+conv 3x3, avg pool); an origin switch `s[e, 0]` scales the edge's input and plays the `none` op
+(column 0 of the switch tensor is the origin, so switch columns and op indices coincide). Each
+group g = (e, column) holds that switch in every cell of the network (all NB201 cells share one
+genotype), as the official code groups a switch over the cells of one type.
+
+One step (one epoch), as in the official `search/main.py` + `lib.train_switch`:
+1. train the weights alone on `warmup_fraction` (~10%) of the images;
+2. train weights and switches on the rest with `NLL + sum_g lam_g w_g ||s_g||_2` (w_g from the
+   last update, 1 before the first);
+3. on the last batch take the diagonal curvature H of the NLL w.r.t. every live switch: by
+   default the exact diagonal of the Gauss-Newton matrix (`ggn_diag`, one backward pass per
+   class), or `hessian="exact"`: the true Hessian diagonal by double backprop (one backward
+   pass per switch, ~90, slow), clipped at 0;
+4. Laplace update (`laplace_update`): `C = (1/gamma + H/lam)^-1`,
+   `w = sqrt(sum_cells |1/gamma - C/gamma^2|)`, `gamma_origin = ||s|| / w`,
+   `gamma_child = (w_c/||s_c|| + 1/gamma_origin)^-1`, so a child never exceeds its parent;
+5. prune every switch with gamma below `prune_gamma` (default 1/(2 pi e): the entropy
+   `0.5 log(2 pi e gamma)` below zero); a pruned switch is set to 0 and frozen.
+
+Resource-aware: a child's lam in the penalty is `lambda_child * (1 + resource_weight * c[e, o])`,
+where `c[e, o]` is op o's cost on edge e relative to `none`, from an additive model fitted by
+least squares over all 15,625 cells of each constraint's own cost model (free look-ups), clipped
+at 0 and normalised to mean 1 over the (edge, op) pairs, averaged over the constraints. The
+Laplace update keeps the unscaled lam (the likelihood's noise variance): since
+`gamma ~ ||s|| sqrt(lam / H)` for small H, scaling it there would raise a costly switch's gamma,
+the opposite of the intent; in the penalty it shrinks costly switches (measured: on digits, 3
+epochs, 1,200 images, seed 0, conv 3x3 gammas fall from 0.37-0.50 at resource_weight 0 to
+0.008-0.057 at 5).
+
+Final architecture, automated (the paper picked it by hand, a user complaint): score each
+(edge, op) by its entropy relative to the threshold, `0.5 log(gamma / prune_gamma)`, and `none`
+by 0 (the threshold itself); per edge take the best, so a pruned origin or all-pruned children
+give `none`. If the cell breaks a constraint (re-checked with the constraint's own cost model),
+repair greedily: swap the (edge, op) whose score lost / normalised cost saved is smallest, until
+feasible.
+
+Budget: BayesNAS reads no accuracy during its search (its cost is training compute). To compete
+on the leaderboard's terms it then queries the final cell and its closest feasible variants (all
+cells within two edge changes, ranked by the same entropy score) up to `min(budget, k)` archs
+and returns the best queried one.
+
+Reconstructions (the paper or code does not give them, or they do not fit NB201 / CPU scale):
+- the network is a small NB201 skeleton (stem, `N` switch cells per stage, NB201's reduction
+  blocks, width `C`) trained for `epochs` steps on `n_images` images, instead of DARTS's space;
+- the official code derives H by its own layer-wise backward recursion, a non-negative
+  Gauss-Newton-like diagonal (softmax curvature at the output, squared weights backwards); here
+  the exact Gauss-Newton diagonal, taken with BN on running statistics so that per-sample
+  Jacobians exist. The true Hessian diagonal is often negative away from a minimum; clipped at
+  0 it makes `w` vanish and gamma explode (1e12 seen), hence not the default;
+- gamma starts at 1 (the official code draws it uniformly in (0, 1)), switches at 1;
+- the resource scaling `1 + resource_weight * c` and its additive least-squares cost model;
+- the origin switch scales the edge input as in the paper and code; NB201's convs are
+  ReLU-conv-BN, so in training (batch statistics) they are invariant to its scale and its
+  gradient comes from the skip and pool paths;
+- a cell whose `none` ops cut input from output is queried only when no live variant fits;
+- the query-budget step (top-k variants by entropy score) and the greedy repair.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from .base import Searcher, feasible_mask, register_method
+
+#: gamma below this = entropy 0.5 log(2 pi e gamma) below zero: the paper's pruning rule
+PRUNE_GAMMA = 1.0 / (2.0 * math.pi * math.e)
+
+
+# ---- the Bayesian update (pure numpy, tested by hand) ----------------------------------------
+def laplace_update(s, H, gamma, lam, eps: float = 1e-12):
+    """One Laplace-approximation update of the hierarchical ARD prior.
+
+    `s`, `H`: (n_cells, E, K) switch values and diagonal NLL Hessian, column 0 the origin switch,
+    columns 1.. its children; `gamma`, `lam`: (E, K) (broadcast over cells). Returns
+    (gamma (E, K), w (E, K), C (n_cells, E, K)). A zero switch norm gives gamma 0 (pruned).
+    """
+    s = np.asarray(s, dtype=np.float64)
+    H = np.clip(np.asarray(H, dtype=np.float64), 0.0, None)  # see the module docstring
+    gamma = np.maximum(np.asarray(gamma, dtype=np.float64), eps)
+    lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), gamma.shape)
+    C = 1.0 / (1.0 / gamma + H / lam)
+    w = np.sqrt(np.abs(1.0 / gamma - C / gamma**2).sum(axis=0))
+    norm = np.sqrt((s**2).sum(axis=0))
+    own = norm / np.maximum(w, eps)  # ||s|| / w: the origin's gamma; a child's before its parent
+    out = np.empty_like(own)
+    out[:, 0] = own[:, 0]
+    with np.errstate(divide="ignore"):
+        out[:, 1:] = 1.0 / (1.0 / own[:, 1:] + 1.0 / own[:, :1])  # 1/0 = inf -> child gamma 0
+    return out, w, C
+
+
+def entropy_scores(gamma, prune_gamma: float = PRUNE_GAMMA) -> np.ndarray:
+    """(E, K) -> per-(edge, op) score: children `0.5 log(gamma / prune_gamma)`, `none` 0."""
+    g = np.maximum(np.asarray(gamma, dtype=np.float64), 1e-300)
+    sc = 0.5 * np.log(g / prune_gamma)
+    sc[:, 0] = 0.0
+    # a child cannot outlive its origin: with the origin pruned the edge is `none`
+    sc[g[:, 0] < prune_gamma, 1:] = np.minimum(sc[g[:, 0] < prune_gamma, 1:], -1e-9)
+    return sc
+
+
+def pick_arch(scores: np.ndarray) -> tuple[int, ...]:
+    """Per edge the op with the largest score (`none` wins ties: it is the cheaper choice)."""
+    return tuple(int(np.argmax(row)) for row in scores)
+
+
+def additive_costs(space, constraints) -> np.ndarray:
+    """(E, K) normalised per-(edge, op) cost over `none`, averaged over the constraints.
+
+    Each constraint's cost model is evaluated on every cell (free) and fitted by least squares
+    with one coefficient per (edge, op != none) plus an intercept; coefficients are clipped at 0
+    and scaled to mean 1 (all-zero costs stay zero)."""
+    archs = np.asarray(list(space.iter_all()), dtype=np.int64)
+    n, E = archs.shape
+    K = len(space.ops)
+    X = np.zeros((n, E * (K - 1) + 1))
+    X[:, -1] = 1.0
+    for e in range(E):
+        on = archs[:, e] > 0
+        X[np.flatnonzero(on), e * (K - 1) + archs[on, e] - 1] = 1.0
+    out = np.zeros((E, K))
+    for c in constraints:
+        y = _all_costs(c, space, archs)
+        ok = np.isfinite(y)
+        coef, *_ = np.linalg.lstsq(X[ok], y[ok], rcond=None)
+        cost = np.zeros((E, K))
+        cost[:, 1:] = np.clip(coef[:-1].reshape(E, K - 1), 0.0, None)
+        m = cost[:, 1:].mean()
+        out += cost / m if m > 0 else cost
+    return out / max(len(constraints), 1)
+
+
+def _all_costs(c, space, archs: np.ndarray) -> np.ndarray:
+    tuples = [tuple(int(o) for o in a) for a in archs]
+    try:
+        return np.asarray(c.values(tuples), dtype=np.float64)
+    except LookupError:  # a table with missing rows: fit on the rows it has
+        out = np.full(len(tuples), np.nan)
+        for i, a in enumerate(tuples):
+            try:
+                out[i] = c.values([a])[0]
+            except LookupError:
+                pass
+        return out
+
+
+def repair(arch, scores: np.ndarray, constraints, space) -> tuple[tuple[int, ...], int]:
+    """Greedy: while a constraint is broken, make the single-edge swap with the smallest
+    score lost per normalised cost saved (exact costs). Returns (arch, swaps); the arch may still
+    be infeasible when no swap lowers the violated costs (or, with several constraints, swaps
+    trade one violation for another past `max_swaps`)."""
+    arch = tuple(int(o) for o in arch)
+    swaps, max_swaps = 0, 4 * len(arch) * len(space.ops)
+    while swaps < max_swaps and not feasible_mask(constraints, [arch])[0]:
+        cands = [arch[:e] + (o,) + arch[e + 1:] for e in range(len(arch)) for o in range(len(space.ops))
+                 if o != arch[e]]
+        saved = np.zeros(len(cands))
+        for c in constraints:
+            cur = float(c.values([arch])[0])
+            if c.constraint.satisfied(cur):
+                continue
+            saved += (cur - c.values(cands)) / c.constraint.bound
+        lost = np.array([max(scores[e, arch[e]] - scores[e, a[e]], 0.0)
+                         for a in cands for e in range(len(arch)) if a[e] != arch[e]])
+        good = saved > 1e-12
+        if not good.any():
+            break
+        ratio = np.where(good, lost / np.where(good, saved, 1.0), np.inf)
+        best = min(np.flatnonzero(good), key=lambda i: (ratio[i], -saved[i]))
+        arch = cands[best]
+        swaps += 1
+    return arch, swaps
+
+
+def variants(arch, scores: np.ndarray, n_ops: int, radius: int = 2) -> list[tuple[int, ...]]:
+    """`arch` and every cell within `radius` edge changes, best entropy score first."""
+    arch = tuple(arch)
+    out = {arch}
+    for r in range(1, radius + 1):
+        for edges in itertools.combinations(range(len(arch)), r):
+            for ops in itertools.product(*[[o for o in range(n_ops) if o != arch[e]] for e in edges]):
+                a = list(arch)
+                for e, o in zip(edges, ops, strict=True):
+                    a[e] = o
+                out.add(tuple(a))
+    total = {a: sum(scores[e, o] for e, o in enumerate(a)) for a in out}
+    return sorted(out, key=lambda a: (-total[a], a != arch, a))
+
+
+# ---- the switch network (torch) -------------------------------------------------------------
+def _modules():
+    """Torch modules, built lazily so the registry imports without torch."""
+    import torch
+    from torch import nn
+
+    from search.spaces.nb201 import EDGES, OPS
+    from search.spaces.nb201_net import Head, ResNetBasicBlock, Stem, make_op
+
+    class SwitchCell(nn.Module):
+        """An NB201 cell with every op on every edge; `forward(x, s, alive)` with s (E, K)."""
+
+        def __init__(self, channels: int):
+            super().__init__()
+            self.edges = nn.ModuleList(nn.ModuleList(make_op(op, channels) for op in OPS[1:])
+                                       for _ in EDGES)
+
+        def forward(self, x, s, alive):
+            if s.dim() == 3:  # per-sample switches (B, E, K), for the Gauss-Newton diagonal
+                s = s.permute(1, 2, 0)[..., None, None, None]
+            nodes = [x]
+            for j in range(1, 4):
+                acc = 0
+                for e, (to, i) in enumerate(EDGES):
+                    if to != j or not alive[e, 0]:
+                        continue
+                    inp = nodes[i] * s[e, 0]
+                    for o, op in enumerate(self.edges[e], start=1):
+                        if alive[e, o]:
+                            acc = acc + s[e, o] * op(inp)
+                nodes.append(acc if torch.is_tensor(acc) else torch.zeros_like(x))
+            return nodes[3]
+
+    class SwitchNetwork(nn.Module):
+        """Stem, 3 stages of `N` switch cells (NB201 reduction blocks between), head;
+        `switches` is (n_cells, E, K), column 0 the origin switches."""
+
+        def __init__(self, C: int, N: int, in_channels: int, num_classes: int):
+            super().__init__()
+            self.stem = Stem(in_channels, C)
+            chans = (C, 2 * C, 4 * C)
+            layers = []
+            for st, c in enumerate(chans):
+                if st > 0:
+                    layers.append(ResNetBasicBlock(chans[st - 1], c, 2))
+                layers.extend(SwitchCell(c) for _ in range(N))
+            self.layers = nn.ModuleList(layers)
+            self.head = Head(chans[-1], num_classes)
+            self.n_cells = 3 * N
+            self.switches = nn.Parameter(torch.ones(self.n_cells, len(EDGES), len(OPS)))
+
+        def weights(self):
+            return [p for n, p in self.named_parameters() if n != "switches"]
+
+        def forward(self, x, alive, switches=None):
+            """`switches`: None (the parameter) or per-sample copies (B, n_cells, E, K)."""
+            sw = self.switches if switches is None else switches
+            x, k = self.stem(x), 0
+            for layer in self.layers:
+                if isinstance(layer, SwitchCell):
+                    x = layer(x, sw[k] if sw.dim() == 3 else sw[:, k], alive)
+                    k += 1
+                else:
+                    x = layer(x)
+            return self.head(x)
+
+    return SwitchNetwork
+
+
+def ggn_diag(net, x, y, alive):
+    """Diagonal of the Gauss-Newton matrix `J^T (diag p - p p^T) J` of the mean NLL w.r.t. the
+    switches (n_cells, E, K), exact, with BN on its running statistics (eval mode) so samples do
+    not interact: per-sample switch copies give every sample's logit Jacobian in one backward
+    pass per class. Non-negative, like the official code's layer-wise recursion."""
+    import torch
+
+    was_training = net.training
+    net.eval()
+    try:
+        Sb = net.switches.detach().unsqueeze(0).repeat(len(y), 1, 1, 1).requires_grad_(True)
+        logits = net(x, alive, switches=Sb)
+        p = torch.softmax(logits.detach(), dim=1)
+        J = torch.stack([torch.autograd.grad(logits[:, k].sum(), Sb, retain_graph=k < logits.shape[1] - 1)[0]
+                         for k in range(logits.shape[1])], dim=1)  # (B, classes, n_cells, E, K)
+    finally:
+        net.train(was_training)
+    pj = torch.einsum("bk,bk...->b...", p, J)
+    d = torch.einsum("bk,bk...->b...", p, J**2) - pj**2
+    return (d.mean(0) * torch.from_numpy(np.broadcast_to(alive, d.shape[1:]).copy())).detach()
+
+
+def exact_hessian_diag(loss, S, alive):
+    """Diagonal of d2 loss / dS2 for the live entries of S by double backprop (one backward per
+    switch; slow) -- the true Hessian, which can be negative away from a minimum."""
+    import torch
+
+    (g,) = torch.autograd.grad(loss, S, create_graph=True)
+    mask = np.broadcast_to(alive, S.shape).reshape(-1)
+    out = torch.zeros(S.numel())
+    flat = g.reshape(-1)
+    for i in np.flatnonzero(mask):
+        (row,) = torch.autograd.grad(flat[int(i)], S, retain_graph=True)
+        out[int(i)] = row.reshape(-1)[int(i)]
+    return out.reshape(S.shape).detach()
+
+
+@lru_cache(maxsize=1)  # Fashion-MNIST is ~190 MB as float32: keep one
+def _dataset(spec: str, seed: int):
+    from search.data import load_dataset
+
+    return load_dataset(spec, seed=seed)
+
+
+# ---- the method --------------------------------------------------------------------------------
+@register_method("bayesnas")
+class BayesNAS(Searcher):
+    """Switch network + Laplace-updated hierarchical ARD prior, then top-k queried variants.
+
+    Defaults: 2 epochs on 2,500 Fashion-MNIST training images at 28x28, 3 cells of width 8, one
+    torch thread: under a minute on a shared 2-core machine. `data="digits"` with a few hundred
+    images is the test scale (seconds).
+    """
+
+    spaces = ("nb201",)
+
+    def __init__(self, data: str = "fashion-mnist", n_images: int = 2500, resolution: int | None = None,
+                 epochs: int = 2, batch_size: int = 64, C: int = 8, N: int = 1, lr: float = 0.05,
+                 switch_lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 1e-4,
+                 warmup_fraction: float = 0.1, lambda_origin: float = 0.01, lambda_child: float = 0.01,
+                 resource_weight: float = 1.0, prune_gamma: float = PRUNE_GAMMA, hessian: str = "ggn",
+                 k: int = 10, data_seed: int = 0, threads: int | None = 1):
+        self.data, self.n_images, self.resolution, self.epochs = data, n_images, resolution, epochs
+        self.batch_size, self.C, self.N, self.lr, self.switch_lr = batch_size, C, N, lr, switch_lr
+        self.momentum, self.weight_decay, self.warmup_fraction = momentum, weight_decay, warmup_fraction
+        self.lambda_origin, self.lambda_child, self.resource_weight = lambda_origin, lambda_child, resource_weight
+        self.prune_gamma, self.hessian, self.k, self.data_seed = prune_gamma, hessian, k, data_seed
+        self.threads = threads
+
+    def _search(self, space, accuracy, constraints, budget, rng):
+        if self.hessian not in ("ggn", "exact"):
+            raise ValueError(f"bayesnas: hessian must be 'ggn' or 'exact', got {self.hessian!r}")
+        K = len(space.ops)
+        cost = additive_costs(space, constraints) if constraints else np.zeros((len(space.edges), K))
+        lam = np.full(cost.shape, float(self.lambda_child))  # the likelihood's lambda (update)
+        lam[:, 0] = self.lambda_origin
+        penalty = lam * (1.0 + self.resource_weight * cost)  # cost is 0 in the origin column
+        self.cost_coef_, self.lam_, self.penalty_ = cost, lam, penalty
+        import torch
+
+        threads = torch.get_num_threads()
+        if self.threads:  # tiny convs: one thread is fastest, and 2+ fight other jobs' threads
+            torch.set_num_threads(self.threads)
+        try:
+            self._train(lam, penalty, int(rng.integers(2**31 - 1)))
+        finally:
+            torch.set_num_threads(threads)
+
+        scores = entropy_scores(self.gamma_, self.prune_gamma)
+        picked = pick_arch(scores)
+        arch, swaps = repair(picked, scores, constraints, space)
+        if not feasible_mask(constraints, [arch])[0]:  # greedy stuck: best-scored feasible cell
+            archs = np.asarray(list(space.iter_all()))
+            ok = np.flatnonzero(feasible_mask(constraints, [tuple(a) for a in archs]))
+            if len(ok) == 0:
+                return arch, None, "no feasible cell exists under the constraints; returned the repaired pick"
+            total = scores[np.arange(archs.shape[1]), archs[ok]].sum(1)
+            arch = tuple(int(o) for o in archs[ok[int(np.argmax(total))]])
+        self.picked_, self.final_ = picked, arch
+
+        near = variants(arch, scores, K)
+        cands = [a for a, good in zip(near, feasible_mask(constraints, near), strict=True) if good]
+        live = [a for a in cands if not space.is_degenerate(a)]
+        cands = (live or cands or [arch])[:max(1, min(budget, self.k))]
+        acc = accuracy.query(cands)
+        best = int(np.argmax(acc))
+        note = (f"BayesNAS pick {space.to_str(picked)}; {swaps} repair swaps; "
+                f"{int((~self.alive_).sum())}/{self.alive_.size} switches pruned; best of {len(cands)} "
+                f"queried variants (#{best} by entropy score)")
+        return cands[best], None, note
+
+    # ---- training + Bayesian updates ---------------------------------------------------------
+    def _train(self, lam: np.ndarray, penalty: np.ndarray, seed: int) -> None:
+        """Train the switch network for `epochs` steps; sets gamma_, w_, alive_, history_."""
+        import torch
+        import torch.nn.functional as F
+
+        ds = _dataset(self.data, self.data_seed)
+        rs = np.random.default_rng(seed)
+        idx = rs.permutation(len(ds.train))[:self.n_images]
+        x = torch.from_numpy(ds.train.x[np.sort(idx)])
+        y = torch.from_numpy(ds.train.y[np.sort(idx)])
+        if self.resolution and tuple(x.shape[2:]) != (self.resolution,) * 2:
+            x = F.interpolate(x, size=(self.resolution,) * 2, mode="bilinear", align_corners=False)
+        n, bs = len(y), self.batch_size
+        E, K = lam.shape
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = _modules()(self.C, self.N, x.shape[1], ds.num_classes)
+            S = net.switches
+            opt_w = torch.optim.SGD(net.weights(), lr=self.lr, momentum=self.momentum,
+                                    weight_decay=self.weight_decay)
+            opt_s = torch.optim.SGD([S], lr=self.switch_lr, momentum=self.momentum, weight_decay=0.0)
+            alive = np.ones((E, K), dtype=bool)
+            gamma, w = np.ones((E, K)), np.ones((E, K))
+            pen_t = torch.as_tensor(penalty, dtype=S.dtype)
+            history = []
+            net.train()
+            for _ in range(self.epochs):
+                order = torch.from_numpy(rs.permutation(n))
+                n_warm = min(max(bs, int(round(self.warmup_fraction * n))), n - 1)
+                for i in range(0, n_warm, bs):
+                    b = order[i:min(i + bs, n_warm)]
+                    opt_w.zero_grad()
+                    F.cross_entropy(net(x[b], alive), y[b]).backward()
+                    opt_w.step()
+                w_t = torch.as_tensor(w, dtype=S.dtype)
+                mask = torch.from_numpy(alive).to(S.dtype)
+                last = None
+                for i in range(n_warm, n, bs):
+                    b = order[i:i + bs]
+                    opt_w.zero_grad()
+                    opt_s.zero_grad()
+                    nll = F.cross_entropy(net(x[b], alive), y[b])
+                    norms = torch.sqrt((S**2).sum(0) + 1e-12)
+                    (nll + (pen_t * w_t * norms * mask).sum()).backward()
+                    S.grad.mul_(mask)
+                    opt_w.step()
+                    opt_s.step()
+                    with torch.no_grad():
+                        S.mul_(mask)
+                    last = b
+                if self.hessian == "ggn":
+                    H = ggn_diag(net, x[last], y[last], alive)
+                else:
+                    nll = F.cross_entropy(net(x[last], alive), y[last])
+                    H = exact_hessian_diag(nll, S, alive)
+                s_np = S.detach().numpy().astype(np.float64)
+                gamma, w, _ = laplace_update(s_np, H.numpy(), gamma, lam)
+                alive &= gamma >= self.prune_gamma
+                alive[~alive[:, 0]] = False  # a pruned origin takes its children with it
+                with torch.no_grad():
+                    S.mul_(torch.from_numpy(alive).to(S.dtype))
+                history.append(dict(nll=float(nll.detach()), gamma=gamma.copy(), H=H.numpy().copy(),
+                                    pruned=int((~alive).sum())))
+        self.gamma_, self.w_, self.alive_, self.history_ = gamma, w, alive, history
+        self.switches_ = S.detach().numpy().copy()
