@@ -18,7 +18,10 @@ from bench.commands.search import _csv, _ints
 @click.option("--tables-dir", default="results/tables", show_default=True)
 @click.option("--data", default="fashion-mnist", show_default=True)
 @click.option("--param", "params", multiple=True, help="METHOD.PARAM=VALUE; repeatable.")
-def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, tables_dir, data, params) -> None:
+@click.option("--executor", type=click.Choice(["serial", "process", "ray"]), default="serial", show_default=True)
+@click.option("--workers", default=None, type=int)
+def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, tables_dir, data, params, executor,
+                workers) -> None:
     """Every method under the same measured constraints and budget -> OUT/<track>.md|csv|png."""
     from bench.pipelines import leaderboard as pipeline
     from bench.pipelines.search import parse_params
@@ -27,5 +30,5 @@ def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, 
         raise ValueError(f"--quantile must be between 0 and 1, got {quantile}")
     md = pipeline.run(track, out, methods=_csv(methods) or None, seeds=seeds, budgets=_ints(budget, "--budget"),
                       quantile=quantile, supernet=supernet, device=device, tables_dir=tables_dir, data=data,
-                      params=parse_params(params))
+                      params=parse_params(params), executor=executor, workers=workers)
     click.echo(md.read_text())

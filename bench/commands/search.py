@@ -26,13 +26,18 @@ def _ints(value: str, name: str) -> tuple[int, ...]:
 @click.option("--param", "params", multiple=True, help="METHOD.PARAM=VALUE, e.g. evolution.population=20; repeatable.")
 @click.option("--data", default="fashion-mnist", show_default=True, help="Dataset of a supernet accuracy source.")
 @click.option("--tables-dir", default="results/tables", show_default=True, help="Where device tables live.")
+@click.option("--executor", type=click.Choice(["serial", "process", "ray"]), default="serial", show_default=True,
+              help="Where runs execute: in-process, a process pool, or Ray (RAY_ADDRESS joins a cluster).")
+@click.option("--workers", default=None, type=int, help="Workers for process/ray (default: all cores).")
 @click.option("--fresh", is_flag=True, help="Discard runs already in OUT instead of resuming.")
-def search(space, methods, accuracy, constraints, budget, seeds, out, params, data, tables_dir, fresh) -> None:
+def search(space, methods, accuracy, constraints, budget, seeds, out, params, data, tables_dir, executor, workers,
+           fresh) -> None:
     """Run search methods under measured constraints (resumable)."""
     from bench.pipelines import search as pipeline
 
     df = pipeline.run(space, _csv(methods), accuracy, list(constraints), _ints(budget, "--budget"), seeds, out,
-                      params=pipeline.parse_params(params), data=data, tables_dir=tables_dir, resume=not fresh)
+                      params=pipeline.parse_params(params), data=data, tables_dir=tables_dir, resume=not fresh,
+                      executor=executor, workers=workers)
     s = pipeline.summarise(df)
     click.echo(s.to_string(index=False))
     click.echo(f"{len(df)} runs -> {out}/runs.csv, trajectories.csv")

@@ -46,7 +46,8 @@ def run(track: str, out: str | os.PathLike = "results/leaderboards", methods: li
         seeds: int = 5, budgets: tuple[int, ...] = (100,), quantile: float = 0.25,
         supernet: str | None = None, device: str = "cpu-t1", tables_dir: str | os.PathLike = "results/tables",
         data: str = "fashion-mnist", data_dir: str | os.PathLike | None = None,
-        params: dict[str, dict] | None = None, progress: bool = True) -> Path:
+        params: dict[str, dict] | None = None, progress: bool = True, executor: str = "serial",
+        workers: int | None = None) -> Path:
     from search.methods import create_method, list_methods
     from search.spaces import create_space
 
@@ -68,7 +69,8 @@ def run(track: str, out: str | os.PathLike = "results/leaderboards", methods: li
         methods = [m for m in list_methods()
                    if create_method(m).spaces is None or space in create_method(m).spaces]
     df = search_pipeline.run(space, methods, accuracy, constraints, budgets, seeds, out / f"{track}-runs",
-                             params=params, data=data, tables_dir=tables_dir, progress=progress)
+                             params=params, data=data, tables_dir=tables_dir, progress=progress,
+                             executor=executor, workers=workers)
     atomic_write_bytes(out / f"{track}.csv", df.to_csv(index=False).encode())
     traj = pd.read_csv(out / f"{track}-runs" / "trajectories.csv")
     optima = df.groupby("constraint").optimum_accuracy.first().to_dict() if "optimum_accuracy" in df else {}

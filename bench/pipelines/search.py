@@ -58,16 +58,19 @@ def parse_params(items: Sequence[str]) -> dict[str, dict]:
 def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Sequence[str],
         budgets: Sequence[int], seeds: int, out: str | os.PathLike, params: dict[str, dict] | None = None,
         data: str = "fashion-mnist", tables_dir: str | os.PathLike = "results/tables",
-        resume: bool = True, progress: bool = True) -> pd.DataFrame:
-    """Every (method, constraint, budget, seed) not yet in OUT; returns all rows."""
+        resume: bool = True, progress: bool = True, executor: str = "serial",
+        workers: int | None = None) -> pd.DataFrame:
+    """Every (method, constraint, budget, seed) not yet in OUT; returns all rows.
+
+    Runs are independent: `executor="process"` or `"ray"` (search/supernet/executor.py) spreads
+    them over workers that each load the problem once; rows are still written in job order.
+    """
     from tqdm import tqdm
 
-    from search.constraints import resolve
     from search.methods import create_method, list_methods
     from search.optimum import exact_optimum
-    from search.spaces import create_space
+    from search.supernet.executor import create_executor
 
-    space = create_space(space_name)
     known = list_methods()
     for m in methods:
         if m not in known:
@@ -80,8 +83,12 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
         raise ValueError("give at least one --constraint, e.g. 'latency_ms<=25@cpu-t1'")
     if seeds < 1 or not budgets or min(budgets) < 1:
         raise ValueError(f"--seeds and every --budget must be >= 1 (got seeds={seeds}, budgets={list(budgets)})")
-    bound = {c: resolve(space, [c], tables_dir)[0] for c in constraints}
-    acc = accuracy_source(space, accuracy, data)
+    problem = (space_name, accuracy, tuple(constraints), data, str(tables_dir))
+    space, acc, bound = _load_problem(*problem)
+    for m in methods:
+        spaces = create_method(m, **params.get(m, {})).spaces
+        if spaces is not None and space.name not in spaces:
+            raise ValueError(f"method {m!r} does not support space {space.name!r}; it runs on {', '.join(spaces)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     runs_csv, traj_csv = out / "runs.csv", out / "trajectories.csv"
@@ -94,29 +101,62 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
         for c, b in bound.items():
             optimum[c] = exact_optimum(space, acc, [b])
 
-    jobs = [(m, c, int(b), s) for c in constraints for b in budgets for m in methods for s in range(seeds)
-            if (m, c, int(b), s) not in done]
-    bar = tqdm(jobs, desc=f"search {space.name}", disable=not progress, unit="run")
-    for m, c, b, s in bar:
-        bar.set_postfix_str(f"{m} budget={b} seed={s}")
-        method = create_method(m, **params.get(m, {}))
-        if method.spaces is not None and space.name not in method.spaces:
-            raise ValueError(f"method {m!r} does not support space {space.name!r}; it runs on {', '.join(method.spaces)}")
-        r = method.search(space, acc, [bound[c]], budget=b, seed=s)
-        row = {"method": m, "constraint": c, "budget": b, "seed": s, "space": space.name, "accuracy_source": acc.name,
-               "arch_str": r.arch_str, "accuracy": r.accuracy, "predicted_accuracy": r.predicted_accuracy,
-               "cost": next(iter(r.costs.values())), "bound": bound[c].constraint.bound,
-               "cost_metric": bound[c].constraint.metric, "feasible": r.feasible, "queries": r.queries,
-               "wall_seconds": round(r.wall_seconds, 3), "notes": r.notes}
-        opt = optimum.get(c)
-        if opt is not None:
-            row.update(optimum_accuracy=opt.accuracy, regret=opt.accuracy - r.accuracy, n_feasible=opt.n_feasible)
-        rows.append(row)
-        traj += [{"method": m, "constraint": c, "budget": b, "seed": s, "query": i + 1, "best_accuracy": v}
-                 for i, v in enumerate(r.best_so_far)]
-        _write(runs_csv, rows)
-        _write(traj_csv, traj)
+    jobs = [(m, c, int(b), s, params.get(m, {})) for c in constraints for b in budgets for m in methods
+            for s in range(seeds) if (m, c, int(b), s) not in done]
+    if not jobs:
+        return pd.DataFrame(rows)
+    bar = tqdm(total=len(jobs), desc=f"search {space.name}", disable=not progress, unit="run")
+    ex = create_executor(executor, workers)
+    with ex.start(_init_worker, problem):
+        for row, curve in ex.map(_run_one, jobs):
+            opt = optimum.get(row["constraint"])
+            if opt is not None:
+                row.update(optimum_accuracy=opt.accuracy, regret=opt.accuracy - row["accuracy"],
+                           n_feasible=opt.n_feasible)
+            rows.append(row)
+            traj += curve
+            _write(runs_csv, rows)
+            _write(traj_csv, traj)
+            bar.set_postfix_str(f"{row['method']} budget={row['budget']} seed={row['seed']}")
+            bar.update()
+    bar.close()
     return pd.DataFrame(rows)
+
+
+def _load_problem(space_name: str, accuracy: str, constraints: tuple[str, ...], data: str, tables_dir: str):
+    from search.constraints import resolve
+    from search.spaces import create_space
+
+    space = create_space(space_name)
+    bound = {c: resolve(space, [c], tables_dir)[0] for c in constraints}
+    return space, accuracy_source(space, accuracy, data), bound
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(space_name, accuracy, constraints, data, tables_dir, threads=None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    _WORKER["problem"] = _load_problem(space_name, accuracy, constraints, data, tables_dir)
+
+
+def _run_one(job) -> tuple[dict, list[dict]]:
+    from search.methods import create_method
+
+    m, c, b, s, kw = job
+    space, acc, bound = _WORKER["problem"]
+    r = create_method(m, **kw).search(space, acc, [bound[c]], budget=b, seed=s)
+    row = {"method": m, "constraint": c, "budget": b, "seed": s, "space": space.name, "accuracy_source": acc.name,
+           "arch_str": r.arch_str, "accuracy": r.accuracy, "predicted_accuracy": r.predicted_accuracy,
+           "cost": next(iter(r.costs.values())), "bound": bound[c].constraint.bound,
+           "cost_metric": bound[c].constraint.metric, "feasible": r.feasible, "queries": r.queries,
+           "wall_seconds": round(r.wall_seconds, 3), "notes": r.notes}
+    curve = [{"method": m, "constraint": c, "budget": b, "seed": s, "query": i + 1, "best_accuracy": v}
+             for i, v in enumerate(r.best_so_far)]
+    return row, curve
 
 
 def _write(path: Path, rows: list[dict]) -> None:

@@ -57,3 +57,18 @@ def test_leaderboard_report_and_plot_from_runs(nb201_tables, tmp_path):
     leaderboard._plot(pd.read_csv(tmp_path / "runs" / "trajectories.csv"), tmp_path / "t.png", "nb201",
                       {df.constraint[0]: float(df.optimum_accuracy[0])})
     assert (tmp_path / "t.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("executor", ["process", "ray"])
+def test_parallel_executors_give_the_serial_rows(nb201_tables, tmp_path, executor):
+    if executor == "ray":
+        pytest.importorskip("ray")
+    from bench.pipelines import search
+
+    acc, lat, _, _ = nb201_tables
+    args = ("nb201", ["random", "evolution"], f"table:{acc}:acc", [f"latency_ms<=6@table:{lat}:dev"], (15,), 2)
+    kw = dict(params={"evolution": {"population": 5}}, progress=False)
+    serial = search.run(*args, tmp_path / "s", **kw)
+    parallel = search.run(*args, tmp_path / "p", executor=executor, workers=2, **kw)
+    cols = ["method", "seed", "arch_str", "accuracy", "queries", "regret"]
+    pd.testing.assert_frame_equal(serial[cols], parallel[cols])
