@@ -1,0 +1,145 @@
+"""MGAS: the Step surrogate, the keep-last rule, the cost term, the repair and a tiny search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from search.constraints import resolve
+from search.methods import TableAccuracy, create_method
+from search.methods.mgas import (
+    GATED,
+    _build_net,
+    connected,
+    fit_op_costs,
+    keep_last,
+    repair,
+    step,
+    unit_penalty,
+)
+from search.spaces import create_space
+
+TINY = dict(data="digits", n_train=256, epochs=2, batch_size=64, C=4)
+
+
+@pytest.fixture(scope="module")
+def problem(nb201_tables):
+    acc_path, lat_path, acc, lat = nb201_tables
+    sp = create_space("nb201")
+    return sp, TableAccuracy(sp, f"table:{acc_path}:acc"), lat_path, acc, lat
+
+
+def test_step_forward_and_surrogate_gradient():
+    x = torch.tensor([-1.5, -1.0, -0.7, -0.4, -0.1, 0.0, 0.2, 0.4, 0.5, 1.0, 1.2], requires_grad=True)
+    y = step(x)
+    assert y.tolist() == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
+    y.backward(torch.full_like(x, 2.0))  # the upstream gradient is multiplied through
+    expected = [0.0, 0.4, 0.4, 0.4, 1.6, 2.0, 1.2, 0.4, 0.4, 0.4, 0.0]
+    assert x.grad.tolist() == pytest.approx([2 * g for g in expected], abs=1e-6)
+
+
+def test_a_nodes_last_op_is_never_pruned():
+    net = _build_net(1, 10, 2, 1, 1)
+    with torch.no_grad():
+        net.alpha.fill_(-5.0)  # w ~ 0.007 everywhere
+        net.alpha[3, GATED.index(3)] = -4.0  # node 3's best op: conv3x3 on edge 3<-0
+        net.t_op.fill_(0.5)  # every op below its threshold: all raw masks are 0
+    w, m = net.op_gates()
+    raw = step(w - net.t_op[:, None])
+    assert raw.sum() == 0
+    # one op per node survives: node 1 (edge 0), node 2 (edges 1, 2), node 3 (edges 3, 4, 5)
+    assert m[0].sum() == 1 and m[1:3].sum() == 1 and m[3:].sum() == 1
+    assert m[3, GATED.index(3)] == 1  # the largest w into node 3 is the one kept
+    # the kept op still gets the surrogate gradient, so it can move
+    m[3, GATED.index(3)].backward()
+    assert net.alpha.grad[3, GATED.index(3)] != 0
+    # the decoding forces one real op per edge: the survivor, else the edge's largest w
+    from search.methods.mgas import MGAS
+
+    arch = MGAS.decode(MGAS._scores(net))
+    assert arch[3] == 3 and all(o != 0 for o in arch) and connected(np.asarray([arch]))[0]
+
+
+def test_keep_last_leaves_live_nodes_alone():
+    w = torch.rand(6, 4)
+    m = torch.ones(6, 4)
+    m[0] = 0  # node 1 dead: forced; the others have survivors
+    out = keep_last(w, m)
+    assert out[0].sum() == 1 and torch.equal(out[1:], m[1:])
+
+
+def test_cost_term_pushes_weight_away_from_expensive_ops():
+    cost = torch.tensor([[0.0, 0.3, 0.6, 1.0]])
+
+    def train(mu):
+        alpha = torch.zeros(1, 4, requires_grad=True)
+        t = torch.zeros(1, 1)
+        opt = torch.optim.SGD([alpha], lr=1.0)
+        for _ in range(20):
+            w = torch.sigmoid(alpha)
+            loss = unit_penalty(w, step(w - t), cost, mu)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return torch.sigmoid(alpha).detach()[0]
+
+    w = train(mu=2.0)
+    assert (w[1:] < w[:-1]).all()  # more cost -> lower w
+    assert w[0] - w[3] > 0.05
+    flat = train(mu=0.0)  # no cost: the four ops stay tied
+    assert torch.allclose(flat, flat[0].expand(4))
+
+
+def test_cost_fit_recovers_the_additive_latency(problem):
+    sp, _, lat_path, _, _ = problem
+    cons = resolve(sp, [f"latency_ms<=6@table:{lat_path}:dev"])
+    P, values = fit_op_costs(sp, cons)
+    # conftest: latency = 1 + sum of (skip .1, conv1x1 1, conv3x3 2.5, pool .4) + noise; bound 6
+    share = np.array([0.1, 1.0, 2.5, 0.4]) / (6 - 1)
+    assert P == pytest.approx(np.tile(share, (6, 1)), abs=0.01)
+    assert len(values) == 1 and len(values[0]) == 15_625
+
+
+def test_repair_makes_an_expensive_cell_feasible(problem):
+    sp, _, lat_path, _, lat = problem
+    cons = resolve(sp, [f"latency_ms<=3@table:{lat_path}:dev"])
+    scores = np.zeros((6, 5))
+    scores[:, 3] = 1.9  # conv3x3 first, then conv1x1, skip, pool, none
+    scores[:, 2], scores[:, 1], scores[:, 4], scores[:, 0] = 1.5, 1.2, 1.1, 0.5
+    arch = (3,) * 6
+    fixed, note = repair(cons, arch, scores)
+    assert "greedy" in note
+    assert cons[0].feasible([fixed])[0] and connected(np.asarray([fixed]))[0]
+    assert lat[sp.to_index(fixed)] <= 3
+    # a conv3x3 (2.5 of the 2 ms left) cannot stay; cheap score losses go first
+    assert 3 not in fixed
+
+
+def test_tiny_search_is_feasible_and_within_budget(problem):
+    sp, acc, lat_path, accs, lat = problem
+    cons = resolve(sp, [f"latency_ms<=4@table:{lat_path}:dev"])
+    m = create_method("mgas", **TINY)
+    r = m.search(sp, acc, cons, budget=8, seed=3)
+    assert r.feasible and r.queries <= 8 and lat[sp.to_index(r.arch)] <= 4
+    assert "read 8 cells" in r.notes and r.predicted_accuracy is None
+    assert r.accuracy == pytest.approx(accs[sp.to_index(r.arch)])
+    # the search state: gates in (0, 1), one history row per lam/mu check, costs as budget shares
+    assert m.w_.shape == (6, 4) and ((m.w_ > 0) & (m.w_ < 1)).all()
+    assert m.history_ and {"lam", "mu", "pruned_ops", "decoded", "feasible"} <= set(m.history_[-1])
+    assert m.costs_.shape == (6, 4) and m.costs_[0, GATED.index(3)] > m.costs_[0, GATED.index(1)]
+
+
+def test_budget_of_one_reads_only_the_decoded_cell(problem):
+    sp, acc, lat_path, _, _ = problem
+    cons = resolve(sp, [f"latency_ms<=6@table:{lat_path}:dev"])
+    m = create_method("mgas", **TINY)
+    r = m.search(sp, acc, cons, budget=1, seed=0)
+    assert r.queries == 1 and r.feasible
+    decoded = m.decode(m.scores_)
+    if cons[0].feasible([decoded])[0]:
+        assert r.arch == decoded
+
+
+def test_only_nb201():
+    assert create_method("mgas").spaces == ("nb201",)
