@@ -14,6 +14,7 @@ METHODS = list_methods()
 FAST: dict[str, dict] = {"evolution": dict(population=10, sample=3)}
 FAST["bayesnas"] = dict(data="digits", n_images=320, epochs=1, C=4)  # a tiny switch network: seconds
 FAST["mgas"] = dict(data="digits", n_train=256, epochs=4, C=4)  # 16 steps of a 4-channel net: seconds
+FAST["gcn"] = dict(epochs=60)  # 4 fits of <=120 steps: seconds
 
 
 def _skip_unless_nb201(name: str) -> None:
