@@ -205,6 +205,20 @@ def sample_feasible(space, constraints: Sequence[BoundConstraint], rng: np.rando
     return out
 
 
+def cheapest(space, constraints: Sequence[BoundConstraint], rng: np.random.Generator, n: int = 2000):
+    """The arch with the lowest cost relative to each bound (all archs of a small finite space,
+    else `n` samples plus `space.smallest()` where a space has one): what a method returns,
+    flagged infeasible, when no arch it could find meets the constraints."""
+    if hasattr(space, "iter_all") and space.size() <= 100_000:
+        archs = list(space.iter_all())
+    else:
+        archs = space.sample_many(n, rng) + ([space.smallest()] if hasattr(space, "smallest") else [])
+    if not constraints:
+        return archs[0]
+    ratio = np.max([c.values(archs) / c.constraint.bound for c in constraints], axis=0)
+    return archs[int(np.argmin(ratio))]
+
+
 # ---- registry (timm style) ----------------------------------------------------------------
 _METHODS: dict[str, type[Searcher]] = {}
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from collections import deque
 
-from .base import BudgetExhausted, Searcher, feasible_mask, register_method, sample_feasible
+from .base import (
+    BudgetExhausted,
+    Searcher,
+    cheapest,
+    feasible_mask,
+    register_method,
+    sample_feasible,
+)
 
 
 @register_method("evolution")
@@ -22,7 +29,7 @@ class RegularizedEvolution(Searcher):
         pop_size = min(self.population, budget)
         init = sample_feasible(space, constraints, rng, pop_size)
         if not init:
-            return space.smallest(), None, "no feasible arch found by sampling; returned the smallest"
+            return cheapest(space, constraints, rng), None, "no feasible arch found by sampling; returned the cheapest"
         pop = deque(zip(init, accuracy.query(init), strict=True))
         best = max(pop, key=lambda p: p[1])
         seen = {space.to_str(a) for a, _ in pop}

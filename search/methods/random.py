@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Searcher, register_method, sample_feasible
+from .base import Searcher, cheapest, register_method, sample_feasible
 
 
 @register_method("random")
@@ -14,6 +14,6 @@ class RandomSearch(Searcher):
     def _search(self, space, accuracy, constraints, budget, rng):
         archs = sample_feasible(space, constraints, rng, budget)
         if not archs:
-            return space.smallest(), None, "no feasible arch found by sampling; returned the smallest"
+            return cheapest(space, constraints, rng), None, "no feasible arch found by sampling; returned the cheapest"
         acc = accuracy.query(archs)
         return archs[int(np.argmax(acc))], None, ""

@@ -81,3 +81,12 @@ def test_exact_optimum_is_the_best_feasible_row(nb201_tables):
     assert opt.accuracy == pytest.approx(accs[lat <= 6.0].max()) and opt.n_feasible == int((lat <= 6.0).sum())
     with pytest.raises(ValueError, match="loosen"):
         exact_optimum(sp, acc, _problem(nb201_tables, bound=0.5)[2])
+
+
+@pytest.mark.parametrize("name", ["random", "evolution"])
+def test_an_impossible_bound_returns_the_cheapest_arch_flagged_infeasible(name, nb201_tables):
+    sp, acc, cons = _problem(nb201_tables, bound=0.5)
+    _, _, _, lat = nb201_tables
+    r = create_method(name, **FAST.get(name, {})).search(sp, acc, cons, budget=20, seed=0)
+    assert not r.feasible and "cheapest" in r.notes
+    assert next(iter(r.costs.values())) == pytest.approx(lat.min())
