@@ -65,7 +65,7 @@ def test_serial_and_process_executors_agree(trained):
 
 def test_unknown_executor_and_missing_checkpoint(tmp_path):
     assert {"serial", "process"} <= set(list_executors())
-    with pytest.raises(LookupError, match="unknown executor 'ray'"):
-        create_executor("ray")
+    with pytest.raises(LookupError, match="unknown executor 'dask'"):
+        create_executor("dask")
     with pytest.raises(FileNotFoundError, match="hwnas supernet train"):
         SubnetEvaluator("mbv3-fmnist", tmp_path / "none.ckpt")
