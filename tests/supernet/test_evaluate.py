@@ -69,3 +69,11 @@ def test_unknown_executor_and_missing_checkpoint(tmp_path):
         create_executor("dask")
     with pytest.raises(FileNotFoundError, match="hwnas supernet train"):
         SubnetEvaluator("mbv3-fmnist", tmp_path / "none.ckpt")
+
+
+def test_ray_executor_without_ray_says_how_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as on a machine without Ray
+    with pytest.raises(RuntimeError, match=r"pip install 'hwnas\[dist\]'"):
+        create_executor("ray", 1).start(print, ())
