@@ -68,6 +68,7 @@ from functools import lru_cache
 import numpy as np
 
 from .base import Searcher, feasible_mask, register_method
+from .edge_costs import fit_edge_costs
 
 #: gamma below this = entropy 0.5 log(2 pi e gamma) below zero: the paper's pruning rule
 PRUNE_GAMMA = 1.0 / (2.0 * math.pi * math.e)
@@ -112,43 +113,15 @@ def pick_arch(scores: np.ndarray) -> tuple[int, ...]:
 
 
 def additive_costs(space, constraints) -> np.ndarray:
-    """(E, K) normalised per-(edge, op) cost over `none`, averaged over the constraints.
-
-    Each constraint's cost model is evaluated on every cell (free) and fitted by least squares
-    with one coefficient per (edge, op != none) plus an intercept; coefficients are clipped at 0
-    and scaled to mean 1 (all-zero costs stay zero)."""
-    archs = np.asarray(list(space.iter_all()), dtype=np.int64)
-    n, E = archs.shape
-    K = len(space.ops)
-    X = np.zeros((n, E * (K - 1) + 1))
-    X[:, -1] = 1.0
-    for e in range(E):
-        on = archs[:, e] > 0
-        X[np.flatnonzero(on), e * (K - 1) + archs[on, e] - 1] = 1.0
-    out = np.zeros((E, K))
+    """(E, K) normalised per-(edge, op) cost over `none`, averaged over the constraints: each
+    constraint's additive fit (edge_costs.py), clipped at 0 and scaled to mean 1 (all-zero
+    costs stay zero)."""
+    out = np.zeros((len(space.edges), len(space.ops)))
     for c in constraints:
-        y = _all_costs(c, space, archs)
-        ok = np.isfinite(y)
-        coef, *_ = np.linalg.lstsq(X[ok], y[ok], rcond=None)
-        cost = np.zeros((E, K))
-        cost[:, 1:] = np.clip(coef[:-1].reshape(E, K - 1), 0.0, None)
+        cost = np.clip(fit_edge_costs(space, c).d, 0.0, None)
         m = cost[:, 1:].mean()
         out += cost / m if m > 0 else cost
     return out / max(len(constraints), 1)
-
-
-def _all_costs(c, space, archs: np.ndarray) -> np.ndarray:
-    tuples = [tuple(int(o) for o in a) for a in archs]
-    try:
-        return np.asarray(c.values(tuples), dtype=np.float64)
-    except LookupError:  # a table with missing rows: fit on the rows it has
-        out = np.full(len(tuples), np.nan)
-        for i, a in enumerate(tuples):
-            try:
-                out[i] = c.values([a])[0]
-            except LookupError:
-                pass
-        return out
 
 
 def repair(arch, scores: np.ndarray, constraints, space) -> tuple[tuple[int, ...], int]:

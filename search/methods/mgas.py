@@ -68,6 +68,7 @@ import numpy as np
 from search.spaces.nb201 import EDGES, N_EDGES, N_OPS
 
 from .base import Searcher, feasible_mask, register_method
+from .edge_costs import fit_edge_costs
 
 #: gated ops (indices into NB201 OPS): skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3
 GATED = (1, 2, 3, 4)
@@ -259,20 +260,14 @@ def fit_op_costs(space, constraints) -> tuple[np.ndarray, list[np.ndarray]]:
     cell that the op takes (at least 5% of the bound is taken as left); with several
     constraints the largest share counts.
     """
-    archs = np.asarray(list(space.iter_all()))
-    values = [np.asarray(c.values(list(map(tuple, archs))), dtype=np.float64) for c in constraints]
     P = np.zeros((N_EDGES, len(GATED)))
-    X = np.zeros((len(archs), 1 + N_EDGES * len(GATED)))
-    X[:, 0] = 1.0
-    for e in range(N_EDGES):
-        for k, o in enumerate(GATED):
-            X[:, 1 + e * len(GATED) + k] = archs[:, e] == o
-    for c, v in zip(constraints, values, strict=True):
-        ok = np.isfinite(v)
-        coef = np.linalg.lstsq(X[ok], v[ok], rcond=None)[0]
-        d = np.clip(coef[1:].reshape(N_EDGES, len(GATED)), 0.0, None)
-        left = max(c.constraint.bound - coef[0], 0.05 * c.constraint.bound)
+    values = []
+    for c in constraints:
+        fit = fit_edge_costs(space, c)
+        d = np.clip(fit.d[:, list(GATED)], 0.0, None)
+        left = max(c.constraint.bound - fit.c0, 0.05 * c.constraint.bound)
         P = np.maximum(P, d / left)
+        values.append(fit.values)
     return P, values
 
 
