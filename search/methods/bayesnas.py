@@ -174,7 +174,7 @@ def _modules():
     from torch import nn
 
     from search.spaces.nb201 import EDGES, OPS
-    from search.spaces.nb201_net import Head, ResNetBasicBlock, Stem, make_op
+    from search.spaces.nb201_net import NB201Network, make_op
 
     class SwitchCell(nn.Module):
         """An NB201 cell with every op on every edge; `forward(x, s, alive)` with s (E, K)."""
@@ -200,21 +200,12 @@ def _modules():
                 nodes.append(acc if torch.is_tensor(acc) else torch.zeros_like(x))
             return nodes[3]
 
-    class SwitchNetwork(nn.Module):
+    class SwitchNetwork(NB201Network):
         """Stem, 3 stages of `N` switch cells (NB201 reduction blocks between), head;
         `switches` is (n_cells, E, K), column 0 the origin switches."""
 
         def __init__(self, C: int, N: int, in_channels: int, num_classes: int):
-            super().__init__()
-            self.stem = Stem(in_channels, C)
-            chans = (C, 2 * C, 4 * C)
-            layers = []
-            for st, c in enumerate(chans):
-                if st > 0:
-                    layers.append(ResNetBasicBlock(chans[st - 1], c, 2))
-                layers.extend(SwitchCell(c) for _ in range(N))
-            self.layers = nn.ModuleList(layers)
-            self.head = Head(chans[-1], num_classes)
+            super().__init__(SwitchCell, C, N, in_channels, num_classes)
             self.n_cells = 3 * N
             self.switches = nn.Parameter(torch.ones(self.n_cells, len(EDGES), len(OPS)))
 
@@ -225,7 +216,7 @@ def _modules():
             """`switches`: None (the parameter) or per-sample copies (B, n_cells, E, K)."""
             sw = self.switches if switches is None else switches
             x, k = self.stem(x), 0
-            for layer in self.layers:
+            for layer in self.cells:
                 if isinstance(layer, SwitchCell):
                     x = layer(x, sw[k] if sw.dim() == 3 else sw[:, k], alive)
                     k += 1
