@@ -29,14 +29,12 @@ class AccuracySource(ABC):
     name: str = "accuracy"
 
     def __init__(self):
-        self._cache: dict[str, float] = {}
+        self._cache: dict[str, float] = {}  # arch string -> accuracy, in query order
         self.budget: int | None = None
-        self.trace: list[float] = []  # accuracy of each new arch, in query order
 
     def start(self, space, budget: int | None) -> None:
         self.space, self.budget = space, budget
         self._cache.clear()
-        self.trace = []
 
     @property
     def queries(self) -> int:
@@ -55,8 +53,11 @@ class AccuracySource(ABC):
             vals = self._evaluate([self.space.from_str(k) for k in new])
             for k, v in zip(new, vals, strict=True):
                 self._cache[k] = float(v)
-                self.trace.append(float(v))
         return np.array([self._cache[k] for k in keys])
+
+    def history(self) -> list[tuple[str, float]]:
+        """(arch string, accuracy) of every arch read so far, in query order."""
+        return list(self._cache.items())
 
     def peek(self, archs: Sequence) -> np.ndarray:
         """Ground truth for reporting only (never counted, never for search decisions)."""
@@ -169,14 +170,11 @@ class Searcher(ABC):
 
 def _best_so_far(accuracy: AccuracySource, space, constraints) -> list[float]:
     """Best feasible accuracy seen after each query, from the source's own trace."""
-    keys = list(accuracy._cache)
-    if not keys:
+    read = accuracy.history()
+    if not read:
         return []
-    archs = [space.from_str(k) for k in keys]
-    ok = np.ones(len(archs), dtype=bool)
-    for c in constraints:
-        ok &= c.feasible(archs)
-    vals = np.where(ok, np.array([accuracy._cache[k] for k in keys]), -np.inf)
+    ok = feasible_mask(constraints, [space.from_str(k) for k, _ in read])
+    vals = np.where(ok, np.array([v for _, v in read]), -np.inf)
     best = np.maximum.accumulate(vals)
     return [float(v) if np.isfinite(v) else float("nan") for v in best]
 

@@ -114,7 +114,7 @@ def test_verify_reads_solutions_and_returns_the_best_read(nb201):
     cons = make(6.0)
     r = create_method("binas", verify=5).search(sp, acc, cons, budget=60, seed=0)
     assert r.feasible and r.queries <= 60
-    read = [sp.from_str(k) for k in acc._cache]
+    read = [sp.from_str(k) for k, _ in acc.history()]
     assert r.accuracy == pytest.approx(acc.peek(read)[cons[0].feasible(read)].max())
 
 
