@@ -50,7 +50,7 @@ demo: setup
 	  $(HWNAS_DATA_DIR)/help-latency/help_nasbench201_latency_ms.csv
 	$(HWNAS) leaderboard --track mbv3-fmnist --supernet $(DEMO_DIR)/supernet/mbv3-fmnist.ckpt \
 	  --tables-dir $(DEMO_DIR)/tables --device $(DEMO_DEVICE_ID) --methods random,evolution,binas,gcn \
-	  --budget 30 --seeds 1 --param evolution.population=10 --out $(DEMO_DIR)/leaderboards
+	  --budget 20 --seeds 1 --param evolution.population=8 --out $(DEMO_DIR)/leaderboards
 	$(HWNAS) leaderboard --track nb201 --methods random,evolution,binas,gcn --seeds 2 \
 	  --out $(DEMO_DIR)/leaderboards
 	@echo "demo outputs: $(DEMO_DIR) (tables, validation report, supernet samples, predictor comparison, leaderboards)"
