@@ -107,7 +107,11 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
         return pd.DataFrame(rows)
     bar = tqdm(total=len(jobs), desc=f"search {space.name}", disable=not progress, unit="run")
     ex = create_executor(executor, workers)
-    with ex.start(_init_worker, problem):
+    if executor == "serial":  # in-process: the problem loaded above serves as is
+        _WORKER["problem"] = (space, acc, bound)
+    else:
+        ex.start(_init_worker, problem)
+    with ex:
         for row, curve in ex.map(_run_one, jobs):
             opt = optimum.get(row["constraint"])
             if opt is not None:
