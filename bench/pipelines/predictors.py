@@ -313,14 +313,14 @@ def standard(out_root: str | os.PathLike = "results/predictors", data_dir: str |
             kw["train_sizes"] = tuple(s for s in kw["train_sizes"] if s <= n_rows // 2) or (n_rows // 2,)
         kw.setdefault("seeds", seeds)
         results[name] = evaluate(out=out_root / name, progress=progress, title=name, **kw)
-    ceilings = _op_count_ceilings(help201, [k.split("help-nb201-", 1)[1] for k in results if k.startswith("help-nb201-")])
+    ceilings = _latency_ceilings(help201, [k.split("help-nb201-", 1)[1] for k in results if k.startswith("help-nb201-")])
     lines = _targets(results, samples_present, ceilings)
     if not only:
         atomic_write_bytes(out_root / "summary.md", "\n".join(lines).encode())
     return lines
 
 
-def _op_count_ceilings(help201: Path, devices: list[str]) -> dict[str, tuple[float, float]]:
+def _latency_ceilings(help201: Path, devices: list[str]) -> dict[str, tuple[float, float]]:
     """Two in-sample bounds per device: (op-count ceiling, twin retest Spearman).
 
     Op-count ceiling: Spearman of the latency with its own mean over cells of equal raw and live

@@ -116,7 +116,7 @@ def test_sampled_accuracy_file_with_repeated_archs_is_averaged(tmp_path):
 
 def test_latency_ceilings_see_op_counts_and_twin_noise(tmp_path):
     """A latency made of op counts only has both ceilings at 1; noise lowers the twin retest."""
-    from bench.pipelines.predictors import _op_count_ceilings
+    from bench.pipelines.predictors import _latency_ceilings
     from predictors.encodings import encode
 
     sp = create_space("nb201")
@@ -127,6 +127,6 @@ def test_latency_ceilings_see_op_counts_and_twin_noise(tmp_path):
     path = tmp_path / "lat.csv"
     pd.DataFrame({"arch_idx": range(len(archs)), "arch_str": [sp.to_str(a) for a in archs],
                   "exact": exact, "noisy": noisy}).to_csv(path, index=False)
-    got = _op_count_ceilings(path, ["exact", "noisy"])
+    got = _latency_ceilings(path, ["exact", "noisy"])
     assert got["exact"][0] > 0.999 and got["exact"][1] > 0.999
     assert got["noisy"][1] < 0.8
