@@ -72,7 +72,7 @@ def run(track: str, out: str | os.PathLike = "results/leaderboards", methods: li
                              params=params, data=data, tables_dir=tables_dir, progress=progress,
                              executor=executor, workers=workers)
     atomic_write_bytes(out / f"{track}.csv", df.to_csv(index=False).encode())
-    traj = pd.read_csv(out / f"{track}-runs" / "trajectories.csv")
+    traj = pd.read_parquet(out / f"{track}-runs" / "trajectories.parquet")
     optima = df.groupby("constraint").optimum_accuracy.first().to_dict() if "optimum_accuracy" in df else {}
     _plot(traj, out / f"{track}-trajectories.png", track, optima)
     atomic_write_bytes(out / f"{track}.md", "\n".join(_markdown(df, track, quantile, accuracy)).encode())
@@ -88,7 +88,7 @@ def _short(constraint: str) -> str:
 def _markdown(df: pd.DataFrame, track: str, quantile: float, accuracy: str) -> list[str]:
     s = search_pipeline.summarise(df)
     L = [f"# Leaderboard: {track}", "",
-         f"Written by `make leaderboard` (`hwnas leaderboard --track {track}`). Accuracy source: "
+         f"Written by `hwnas leaderboard --track {track}` (`make leaderboard` for the committed NB201 board). Accuracy source: "
          f"`{accuracy.rsplit('/', 1)[-1]}`. Each constraint's bound is the {quantile:.0%} quantile of that "
          "cost over the space, so about that share of archs is feasible. Budget = distinct archs whose "
          "accuracy a method read; cost look-ups are free. Mean +- std over seeds; wall time is the median "

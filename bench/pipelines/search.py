@@ -2,7 +2,7 @@
 
 Each finished run is one row of `OUT/runs.csv` (written atomically after every run, so a killed
 job loses at most the run in flight and `--resume` picks up the rest) and its best-so-far curve
-goes to `OUT/trajectories.csv`. Where the space is finite and the accuracy source is a table, the
+goes to `OUT/trajectories.parquet` (a row per query: Parquet keeps it small). Where the space is finite and the accuracy source is a table, the
 exact constrained optimum is computed once per constraint and every row gets its regret.
 """
 
@@ -91,9 +91,9 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
             raise ValueError(f"method {m!r} does not support space {space.name!r}; it runs on {', '.join(spaces)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    runs_csv, traj_csv = out / "runs.csv", out / "trajectories.csv"
+    runs_csv, traj_path = out / "runs.csv", out / "trajectories.parquet"
     rows = pd.read_csv(runs_csv).to_dict("records") if resume and runs_csv.exists() else []
-    traj = pd.read_csv(traj_csv).to_dict("records") if resume and traj_csv.exists() else []
+    traj = pd.read_parquet(traj_path).to_dict("records") if resume and traj_path.exists() else []
     done = {tuple(r[k] for k in RUN_KEY) for r in rows}
 
     optimum: dict[str, object] = {}
@@ -120,7 +120,7 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
             rows.append(row)
             traj += curve
             _write(runs_csv, rows)
-            _write(traj_csv, traj)
+            _write(traj_path, traj)
             bar.set_postfix_str(f"{row['method']} budget={row['budget']} seed={row['seed']}")
             bar.update()
     bar.close()
@@ -164,7 +164,8 @@ def _run_one(job) -> tuple[dict, list[dict]]:
 
 
 def _write(path: Path, rows: list[dict]) -> None:
-    atomic_write_bytes(path, pd.DataFrame(rows).to_csv(index=False).encode())
+    df = pd.DataFrame(rows)
+    atomic_write_bytes(path, df.to_parquet(index=False) if path.suffix == ".parquet" else df.to_csv(index=False).encode())
 
 
 def summarise(df: pd.DataFrame) -> pd.DataFrame:

@@ -22,7 +22,7 @@ def test_search_writes_runs_with_regret_and_resumes(nb201_tables, tmp_path):
     _, _, acc, lat = nb201_tables
     assert runs.optimum_accuracy.to_numpy() == pytest.approx([acc[lat <= 6].max()] * 4)
     assert (runs.regret >= -1e-9).all()
-    traj = pd.read_csv(tmp_path / "trajectories.csv")
+    traj = pd.read_parquet(tmp_path / "trajectories.parquet")
     assert traj.groupby(["method", "seed"]).query.max().max() == 30
     # resume: nothing runs again, the rows stay the same
     r2 = CliRunner().invoke(cli, _args(nb201_tables, tmp_path))
@@ -54,7 +54,7 @@ def test_leaderboard_report_and_plot_from_runs(nb201_tables, tmp_path):
                     tmp_path / "runs", params={"evolution": {"population": 8}}, progress=False)
     md = "\n".join(leaderboard._markdown(df, "nb201", 0.25, f"table:{acc}:acc"))
     assert "## `latency_ms<=6@dev`" in md and "| random | 20 | 2 |" in md and "Exact optimum" in md
-    leaderboard._plot(pd.read_csv(tmp_path / "runs" / "trajectories.csv"), tmp_path / "t.png", "nb201",
+    leaderboard._plot(pd.read_parquet(tmp_path / "runs" / "trajectories.parquet"), tmp_path / "t.png", "nb201",
                       {df.constraint[0]: float(df.optimum_accuracy[0])})
     assert (tmp_path / "t.png").stat().st_size > 1000
 
