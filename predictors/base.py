@@ -11,18 +11,19 @@ and any library-native file (xgboost JSON). `load_predictor(dir)` rebuilds it.
 from __future__ import annotations
 
 import abc
-import fnmatch
 import inspect
 import json
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from search.spaces.registry import Registry
+
 FORMAT_VERSION = 1
-_PREDICTORS: dict[str, Callable[..., Predictor]] = {}
+_PREDICTORS = Registry("predictor")
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -195,9 +196,6 @@ def register_predictor(name: str, **defaults):
     """Decorator: register a Predictor class (or factory) under `name`, with default params."""
 
     def deco(factory):
-        if name in _PREDICTORS:
-            raise ValueError(f"predictor {name!r} is registered twice")
-
         def make(**kw):
             obj = factory(**{**defaults, **kw})
             obj.name = name
@@ -205,7 +203,7 @@ def register_predictor(name: str, **defaults):
 
         make.factory = factory  # type: ignore[attr-defined]
         make.defaults = defaults  # type: ignore[attr-defined]
-        _PREDICTORS[name] = make
+        _PREDICTORS.add(name, make)
         return factory
 
     return deco
@@ -213,7 +211,7 @@ def register_predictor(name: str, **defaults):
 
 def list_predictors(pattern: str = "*") -> list[str]:
     _ensure_builtins()
-    return sorted(n for n in _PREDICTORS if fnmatch.fnmatch(n, pattern))
+    return _PREDICTORS.names(pattern)
 
 
 def create_predictor(name: str, **kwargs) -> Predictor:

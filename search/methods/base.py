@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from search.constraints import BoundConstraint
+from search.spaces.registry import Registry
 
 
 class BudgetExhausted(RuntimeError):
@@ -218,22 +219,20 @@ def cheapest(space, constraints: Sequence[BoundConstraint], rng: np.random.Gener
 
 
 # ---- registry (timm style) ----------------------------------------------------------------
-_METHODS: dict[str, type[Searcher]] = {}
+_METHODS = Registry("method")
 
 
 def register_method(name: str):
     def deco(cls):
-        if name in _METHODS:
-            raise ValueError(f"method {name!r} is already registered")
+        _METHODS.add(name, cls)
         cls.name = name
-        _METHODS[name] = cls
         return cls
     return deco
 
 
 def list_methods() -> list[str]:
     _import_all()
-    return sorted(_METHODS)
+    return _METHODS.names()
 
 
 def create_method(name: str, **params) -> Searcher:

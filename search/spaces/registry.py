@@ -7,23 +7,38 @@ from collections.abc import Callable
 
 from .base import SearchSpace
 
-_SPACES: dict[str, Callable[..., SearchSpace]] = {}
+
+class Registry(dict):
+    """Name -> factory, filled by a decorator: the part every registry of the search and
+    predictor layers shares (spaces, supernets, executors, methods, predictors). Each keeps
+    its own `create_*`, whose error says what to do for that kind."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+
+    def add(self, name: str, factory: Callable) -> None:
+        if name in self:
+            raise ValueError(f"{self.kind} {name!r} is registered twice")
+        self[name] = factory
+
+    def register(self, name: str):
+        """Decorator: register `factory` (a class or function) under `name`; returns it unchanged."""
+
+        def deco(factory):
+            self.add(name, factory)
+            return factory
+
+        return deco
+
+    def names(self, pattern: str = "*") -> list[str]:
+        return sorted(n for n in self if fnmatch.fnmatch(n, pattern))
 
 
-def register_space(name: str):
-    """Decorator: register a zero-argument factory (or class) under `name`."""
-
-    def deco(factory):
-        if name in _SPACES:
-            raise ValueError(f"space {name!r} is registered twice")
-        _SPACES[name] = factory
-        return factory
-
-    return deco
-
-
-def list_spaces(pattern: str = "*") -> list[str]:
-    return sorted(n for n in _SPACES if fnmatch.fnmatch(n, pattern))
+_SPACES: Registry = Registry("space")
+#: Decorator: register a zero-argument factory (or class) under `name`.
+register_space = _SPACES.register
+list_spaces = _SPACES.names
 
 
 def create_space(name: str, **kwargs) -> SearchSpace:

@@ -9,13 +9,14 @@ and the network deployed or timed are the same function.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-_SUPERNETS: dict[str, Callable[..., Supernet]] = {}
+from search.spaces.registry import Registry
+
+_SUPERNETS = Registry("supernet for")
 
 
 class Supernet(nn.Module):
@@ -44,20 +45,9 @@ class Supernet(nn.Module):
         return {}
 
 
-def register_supernet(pattern: str):
-    """Decorator: register a factory `f(space, **kw)` for spaces whose name matches `pattern`."""
-
-    def deco(factory):
-        if pattern in _SUPERNETS:
-            raise ValueError(f"supernet for {pattern!r} is registered twice")
-        _SUPERNETS[pattern] = factory
-        return factory
-
-    return deco
-
-
-def list_supernets(pattern: str = "*") -> list[str]:
-    return sorted(n for n in _SUPERNETS if fnmatch.fnmatch(n, pattern))
+#: Decorator: register a factory `f(space, **kw)` for spaces whose name matches the pattern.
+register_supernet = _SUPERNETS.register
+list_supernets = _SUPERNETS.names
 
 
 def create_supernet(space, **kwargs) -> Supernet:

@@ -13,19 +13,11 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
-_EXECUTORS: dict[str, Callable[..., Executor]] = {}
+from search.spaces.registry import Registry
 
-
-def register_executor(name: str):
-    def deco(cls):
-        _EXECUTORS[name] = cls
-        return cls
-
-    return deco
-
-
-def list_executors() -> list[str]:
-    return sorted(_EXECUTORS)
+_EXECUTORS = Registry("executor")
+register_executor = _EXECUTORS.register
+list_executors = _EXECUTORS.names
 
 
 def create_executor(name: str = "process", workers: int | None = None) -> Executor:
