@@ -102,6 +102,12 @@ class AgentProcess:
             time.sleep(0.1)
         raise RuntimeError(f"agent not ready after {timeout_s} s: {self.log.read_text()[-2000:]}")
 
+    def __enter__(self) -> AgentProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def stop(self, kill: bool = False) -> None:
         if self.proc is None:
             return

@@ -22,11 +22,9 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory):
-    a = AgentProcess(tmp_path_factory.mktemp("agent"), "--max-body-mb", "1", "--max-seconds", "1",
-                     "--hard-timeout-s", "4")
-    a.start()
-    yield a
-    a.stop()
+    with AgentProcess(tmp_path_factory.mktemp("agent"), "--max-body-mb", "1", "--max-seconds", "1",
+                      "--hard-timeout-s", "4") as a:
+        yield a
 
 
 @pytest.fixture(scope="module")
