@@ -25,11 +25,9 @@ pytestmark = pytest.mark.timeout(240)
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory):
-    a = AgentProcess(tmp_path_factory.mktemp("fuzz"), "--max-body-mb", "0.02", "--max-seconds", "0.2",
-                     "--hard-timeout-s", "3")
-    a.start()
-    yield a
-    a.stop()
+    with AgentProcess(tmp_path_factory.mktemp("fuzz"), "--max-body-mb", "0.02", "--max-seconds", "0.2",
+                      "--hard-timeout-s", "3") as a:
+        yield a
 
 
 json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
@@ -76,7 +74,9 @@ paths = st.one_of(st.sampled_from(["/health", "/info", "/measure", "/", "/measur
                                    "/info?path=/etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "//measure",
                                    "/measure?token=x"]),
                   st.text(st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="#?%"),
-                          max_size=20).map(lambda s: "/" + s))
+                          max_size=20).map(lambda s: "/" + s)
+                  # '//x:y' is a host to the client (httpx refuses '//::' before sending): not a path
+                  .filter(lambda p: not p.startswith("//")))
 extra_headers = st.dictionaries(
     st.sampled_from(["Content-Type", "Accept", "X-Forwarded-For", "X-Hwnas-Path", "Expect", "Cookie", "Origin"]),
     header_text, max_size=3)
