@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from search.spaces.registry import Registry
+from core.registry import Registry
 
 FORMAT_VERSION = 1
 _PREDICTORS = Registry("predictor")

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from search.constraints import BoundConstraint
-from search.spaces.registry import Registry
+from core.registry import Registry
 
 
 class BudgetExhausted(RuntimeError):

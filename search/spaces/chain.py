@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.capabilities import Chain
+
 from .base import ArchError, BlockSpec, SearchSpace
 
 
@@ -35,7 +37,7 @@ class StageSpec:
 ChainArch = tuple[tuple[int, ...], ...]
 
 
-class ChainSpace(SearchSpace):
+class ChainSpace(SearchSpace, Chain):
     """Shared logic of `mbv3-*` and `fbnet`; subclasses describe blocks and build modules."""
 
     stages: tuple[StageSpec, ...] = ()

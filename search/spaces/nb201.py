@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from core.capabilities import CellGraph, Enumerable
+
 from .base import ArchError, BlockSpec, SearchSpace
 from .registry import register_space
 
@@ -52,7 +54,7 @@ def _from_gen_index(g: int) -> tuple[int, ...]:
     return tuple(reversed(ops))
 
 
-class NB201Space(SearchSpace):
+class NB201Space(SearchSpace, Enumerable, CellGraph):
     """Archs are 6-tuples of op indices into `OPS`, edge order as in the arch string."""
 
     ops = OPS

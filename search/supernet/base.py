@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from search.spaces.registry import Registry
+from core.registry import Registry
 
 _SUPERNETS = Registry("supernet for")
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
-from search.spaces.registry import Registry
+from core.registry import Registry
 
 _EXECUTORS = Registry("executor")
 register_executor = _EXECUTORS.register

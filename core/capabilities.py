@@ -1,0 +1,75 @@
+"""What a search space can do, as small interfaces checked with `isinstance` (Archai style).
+
+The predictor and search layers ask a space for a capability instead of testing its name:
+`isinstance(space, Enumerable)` before enumerating, `isinstance(space, Chain)` before reading
+stages, `isinstance(space, FeatureEncodable)` for the encodings the space owns. The interfaces
+live here, at the bottom of the stack, so `predictors` can use spaces without importing `search`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+#: The largest space the suite enumerates in full (argmax over all cells, exact optima).
+ENUMERATION_LIMIT = 100_000
+
+
+class Enumerable(abc.ABC):
+    """A finite space small enough to list: every arch, and a stable integer index of each."""
+
+    @abc.abstractmethod
+    def iter_all(self) -> Iterator[Any]:
+        """Every architecture, in the space's own index order."""
+
+    @abc.abstractmethod
+    def to_index(self, arch) -> int: ...
+
+    @abc.abstractmethod
+    def from_index(self, idx: int): ...
+
+
+def is_enumerable(space) -> bool:
+    """True when the space can be listed and is within ENUMERATION_LIMIT archs."""
+    return isinstance(space, Enumerable) and space.size() <= ENUMERATION_LIMIT
+
+
+class Chain(abc.ABC):
+    """A chain of stages (depth per stage, a choice per block): BINAS's a[s,b,c] / beta[s,d].
+
+    Implementations have `stages`, each with `choices` (names), `depths` (a range) and `width`.
+    """
+
+    stages: tuple = ()
+
+    @abc.abstractmethod
+    def smallest(self, cost=None):
+        """The cheapest arch under `cost(block_key)` (default: the fewest, lightest blocks)."""
+
+
+class CellGraph(abc.ABC):
+    """A DAG cell whose edges carry ops (NB201 style): liveness and isomorphism are known."""
+
+    @abc.abstractmethod
+    def live_edges(self, arch) -> np.ndarray:
+        """Boolean mask of edges on a path from input to output (not cut off by `none`)."""
+
+    @abc.abstractmethod
+    def canonical(self, arch) -> str:
+        """A string equal for functionally identical (isomorphic, dead-edge masked) cells."""
+
+
+class FeatureEncodable(abc.ABC):
+    """The space owns its feature encodings (one-hot, structure-aware, op counts, costs ...)."""
+
+    @property
+    @abc.abstractmethod
+    def encodings(self) -> tuple[str, ...]:
+        """Names accepted by `encode_as`, 'onehot' first."""
+
+    @abc.abstractmethod
+    def encode_as(self, archs: Sequence, encoding: str) -> np.ndarray:
+        """[len(archs), f] float32 matrix; unknown names raise ValueError listing `encodings`."""
