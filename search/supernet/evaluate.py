@@ -148,6 +148,9 @@ class SubnetEvaluator:
         self.checkpoint_path = str(checkpoint_path)
         if not Path(self.checkpoint_path).exists():
             raise FileNotFoundError(f"{self.checkpoint_path}: no such checkpoint; train one with `hwnas supernet train`")
+        from .checkpoint import load_supernet
+
+        load_supernet(self.checkpoint_path, self.space.name)  # one-line error here, not in every worker
         self.data = data
         self.calib_images, self.val_images = calib_images, val_images
         self.batch_size, self.workers, self.seed = batch_size, workers, seed
