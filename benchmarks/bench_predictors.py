@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core import paths
 from predictors.base import create_predictor, list_predictors
 from search.spaces import create_space
 
@@ -28,7 +29,7 @@ _rows: dict[str, dict] = {}
 def data():
     sp = create_space("nb201")
     archs = list(sp.iter_all())
-    table = Path(os.environ.get("HWNAS_DATA_DIR", REPO.parent / "shared" / "data")) / "nb201-acc-200ep/nb201_cifar10_200ep.csv"
+    table = paths.data_dir() / "nb201-acc-200ep/nb201_cifar10_200ep.csv"
     if table.exists():
         import pandas as pd
 

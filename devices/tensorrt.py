@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from core.io import atomic_write_bytes
+
 from .base import Device, DeviceUnavailable
 from .measurement import Measurement
-from .table import atomic_write_bytes
 from .timing import TimingConfig, measure
 
 ENGINE_CACHE = Path(".cache/trt-native")

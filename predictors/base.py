@@ -133,7 +133,7 @@ class Predictor(abc.ABC):
         }
         import io
 
-        from devices.table import atomic_write_bytes
+        from core.io import atomic_write_bytes
 
         buf = io.BytesIO()
         np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})

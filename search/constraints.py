@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core import paths
+
 #: unit suffix -> (quantity, factor to the canonical unit of that quantity)
 UNITS: dict[str, tuple[str, float]] = {
     "ms": ("latency", 1.0), "us": ("latency", 1e-3), "s": ("latency", 1e3),
@@ -31,7 +33,7 @@ CANONICAL = {"latency": "ms", "energy": "mj", "memory": "bytes"}
 _QUANTITY_WORDS = {"latency": "latency", "energy": "energy", "mem": "memory", "memory": "memory",
                    "params": "memory", "peak_mem": "memory", "param": "memory"}
 _RE = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(<=|<)\s*([0-9.eE+-]+)\s*@\s*(\S+)\s*$")
-TABLES_DIR = Path("results/tables")
+TABLES_DIR = paths.TABLES_DIR
 
 
 @dataclass(frozen=True)

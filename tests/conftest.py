@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+
+from core import paths
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_data_dir() -> Path:
     """Benchmark tables made by others: $HWNAS_DATA_DIR, else ../shared/data beside the repo."""
-    return Path(os.environ.get("HWNAS_DATA_DIR", REPO.parent / "shared" / "data"))
+    return paths.data_dir()
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from core.paths import TABLES_DIR, portable
+
 
 @click.group()
 def tables() -> None:
@@ -27,9 +29,9 @@ def import_(space: str, columns: str | None, unit: str | None, out: str | None,
     sp = create_space(space)
     cols = [c.strip() for c in columns.split(",")] if columns else None
     df = import_arch_table(file, sp, columns=cols, allow_negative=allow_negative)
-    dest = Path(out) if out else Path("results/tables") / sp.name / f"imported-{Path(file).stem}.parquet"
+    dest = Path(out) if out else TABLES_DIR / sp.name / f"imported-{Path(file).stem}.parquet"
     write_table(df, dest, meta={
-        "kind": "imported", "space": sp.name, "source": str(Path(file).resolve()),
+        "kind": "imported", "space": sp.name, "source": portable(Path(file).resolve()),
         "source_sha256": file_sha256(file), "unit": unit, "rows": len(df),
         "columns": [c for c in df.columns if c not in ("arch_idx", "arch_str")],
     }, csv_mirror=False)

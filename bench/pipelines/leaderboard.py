@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from devices.table import atomic_write_bytes
+from core import paths
+from core.io import atomic_save_figure, atomic_write_bytes
 
 from . import search as search_pipeline
 
@@ -42,9 +43,9 @@ def nb201_track(data_dir: Path, quantile: float) -> tuple[str, list[str]]:
     return f"table:{acc}:cifar10_test_acc", cons
 
 
-def run(track: str, out: str | os.PathLike = "results/leaderboards", methods: list[str] | None = None,
+def run(track: str, out: str | os.PathLike = paths.LEADERBOARDS_DIR, methods: list[str] | None = None,
         seeds: int = 5, budgets: tuple[int, ...] = (100,), quantile: float = 0.25,
-        supernet: str | None = None, device: str = "cpu-t1", tables_dir: str | os.PathLike = "results/tables",
+        supernet: str | None = None, device: str = "cpu-t1", tables_dir: str | os.PathLike = paths.TABLES_DIR,
         data: str = "fashion-mnist", data_dir: str | os.PathLike | None = None,
         params: dict[str, dict] | None = None, progress: bool = True, executor: str = "serial",
         workers: int | None = None) -> Path:
@@ -52,7 +53,7 @@ def run(track: str, out: str | os.PathLike = "results/leaderboards", methods: li
     from search.spaces import create_space
 
     out = Path(out)
-    data_dir = Path(data_dir or os.environ.get("HWNAS_DATA_DIR", "../shared/data"))
+    data_dir = paths.data_dir(data_dir)
     if track == "nb201":
         space = "nb201"
         accuracy, constraints = nb201_track(data_dir, quantile)
@@ -138,7 +139,5 @@ def _plot(traj: pd.DataFrame, path: Path, track: str, optima: dict[str, float] |
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"{track}: median over seeds of the best feasible accuracy a method has queried", fontsize=10)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    atomic_save_figure(fig, path, dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)

@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from devices.table import atomic_write_bytes, import_arch_table, parse_table_spec, read_table_file
+from core import paths
+from core.io import atomic_write_bytes
+from devices.table import import_arch_table, parse_table_spec, read_table_file
 from predictors.base import create_predictor, list_predictors
 from predictors.metrics import evaluate_predictions
 from predictors.transfer import PriorTables
@@ -269,7 +271,7 @@ def _hardware(col: str) -> str:
 def standard(out_root: str | os.PathLike = "results/predictors", data_dir: str | os.PathLike | None = None,
              seeds: int = 5, only: list[str] | None = None, progress: bool = True) -> list[str]:
     """Every experiment of the standard comparison; returns the lines of the top-level summary."""
-    data = Path(data_dir or os.environ.get("HWNAS_DATA_DIR", "../shared/data"))
+    data = paths.data_dir(data_dir)
     out_root = Path(out_root)
     acc200 = data / "nb201-acc-200ep/nb201_cifar10_200ep.csv"
     acc12 = data / "nb201-acc-12ep-minibench/nb201_cifar10_12ep.csv"

@@ -21,12 +21,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from bench.pipelines.store import RowStore
+from core.paths import TABLES_DIR
 from devices.base import Device
 from devices.export import DEFAULT_CACHE_DIR, OnnxCache
 from devices.table import now_iso, read_sidecar
 from devices.timing import TimingConfig
 
-DEFAULT_OUT = Path("results/tables")
+DEFAULT_OUT = TABLES_DIR
 
 
 @dataclass

@@ -22,8 +22,10 @@ from tqdm.auto import tqdm
 
 from bench.pipelines.profile import measure_unit, network_units, table_path
 from bench.pipelines.store import RowStore
+from core.io import atomic_write_bytes
+from core.paths import TABLES_DIR
 from devices.export import DEFAULT_CACHE_DIR, OnnxCache
-from devices.table import TableError, atomic_write_bytes, now_iso, read_sidecar, write_sidecar
+from devices.table import TableError, now_iso, read_sidecar, write_sidecar
 from devices.timing import TimingConfig
 
 LATENCIES = {"normalised": "latency_norm_ms", "raw": "latency_ms"}
@@ -36,7 +38,7 @@ class ValidateConfig:
     samples: int = 60
     seed: int = 0
     test_frac: float = 0.5
-    out_dir: Path = Path("results/tables")
+    out_dir: Path = TABLES_DIR
     timing: TimingConfig = field(default_factory=TimingConfig)
     batch: int = 1
     resume: bool = False

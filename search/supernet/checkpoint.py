@@ -25,7 +25,7 @@ REQUIRED_KEYS = ("space", "epoch", "model")
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    from devices.table import atomic_write_bytes
+    from core.io import atomic_write_bytes
 
     buf = io.BytesIO()
     torch.save({"format": FORMAT, "torch_version": str(torch.__version__), **state}, buf)

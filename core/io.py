@@ -1,0 +1,54 @@
+"""Atomic writes: a reader (or a killed run) never sees half a file.
+
+Every writer of tables, sidecars, reports, figures and checkpoints goes through these: the bytes
+go to a temp file in the same folder, are fsynced, and the temp file is renamed over the target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+_UMASK = os.umask(0o022)  # read once at import (umask is process-wide; threads must not race on it)
+os.umask(_UMASK)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, rename: readers never see half a file."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; tables are for everyone to read
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """`atomic_write_bytes` of UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, doc: Any, **dumps_kw: Any) -> None:
+    """Indented JSON plus a final newline (`dumps_kw` go to `json.dumps`, e.g. sort_keys)."""
+    dumps_kw.setdefault("indent", 2)
+    atomic_write_text(path, json.dumps(doc, **dumps_kw) + "\n")
+
+
+def atomic_save_figure(fig, path: str | os.PathLike, **savefig_kw: Any) -> None:
+    """Render a matplotlib figure to PNG (or the format `savefig_kw` names) and write it atomically."""
+    import io
+
+    buf = io.BytesIO()
+    savefig_kw.setdefault("format", Path(path).suffix.lstrip(".") or "png")
+    fig.savefig(buf, **savefig_kw)
+    atomic_write_bytes(path, buf.getvalue())

@@ -1,0 +1,80 @@
+"""The package logger. Library modules log through `logging.getLogger(__name__)` (children of
+"hwnas" by name or by the handler set here); only the `hwnas` command configures output.
+
+Verbosity: 0 = INFO (progress lines, notes), 1+ = DEBUG, -1 = WARNING, -2 and below = ERROR.
+Progress bars (tqdm) are not logging and stay as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+#: The name of the package logger; every package of the stack logs under it.
+LOGGER_NAME = "hwnas"
+#: The top packages whose module loggers (`logging.getLogger(__name__)`) `setup_logging` covers.
+PACKAGES = ("core", "devices", "predictors", "search", "bench")
+
+_HANDLER_FLAG = "_hwnas_handler"
+
+
+def get_logger(name: str | None = None) -> logging.Logger:
+    """The package logger ("hwnas") or one of its children (`hwnas.<name>`)."""
+    return logging.getLogger(LOGGER_NAME if not name else f"{LOGGER_NAME}.{name}")
+
+
+def level_for(verbosity: int) -> int:
+    if verbosity >= 1:
+        return logging.DEBUG
+    if verbosity == 0:
+        return logging.INFO
+    if verbosity == -1:
+        return logging.WARNING
+    return logging.ERROR
+
+
+def setup_logging(verbosity: int = 0, stream=None) -> int:
+    """Send the package's log records to `stream` (stderr) as plain lines; returns the level.
+
+    Safe to call more than once (the handler is replaced, not added twice). Module loggers of the
+    stack's packages (`search.methods.binas`, ...) get the same handler and level.
+    """
+    level = level_for(verbosity)
+    fmt = "%(levelname)s %(name)s: %(message)s" if level <= logging.DEBUG else "%(message)s"
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    handler.setFormatter(_Formatter(fmt))
+    setattr(handler, _HANDLER_FLAG, True)
+    for name in (LOGGER_NAME, *PACKAGES):
+        lg = logging.getLogger(name)
+        for h in list(lg.handlers):
+            if getattr(h, _HANDLER_FLAG, False):
+                lg.removeHandler(h)
+        lg.addHandler(handler)
+        lg.setLevel(level)
+    return level
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time of the record (click's test runner and
+    pytest swap it), not the stream that was current when logging was set up."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+class _Formatter(logging.Formatter):
+    """Plain message for INFO; `warning: ...` / `error: ...` prefixes above it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = super().format(record)
+        if self._fmt == "%(message)s" and record.levelno >= logging.WARNING:
+            return f"{record.levelname.lower()}: {msg}"
+        return msg
