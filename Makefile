@@ -120,5 +120,7 @@ test-slow: setup
 bench: setup
 	$(PYTHON) -m pytest -q benchmarks --benchmark-enable -p no:cacheprovider
 
+# The stack (core -> devices -> predictors -> search -> bench) is checked by tests/test_layers.py.
 lint: setup
 	$(PYTHON) -m ruff check .
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/test_layers.py

@@ -1,0 +1,72 @@
+"""The stack, kept by a test: devices -> predictors -> search -> bench over the bottom package core.
+
+A package may import only from the packages below it. Every `.py` file of each package is parsed
+(nothing is imported or run), and every import counts: module level, inside functions (lazy
+imports), under `if TYPE_CHECKING`, and `importlib.import_module("...")` with a literal name.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Bottom first. A package may import the ones before it, never the ones after.
+STACK = ("core", "devices", "predictors", "search", "bench")
+FORBIDDEN = {pkg: set(STACK[i + 1:]) for i, pkg in enumerate(STACK)}
+
+
+def imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import in a parsed file; relative imports stay
+    inside their own package and are left out."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module:
+                out.append((node.lineno, node.module))
+        elif isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+            if (name in ("import_module", "__import__") and node.args
+                    and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                out.append((node.lineno, node.args[0].value))
+            elif (name in ("import_module", "__import__") and node.args
+                  and isinstance(node.args[0], ast.JoinedStr) and node.args[0].values
+                  and isinstance(node.args[0].values[0], ast.Constant)):
+                out.append((node.lineno, str(node.args[0].values[0].value)))  # f"search.methods.{m}"
+    return out
+
+
+def violations(pkg: str) -> list[str]:
+    bad = []
+    for path in sorted((REPO / pkg).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for line, mod in imported_modules(tree):
+            top = mod.split(".", 1)[0]
+            if top in FORBIDDEN[pkg]:
+                bad.append(f"{path.relative_to(REPO)}:{line} imports {mod}")
+    return bad
+
+
+@pytest.mark.parametrize("pkg", STACK)
+def test_package_imports_only_lower_layers(pkg):
+    assert (REPO / pkg).is_dir(), f"{pkg}/ is missing"
+    bad = violations(pkg)
+    allowed = ", ".join(STACK[:STACK.index(pkg)]) or "none of the stack"
+    assert not bad, (f"{pkg}/ may import only from {allowed} (the stack is {' -> '.join(STACK)}):\n  "
+                     + "\n  ".join(bad))
+
+
+def test_the_checker_sees_lazy_and_dynamic_imports():
+    src = ("import os\n"
+           "def f():\n    from search.spaces import create_space\n"
+           "def g():\n    import importlib\n    importlib.import_module('bench.cli')\n"
+           "def h(m):\n    __import__(f'bench.{m}')\n"
+           "from . import sibling\n")
+    mods = [m for _, m in imported_modules(ast.parse(src))]
+    assert sorted(mods) == ["bench.", "bench.cli", "importlib", "os", "search.spaces"]
