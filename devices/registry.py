@@ -10,33 +10,35 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from core.paths import TABLES_DIR
+from core.registry import Registry
+
 from .base import Device
 
-_REGISTRY: dict[str, Callable[[str], Device]] = {}
-_INFO: dict[str, dict] = {}
+#: name -> factory `fn(spec) -> Device`; metadata: kind, needs_gpu, measures, example
+_REGISTRY: Registry = Registry("device")
+#: what a device's `kind` says: how it gets its numbers
+KINDS = ("onnxruntime", "tensorrt", "torch", "table", "remote")
 
 
-def register_device(name: str, *, needs_gpu: bool = False, measures: bool = True, example: str | None = None):
-    """Decorator: register a factory `fn(spec) -> Device` under `name`."""
-
-    def deco(fn):
-        if name in _REGISTRY:
-            raise ValueError(f"device {name!r} is already registered")
-        _REGISTRY[name] = fn
-        _INFO[name] = {"needs_gpu": needs_gpu, "measures": measures, "example": example or name}
-        return fn
-
-    return deco
+def register_device(name: str, *, kind: str, needs_gpu: bool = False, measures: bool = True,
+                    example: str | None = None) -> Callable:
+    """Decorator: register a factory `fn(spec) -> Device` under `name` with its metadata."""
+    if kind not in KINDS:
+        raise ValueError(f"device {name!r}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    return _REGISTRY.register(name, kind=kind, needs_gpu=needs_gpu, measures=measures,
+                              example=example or name)
 
 
-def list_devices(pattern: str = "*") -> list[str]:
-    import fnmatch
-
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+def list_devices(pattern: str = "*", **where) -> list[str]:
+    """Registered device names matching `pattern`, filtered by metadata
+    (`list_devices(needs_gpu=False)`, `list_devices(kind="torch")`)."""
+    return _REGISTRY.names(pattern, **where)
 
 
 def device_info(name: str) -> dict:
-    return dict(_INFO[name])
+    """The metadata `name` was registered with (kind, needs_gpu, measures, example)."""
+    return _REGISTRY.meta(name)
 
 
 def create_device(spec: str) -> Device:
@@ -64,12 +66,12 @@ def _ort(spec: str) -> Device:
 
 
 # one ONNX Runtime device class serves the three execution providers
-register_device("cpu", example="cpu:threads=1")(_ort)
-register_device("cuda", needs_gpu=True)(_ort)
-register_device("trt", needs_gpu=True, example="trt:fp16")(_ort)
+register_device("cpu", kind="onnxruntime", example="cpu:threads=1")(_ort)
+register_device("cuda", kind="onnxruntime", needs_gpu=True)(_ort)
+register_device("trt", kind="onnxruntime", needs_gpu=True, example="trt:fp16")(_ort)
 
 
-@register_device("trt-native", needs_gpu=True, example="trt-native:fp16")
+@register_device("trt-native", kind="tensorrt", needs_gpu=True, example="trt-native:fp16")
 def _trt_native(spec: str) -> Device:
     from .tensorrt import TensorRTDevice
 
@@ -82,18 +84,19 @@ def _torch_eager(spec: str) -> Device:
     return TorchEagerDevice(spec)
 
 
-register_device("torch-cpu", example="torch-cpu:threads=1")(_torch_eager)
-register_device("torch-cuda", needs_gpu=True)(_torch_eager)
+register_device("torch-cpu", kind="torch", example="torch-cpu:threads=1")(_torch_eager)
+register_device("torch-cuda", kind="torch", needs_gpu=True)(_torch_eager)
 
 
-@register_device("table", measures=False, example="table:results/tables/mbv3-fmnist/cpu-t1.parquet:latency_norm_ms")
+@register_device("table", kind="table", measures=False,
+                 example=f"table:{TABLES_DIR.as_posix()}/mbv3-fmnist/cpu-t1.parquet:latency_norm_ms")
 def _table(spec: str) -> Device:
     from .table_device import TableDevice
 
     return TableDevice(spec)
 
 
-@register_device("remote", example="remote:http://127.0.0.1:8765")
+@register_device("remote", kind="remote", example="remote:http://127.0.0.1:8765")
 def _remote(spec: str) -> Device:
     try:
         from . import remote

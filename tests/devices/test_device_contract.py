@@ -45,6 +45,15 @@ def make(name, tiny_table) -> Device:
 
 
 @pytest.mark.parametrize("name", list_devices())
+def test_registration_metadata(name):
+    from devices.registry import KINDS
+
+    info = device_info(name)
+    assert info["kind"] in KINDS and isinstance(info["needs_gpu"], bool) and info["example"].startswith(name)
+    assert name in list_devices(kind=info["kind"], needs_gpu=info["needs_gpu"])
+
+
+@pytest.mark.parametrize("name", list_devices())
 def test_contract(name, tiny_table):
     dev = make(name, tiny_table)
     assert re.fullmatch(r"[a-z0-9._-]+", dev.device_id), dev.device_id
