@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.pipelines.store import clamp_budgets, locked_output, resume_runs, source_digest
 from devices.table import atomic_write_bytes
 
 RUN_KEY = ["method", "constraint", "budget", "seed"]
@@ -55,6 +56,7 @@ def parse_params(items: Sequence[str]) -> dict[str, dict]:
     return out
 
 
+@locked_output()  # one writer per --out (issue 15)
 def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Sequence[str],
         budgets: Sequence[int], seeds: int, out: str | os.PathLike, params: dict[str, dict] | None = None,
         data: str = "fashion-mnist", tables_dir: str | os.PathLike = "results/tables",
@@ -85,6 +87,7 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
         raise ValueError(f"--seeds and every --budget must be >= 1 (got seeds={seeds}, budgets={list(budgets)})")
     problem = (space_name, accuracy, tuple(constraints), data, str(tables_dir))
     space, acc, bound = _load_problem(*problem)
+    budgets = clamp_budgets(space, budgets)
     for m in methods:
         spaces = create_method(m, **params.get(m, {})).spaces
         if spaces is not None and space.name not in spaces:
@@ -92,8 +95,8 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     runs_csv, traj_path = out / "runs.csv", out / "trajectories.parquet"
-    rows = pd.read_csv(runs_csv).to_dict("records") if resume and runs_csv.exists() else []
-    traj = pd.read_parquet(traj_path).to_dict("records") if resume and traj_path.exists() else []
+    rows, traj = resume_runs(out, RUN_KEY, resume, {"space": space.name, "accuracy": accuracy, "data": data,
+                                                    "accuracy_sha256": source_digest(accuracy), "params": params})
     done = {tuple(r[k] for k in RUN_KEY) for r in rows}
 
     optimum: dict[str, object] = {}
@@ -119,8 +122,8 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
                            n_feasible=opt.n_feasible)
             rows.append(row)
             traj += curve
+            _write(traj_path, traj)  # the curve first: a kill between the two never leaves a run without it
             _write(runs_csv, rows)
-            _write(traj_path, traj)
             bar.set_postfix_str(f"{row['method']} budget={row['budget']} seed={row['seed']}")
             bar.update()
     bar.close()

@@ -5,6 +5,10 @@ fsync, rename) in `.<stem>.parts/` beside the table, so `kill -9` loses at most 
 flushed and never leaves half a file. `finalize()` merges the table and its parts (deduplicated
 by key, the newest wins), writes the table atomically with its CSV mirror, then removes the
 parts. Resuming reads both, so a kill between those two steps duplicates nothing.
+
+One writer per table: `check_writable()` also takes the table's exclusive lock (core/lock.py),
+held until `finalize()` (or the process ends); a second run on the same table stops at once with
+one line naming the holder, instead of measuring every block under the first one's load.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from core import lock
 from devices.table import TableError, atomic_write_bytes, read_table_file, write_sidecar
 
 LIST_COLUMNS = ("samples_ms", "extra_ratios")  # kept in Parquet, left out of the CSV mirror
@@ -64,7 +70,8 @@ class RowStore:
 
     # ---- writing ------------------------------------------------------------------------
     def check_writable(self) -> None:
-        """Fail before measuring anything when the output folder cannot be written."""
+        """Fail before measuring anything when the output folder cannot be written, or when
+        another process is writing this table (its lock is taken here, released by finalize)."""
         d = self.path.parent
         try:
             d.mkdir(parents=True, exist_ok=True)
@@ -73,6 +80,19 @@ class RowStore:
                 pass
         except OSError as exc:
             raise OSError(f"cannot write to {d} ({exc.strerror or exc}); choose a writable --out-dir") from None
+        self.lock()
+
+    def lock(self) -> None:
+        if not getattr(self, "_locked", False):
+            lock.acquire(self.path, "--out-dir", is_dir=False)
+            self._locked = True
+            self._unlock_at_gc = weakref.finalize(self, lock.release, self.path, False)
+
+    def unlock(self) -> None:
+        if getattr(self, "_locked", False):
+            self._locked = False
+            self._unlock_at_gc.detach()
+            lock.release(self.path, is_dir=False)
 
     def append(self, row: dict) -> None:
         self._pending.append(row)
@@ -111,4 +131,215 @@ class RowStore:
             self.parts_dir.rmdir()
         except OSError:
             pass
+        self.unlock()
         return df
+
+
+# ---- helpers the pipelines that write whole-folder results share ------------------------------
+def locked_output(param: str = "out", what: str = "--out"):
+    """Decorator: hold the exclusive lock of the folder passed as `param` for the whole call, so
+    a second run into the same folder stops at once with one line (core/lock.py)."""
+    import functools
+    import inspect
+
+    def deco(fn):
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            target = sig.bind_partial(*args, **kwargs).arguments.get(param)
+            if target is None:
+                return fn(*args, **kwargs)
+            with lock.output_lock(target, what, is_dir=True):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return deco
+
+
+def read_csv_rows(path: str | os.PathLike, key: Sequence[str], what: str = "results table",
+                  fix: str = "move it away, choose another --out or pass --fresh") -> pd.DataFrame:
+    """Read a CSV this suite wrote, to resume from it. A binary or foreign file is one line naming
+    it; a truncated last line (no final newline) and rows with an empty key are dropped, so those
+    rows run again."""
+    import logging
+
+    p = Path(path)
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{p}: not a text CSV {what} (binary or another encoding); {fix}") from None
+    if "\0" in text:
+        raise ValueError(f"{p}: not a text CSV {what} (binary data); {fix}")
+    dropped = 0
+    if text and not text.endswith("\n"):  # every row the suite writes ends with a newline
+        text = text[: text.rfind("\n") + 1]
+        dropped += 1
+    if not text.strip():
+        return pd.DataFrame(columns=list(key))
+    try:
+        df = pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{p}: not a readable CSV {what} ({first}); {fix}") from None
+    missing = [k for k in key if k not in df.columns]
+    if missing:
+        raise ValueError(f"{p}: not a {what} written by hwnas (no column(s) {', '.join(missing)}); {fix}")
+    bad = df[list(key)].isna().any(axis=1)
+    dropped += int(bad.sum())
+    df = df[~bad].reset_index(drop=True)
+    if dropped:
+        logging.getLogger("hwnas").warning("%s: dropped %d incomplete row(s) (a truncated write); they run again",
+                                           p, dropped)
+    return df
+
+
+def read_json_file(path: str | os.PathLike, what: str = "settings file",
+                   fix: str = "move it away, choose another --out or pass --fresh"):
+    """A JSON file this suite wrote; binary, truncated or foreign content is one line naming it."""
+    import json
+
+    p = Path(path)
+    try:
+        return json.loads(p.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        kind = "binary or another encoding" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
+        raise ValueError(f"{p}: not a {what} written by hwnas ({kind}); {fix}") from None
+
+
+def backup(path: str | os.PathLike) -> Path | None:
+    """Rename an existing output to `<stem>.replaced-<time><suffix>` (what --fresh keeps)."""
+    import time
+
+    p = Path(path)
+    if not p.exists():
+        return None
+    dest = p.with_name(f"{p.stem}.replaced-{time.strftime('%Y%m%dT%H%M%S')}{p.suffix}")
+    n = 1
+    while dest.exists():
+        dest = p.with_name(f"{p.stem}.replaced-{time.strftime('%Y%m%dT%H%M%S')}-{n}{p.suffix}")
+        n += 1
+    os.replace(p, dest)
+    return dest
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def source_digest(spec: str) -> str | None:
+    """Content hash of the file behind an accuracy/cost spec (table:PATH:COL, supernet:CKPT, PATH)."""
+    body = spec.split(":", 1)[1] if spec.split(":", 1)[0] in ("table", "supernet") else spec
+    for cand in (body, body.rsplit(":", 1)[0]):
+        if cand and Path(cand).is_file():
+            return file_digest(cand)
+    return None
+
+
+def check_provenance(sidecar: str | os.PathLike, facts: dict, resume: bool = True) -> None:
+    """Resume only what was made from the same sources and settings.
+
+    `facts` (content hashes of inputs, seeds, settings) are stored in `sidecar`; a resume whose
+    facts differ refuses with one line naming the first difference. Without `resume` the caller
+    has backed the old outputs up; the new facts are written.
+    """
+    import json
+
+    p = Path(sidecar)
+    norm = json.loads(json.dumps(facts, sort_keys=True, default=str))
+    if resume and p.exists():
+        old = read_json_file(p, "provenance file")
+        old = old.get("provenance", old) if isinstance(old, dict) else {}
+        diff = [k for k in sorted(set(old) | set(norm)) if old.get(k) != norm.get(k)]
+        if diff:
+            k = diff[0]
+            raise ValueError(f"{p.parent}: cannot resume, its results were made with {k}={_short(old.get(k))} "
+                             f"but this run has {k}={_short(norm.get(k))}; pass --fresh (the old files are "
+                             "kept as *.replaced-*) or choose another --out")
+        return
+    atomic_write_bytes(p, (json.dumps({"provenance": norm}, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _short(v) -> str:
+    s = repr(v)
+    return s if len(s) <= 80 else s[:77] + "..."
+
+
+def _key_of(row: dict, key: Sequence[str]) -> tuple:
+    return tuple(int(v) if isinstance(v, float) and v.is_integer() else v for v in (row[k] for k in key))
+
+
+def resume_runs(out: str | os.PathLike, key: Sequence[str], resume: bool, facts: dict,
+                runs_name: str = "runs.csv", traj_name: str = "trajectories.parquet") -> tuple[list, list]:
+    """(runs, trajectory rows) to continue from in `out`, checked against `facts` (provenance).
+
+    Without `resume` the old files are backed up (`*.replaced-*`) and nothing is kept. A run row
+    without its curve (a kill between the two writes of an older version) and curve rows without
+    their run (a kill after the curve was written) are dropped: those runs run again, so after a
+    resume every run has exactly one curve.
+    """
+    out = Path(out)
+    runs_csv, traj_path, side = out / runs_name, out / traj_name, out / "provenance.json"
+    if not resume:
+        for p in (runs_csv, traj_path, side):
+            backup(p)
+    check_provenance(side, facts, resume)
+    if not resume or not runs_csv.exists():
+        return [], []
+    runs = read_csv_rows(runs_csv, key, "runs table").to_dict("records")
+    traj: list[dict] = []
+    if traj_path.exists():
+        try:
+            tdf = pd.read_parquet(traj_path)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+            raise ValueError(f"{traj_path}: not a readable trajectories file ({type(exc).__name__}); "
+                             "move it away or pass --fresh") from None
+        if not tdf.empty and not set(key) <= set(tdf.columns):
+            raise ValueError(f"{traj_path}: not a trajectories file written by hwnas (no "
+                             f"{', '.join(k for k in key if k not in tdf.columns)}); move it away or pass --fresh")
+        traj = tdf.to_dict("records")
+    with_curve = {_key_of(t, key) for t in traj}
+    kept = [r for r in runs if _key_of(r, key) in with_curve]
+    done = {_key_of(r, key) for r in kept}
+    traj = [t for t in traj if _key_of(t, key) in done]
+    if len(kept) < len(runs):
+        import logging
+
+        logging.getLogger("hwnas").warning("%s: %d run(s) had no trajectory; they run again",
+                                           runs_csv, len(runs) - len(kept))
+    return kept, traj
+
+
+MAX_BUDGET = 1_000_000
+
+
+def clamp_budgets(space, budgets: Sequence[int]) -> list[int]:
+    """Query budgets above a finite space's size are clamped to it (with a note: no method can
+    read more distinct archs than there are); on an infinite space budgets above MAX_BUDGET are
+    refused."""
+    import logging
+
+    try:
+        size = int(space.size()) if hasattr(space, "iter_all") and hasattr(space, "size") else None
+    except (TypeError, ValueError, NotImplementedError, OverflowError):
+        size = None
+    out = []
+    for b in budgets:
+        b = int(b)
+        if size is not None and b > size:
+            logging.getLogger("hwnas").warning(
+                "note: --budget %d is above the %d archs of %s; clamped to %d", b, size, space.name, size)
+            b = size
+        elif b > MAX_BUDGET:
+            raise ValueError(f"--budget {b} is above the limit of {MAX_BUDGET} queries on {space.name} "
+                             "(each query scores a network); use a smaller --budget")
+        out.append(b)
+    return list(dict.fromkeys(out))
