@@ -4,6 +4,10 @@ Bad input surfaces as one line and a non-zero exit: errors that are the user's t
 `ValueError` (malformed input: ArchError, TableError, ...), `LookupError` (unknown names) and
 `OSError` (files, devices). Anything else is a bug and keeps its traceback. `--debug` (or
 HWNAS_DEBUG=1) shows the traceback for every error.
+
+Library code logs through the package logger (`core.log`); this command sends it to stderr:
+INFO by default (notes, per-epoch lines), `-v` adds DEBUG, `-q` leaves warnings only, `-qq`
+errors only. Progress bars are not logging and show either way.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sys
 import click
 
 from bench.commands import COMMANDS
+from core.log import setup_logging
 
 USER_ERRORS = (ValueError, LookupError, OSError)
 
@@ -37,9 +42,12 @@ class HwnasGroup(click.Group):
 
 @click.group(cls=HwnasGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks (same as HWNAS_DEBUG=1).")
+@click.option("-v", "--verbose", count=True, help="More log output (-v: debug messages).")
+@click.option("-q", "--quiet", count=True, help="Less log output (-q: warnings only, -qq: errors only).")
 @click.version_option(package_name="hwnas", prog_name="hwnas")
-def cli(debug: bool) -> None:
+def cli(debug: bool, verbose: int, quiet: int) -> None:
     """Hardware-aware NAS: measure device tables, fit predictors, search under constraints."""
+    setup_logging(verbose - quiet)
     if debug:
         os.environ["HWNAS_DEBUG"] = "1"
 

@@ -69,13 +69,30 @@ def portable_spec(spec: str) -> str:
     return _ABS_IN_SPEC.sub(lambda m: portable(m.group(1)), spec)
 
 
-def resolve(path: str | os.PathLike) -> Path:
-    """The inverse of `portable` for reading: expand `$HWNAS_DATA_DIR` (and `~`)."""
-    s = str(path)
+def portable_doc(doc):
+    """`portable_spec` applied to every string of a JSON-like document (dicts, lists, strings)."""
+    if isinstance(doc, str):
+        return portable_spec(doc)
+    if isinstance(doc, dict):
+        return {k: portable_doc(v) for k, v in doc.items()}
+    if isinstance(doc, list | tuple):
+        return [portable_doc(v) for v in doc]
+    return doc
+
+
+def expand(path: str | os.PathLike) -> str:
+    """The inverse of `portable` for reading: a leading `$HWNAS_DATA_DIR` becomes the data folder;
+    any other path comes back as it was."""
+    s = os.fspath(path)
     prefix = f"${DATA_DIR_ENV}"
     if s == prefix or s.startswith(prefix + "/"):
-        return data_dir() / s[len(prefix) + 1:]
-    return Path(os.path.expanduser(s))
+        return str(data_dir() / s[len(prefix) + 1:])
+    return s
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """`expand` as a Path."""
+    return Path(expand(path))
 
 
 def _data_roots() -> list[Path]:

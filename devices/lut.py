@@ -1,7 +1,7 @@
 """Latency look-up tables: the sum of a network's measured blocks plus the fixed parts, and a
 calibrated predictor on top.
 
-A plain per-block sum is biased (DESIGN.md, "Additivity": blocks timed alone see other cache
+A plain per-block sum is biased (docs/design.md, "Additivity": blocks timed alone see other cache
 and scheduling states than inside a network), so `LUTPredictor` fits a small linear model on
 whole networks measured end to end: latency ~ a + b * table_sum + sum_s c_s * blocks_in_stage_s.
 It follows the scikit-learn estimator API (fit returns self, fitted attributes end in `_`).

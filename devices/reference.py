@@ -2,7 +2,7 @@
 
 Small, deterministic and defined here in code (weights from a fixed seed, so every machine and
 every run times the same graph). Blocks and whole networks are timed in rounds interleaved with
-it; the per-round ratio cancels the shared machine's speed drift (see DESIGN.md).
+it; the per-round ratio cancels the shared machine's speed drift (see docs/design.md).
 It is a whole small network (about half a millisecond on one CPU core here), the kind of
 workload the tables are validated on, so it sees the same cache and frequency state.
 """

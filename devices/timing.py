@@ -1,6 +1,6 @@
 """The measurement protocol, torch-free (the remote agent uses it on small boards).
 
-Rules (see DESIGN.md, "Measurement rules"):
+Rules (see docs/design.md, "Measurement rules"):
 - warm up by count *and* time;
 - repeat until the 95% confidence half-width of the median is within `rel_ci` of the median, or
   `max_s` / `max_runs` is reached (then the row is flagged unstable);
@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
 RunFn = Callable[[], "float | None"]
 
@@ -66,6 +65,8 @@ def warm_up(fn: RunFn, cfg: TimingConfig) -> int:
 
 def median_ci(samples, confidence: float = 0.95) -> tuple[float, float]:
     """Distribution-free CI of the median from order statistics (binomial ranks)."""
+    from scipy import stats  # here, not at the top: `hwnas --help` reads TimingConfig's defaults
+
     x = np.sort(np.asarray(samples, dtype=float))
     n = len(x)
     if n < 3:

@@ -2,24 +2,28 @@ from __future__ import annotations
 
 import click
 
-from bench.commands.search import _csv, _ints
+from bench.commands import options
+from bench.commands.options import csv as _csv
+from bench.commands.options import ints as _ints
+from core.paths import LEADERBOARDS_DIR
 
 
 @click.command()
-@click.option("--track", type=click.Choice(["nb201", "mbv3-fmnist"]), default="nb201", show_default=True)
-@click.option("--out", default="results/leaderboards", show_default=True, type=click.Path(file_okay=False))
+@click.option("--track", type=click.Choice(["nb201", "nb201-ws", "mbv3-fmnist"]), default="nb201", show_default=True)
+@options.out_dir(LEADERBOARDS_DIR.as_posix(), help=None)
 @click.option("--methods", default=None, help="Comma-separated methods (default: every method that runs on the space).")
-@click.option("--seeds", default=5, show_default=True, type=int)
-@click.option("--budget", default="100", show_default=True, help="Accuracy queries per run; comma-separated for several.")
-@click.option("--quantile", default=0.25, show_default=True, type=float,
-              help="Each bound is this quantile of the device's cost over the space.")
+@options.seeds(help=None)
+@options.budget()
+@click.option("--quantile", default=None,
+              help="Bounds at these quantiles of each device's cost over the space, comma-separated "
+                   "(default: 0.25,0.5,0.75 on the NB201 tracks, 0.25 on the chain track).")
 @click.option("--supernet", default=None, help="Checkpoint for the mbv3-fmnist track.")
 @click.option("--device", default="cpu-t1", show_default=True, help="Device table id for the mbv3-fmnist track.")
-@click.option("--tables-dir", default="results/tables", show_default=True)
-@click.option("--data", default="fashion-mnist", show_default=True)
-@click.option("--param", "params", multiple=True, help="METHOD.PARAM=VALUE; repeatable.")
-@click.option("--executor", type=click.Choice(["serial", "process", "ray"]), default="serial", show_default=True)
-@click.option("--workers", default=None, type=int)
+@options.tables_dir(help=None)
+@options.data(help=None)
+@options.params(help="METHOD.PARAM=VALUE; repeatable.")
+@options.executor(help=None)
+@options.workers(help=None)
 def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, tables_dir, data, params, executor,
                 workers) -> None:
     """Every method under the same measured constraints and budget -> OUT/<track>.md|csv|png."""

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import click
 
-
-def _csv(value: str | None) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+from bench.commands import options
+from bench.commands.options import csv as _csv
+from core.paths import PREDICTORS_DIR
 
 
 @click.group()
@@ -13,19 +13,19 @@ def predictors() -> None:
 
 
 @predictors.command()
-@click.option("--space", required=True, help="Search space name (see `hwnas spaces`).")
+@options.space()
 @click.option("--table", "table", required=True,
               help="Table file (CSV/Parquet with arch_idx or arch_str), optionally table:PATH:COLUMN; "
                    "or a sampled-accuracy file from `hwnas sample`.")
 @click.option("--target", default=None, help="Target column (accuracy, or a latency/energy column).")
 @click.option("--predictors", "names", default=None, help="Comma-separated predictor names (default: all that fit the target).")
 @click.option("--train-sizes", default="10,100,1000", show_default=True, help="Comma-separated train sizes.")
-@click.option("--seeds", default=5, show_default=True, type=int, help="Seeds 0..K-1 per train size.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@options.seeds(help="Seeds 0..K-1 per train size.")
+@options.out_dir()
 @click.option("--prior-tables", default=None, help="Comma-separated PATH:COLUMN of other devices' tables (for `transfer`).")
 @click.option("--mode", type=click.Choice(["auto", "accuracy", "cost"]), default="auto", show_default=True,
               help="Cost mode adds within_10pct and ranks low values as best; auto reads the column/file name.")
-@click.option("--fresh", is_flag=True, help="Discard rows already in OUT instead of resuming.")
+@options.fresh()
 def evaluate(space, table, target, names, train_sizes, seeds, out, prior_tables, mode, fresh) -> None:
     """Compare predictors by rank correlation over train sizes and seeds."""
     from bench.pipelines.predictors import evaluate as run
@@ -40,8 +40,8 @@ def evaluate(space, table, target, names, train_sizes, seeds, out, prior_tables,
 
 
 @predictors.command()
-@click.option("--out", default="results/predictors", show_default=True, type=click.Path(file_okay=False))
-@click.option("--seeds", default=5, show_default=True, type=int)
+@options.out_dir(PREDICTORS_DIR.as_posix(), help=None)
+@options.seeds(help=None)
 @click.option("--only", default=None, help="Comma-separated experiment name prefixes to run (default: all).")
 def standard(out, seeds, only) -> None:
     """The standard comparison of `make predictors` (NB201 accuracy, HELP latency, few-shot)."""

@@ -6,28 +6,9 @@ from pathlib import Path
 
 import click
 
-_TIMING = [
-    click.option("--rel-ci", type=float, default=0.02, show_default=True,
-                 help="Stop when the 95% CI half-width of the median (of reference ratios) is within this fraction."),
-    click.option("--max-s", type=float, default=10.0, show_default=True,
-                 help="Time cap per measurement in seconds (the row is flagged unstable when hit)."),
-    click.option("--warmup-s", type=float, default=0.2, show_default=True,
-                 help="Warm-up time per model (at least 10 runs as well)."),
-    click.option("--min-runs", type=int, default=20, show_default=True, help="Runs before the stop rule applies."),
-    click.option("--round-runs", type=int, default=10, show_default=True,
-                 help="Runs per interleaving round (target, then reference)."),
-    click.option("--batch", type=int, default=1, show_default=True, help="Batch size of every input."),
-    click.option("--out-dir", type=click.Path(file_okay=False), default="results/tables", show_default=True,
-                 help="Tables go to OUT_DIR/<space>/<device-id>.parquet."),
-    click.option("--no-reference", is_flag=True,
-                 help="Do not interleave with the reference network (raw figures only; not drift compensated)."),
-]
+from bench.commands import options
 
-
-def timing_options(fn):
-    for opt in reversed(_TIMING):
-        fn = opt(fn)
-    return fn
+timing_options = options.timing
 
 
 def _timing(rel_ci: float, max_s: float, batch: int, warmup_s: float = 0.2, min_runs: int = 20,
@@ -46,12 +27,12 @@ def _timing(rel_ci: float, max_s: float, batch: int, warmup_s: float = 0.2, min_
 @click.option("--device", "device", required=True,
               help="Device spec, or a comma-separated list profiled in parallel (cpu, cpu:threads=1, cuda, trt, "
                    "trt-native:fp16, torch-cpu, remote:URL).")
-@click.option("--space", required=True, help="Search space (see `hwnas spaces`).")
-@click.option("--resume", is_flag=True, help="Continue an existing (or killed) run; measured rows are kept.")
+@options.space(help="Search space (see `hwnas spaces`).")
+@options.resume(help="Continue an existing (or killed) run; measured rows are kept.")
 @click.option("--force", is_flag=True, help="Measure again even though the table exists.")
 @click.option("--limit", type=int, default=None, help="Stop after N blocks (a later --resume continues).")
 @click.option("--sample", type=int, default=None, help="Measure N sampled whole networks instead of every block.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
+@options.seed(help="Seed of --sample.")
 @click.option("--chunk", type=int, default=8, show_default=True,
               help="Rows per atomic append (a kill loses at most this many measurements).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=".cache/onnx", show_default=True,
@@ -89,12 +70,12 @@ def profile(device, space, resume, force, limit, sample, seed, chunk, cache_dir,
 
 @click.command("validate-lut")
 @click.option("--device", required=True, help="Device spec (its block table must exist).")
-@click.option("--space", required=True, help="Search space.")
+@options.space(help="Search space.")
 @click.option("--samples", type=int, default=60, show_default=True, help="Whole networks to measure.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@options.seed()
 @click.option("--test-frac", type=float, default=0.5, show_default=True,
               help="Share of the networks held out to evaluate the calibrated predictor.")
-@click.option("--resume", is_flag=True, help="Reuse network measurements of a killed run.")
+@options.resume(help="Reuse network measurements of a killed run.")
 @timing_options
 def validate_lut(device, space, samples, seed, test_frac, resume, rel_ci, max_s, warmup_s, min_runs,
                  round_runs, batch, out_dir, no_reference) -> None:

@@ -8,8 +8,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import click  # noqa: E402
 
-DATA_HELP = ("fashion-mnist (Debian dataset-fashion-mnist), digits (scikit-learn, fast tests), "
-             "cifar10:/path/to/cifar-10-batches-py, folder:/path/to/imagefolder")
+from bench.commands import options  # noqa: E402
 
 
 @click.group()
@@ -18,21 +17,15 @@ def supernet() -> None:
 
 
 @supernet.command("train")
-@click.option("--space", required=True, help="Space name (mbv3-*, nb201; see `hwnas spaces`).")
-@click.option("--data", default="fashion-mnist", show_default=True, help=DATA_HELP)
-@click.option("--epochs", default=3, show_default=True, type=int)
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Checkpoint file (written every epoch).")
-@click.option("--resume", is_flag=True, help="Continue from --out if it exists (after a kill).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seeds splits, paths, init; same seed = same weights on CPU.")
-@click.option("--batch-size", default=128, show_default=True, type=int)
-@click.option("--lr", default=0.1, show_default=True, type=float)
-@click.option("--sampler", type=click.Choice(["uniform", "sandwich"]), default="uniform", show_default=True,
-              help="uniform: one random path per batch; sandwich: largest + smallest + --sandwich-random random paths.")
-@click.option("--sandwich-random", default=2, show_default=True, type=int)
-@click.option("--train-per-epoch", default=None, type=int, help="Images per epoch drawn from the train split (default all).")
+@options.space(help="Space name (mbv3-*, nb201; see `hwnas spaces`).")
+@options.data()
+@options.out_file(help="Checkpoint file (written every epoch).")
+@options.resume(help="Continue from --out if it exists (after a kill).")
+@options.seed(help="Seeds splits, paths, init; same seed = same weights on CPU.")
+@options.train()
+@options.sampler()
 @click.option("--kernel-transform", is_flag=True, help="OFA's learned kernel transform instead of a plain centre crop (mbv3).")
-@click.option("--threads", default=2, show_default=True, type=int)
-@click.option("--monitor-val", default=1000, show_default=True, type=int, help="Val images for the per-epoch largest/smallest check (0 = off).")
+@options.monitor_val()
 def supernet_train(space, data, epochs, out, resume, seed, batch_size, lr, sampler, sandwich_random,
                    train_per_epoch, kernel_transform, threads, monitor_val) -> None:
     """Train a supernet on a dataset's train split."""
@@ -57,17 +50,17 @@ def supernet_train(space, data, epochs, out, resume, seed, batch_size, lr, sampl
 
 
 @click.command()
-@click.option("--space", required=True, help="Space of the supernet.")
+@options.space(help="Space of the supernet.")
 @click.option("--supernet", "checkpoint", required=True, type=click.Path(dir_okay=False), help="Checkpoint from `hwnas supernet train`.")
 @click.option("--n", "n", default=200, show_default=True, type=int, help="Number of subnets (random, distinct).")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Parquet output (+ .csv mirror, .meta.json).")
+@options.out_file(help="Parquet output (+ .csv mirror, .meta.json).")
 @click.option("--archs", "archs_file", default=None, type=click.Path(dir_okay=False), help="Evaluate these archs instead (one string per line, or a table with arch_str).")
-@click.option("--data", default="fashion-mnist", show_default=True, help=DATA_HELP)
-@click.option("--seed", default=0, show_default=True, type=int, help="Seeds the archs, splits and calibration images.")
+@options.data()
+@options.seed(help="Seeds the archs, splits and calibration images.")
 @click.option("--calib-images", default=512, show_default=True, type=int, help="Training images for BN recalibration per subnet.")
 @click.option("--val-images", default=None, type=int, help="Validation images per subnet (default: whole val split).")
-@click.option("--workers", default=None, type=int, help="Worker processes (default: all cores).")
-@click.option("--executor", default="process", show_default=True, help="serial | process (a Ray backend can be registered).")
+@options.workers(help="Worker processes (default: all cores).")
+@options.executor("process", choices=None, help="serial | process (a Ray backend can be registered).")
 @click.option("--summary", "summary_path", default=None, type=click.Path(dir_okay=False), help="Also write a Markdown summary (std, best).")
 def sample(space, checkpoint, n, out, archs_file, data, seed, calib_images, val_images, workers,
            executor, summary_path) -> None:
@@ -92,16 +85,12 @@ def sample(space, checkpoint, n, out, archs_file, data, seed, calib_images, val_
 
 
 @click.command()
-@click.option("--space", required=True)
+@options.space(help=None)
 @click.option("--arch", required=True, help="Architecture string (see `hwnas spaces`).")
-@click.option("--data", default="fashion-mnist", show_default=True, help=DATA_HELP)
-@click.option("--epochs", default=1, show_default=True, type=int)
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--batch-size", default=128, show_default=True, type=int)
-@click.option("--lr", default=0.1, show_default=True, type=float)
-@click.option("--train-per-epoch", default=None, type=int, help="Images per epoch (default all).")
-@click.option("--threads", default=2, show_default=True, type=int)
-@click.option("--out", "out", default=None, type=click.Path(dir_okay=False), help="Write the result as JSON.")
+@options.data()
+@options.seed()
+@options.train(epochs=1, per_epoch_help="Images per epoch (default all).")
+@options.out_file(required=False, help="Write the result as JSON.")
 def train(space, arch, data, epochs, seed, batch_size, lr, train_per_epoch, threads, out) -> None:
     """Train one architecture stand-alone for a short budget (val accuracy)."""
     import json

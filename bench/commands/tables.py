@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 
+from bench.commands import options
 from core.paths import TABLES_DIR, portable
 
 
@@ -13,7 +14,7 @@ def tables() -> None:
 
 
 @tables.command("import")
-@click.option("--space", required=True, help="Space the table's architectures belong to (see `hwnas spaces`).")
+@options.space(help="Space the table's architectures belong to (see `hwnas spaces`).")
 @click.option("--columns", default=None, help="Comma-separated metric columns to keep (default: all numeric).")
 @click.option("--unit", default=None, help="Unit of the metric columns (e.g. ms, mJ, %), recorded in the sidecar.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,

@@ -23,7 +23,9 @@ from pathlib import Path
 import pandas as pd
 
 from core import lock
-from devices.table import TableError, atomic_write_bytes, read_table_file, write_sidecar
+from core.io import atomic_write_bytes
+from core.paths import resolve
+from devices.table import TableError, read_table_file, write_sidecar
 
 LIST_COLUMNS = ("samples_ms", "extra_ratios")  # kept in Parquet, left out of the CSV mirror
 
@@ -239,8 +241,8 @@ def source_digest(spec: str) -> str | None:
     """Content hash of the file behind an accuracy/cost spec (table:PATH:COL, supernet:CKPT, PATH)."""
     body = spec.split(":", 1)[1] if spec.split(":", 1)[0] in ("table", "supernet") else spec
     for cand in (body, body.rsplit(":", 1)[0]):
-        if cand and Path(cand).is_file():
-            return file_digest(cand)
+        if cand and resolve(cand).is_file():
+            return file_digest(resolve(cand))
     return None
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.paths import portable
 from devices.table import read_sidecar, write_table
 
 
@@ -58,7 +59,7 @@ def sample_subnets(space, checkpoint: str, out: str, n: int = 200, seed: int = 0
     strs = [space.to_str(a) for a in archs]
     out_p = Path(out)
     meta = {
-        "kind": "supernet-samples", "space": space.name, "checkpoint": str(Path(checkpoint).resolve()),
+        "kind": "supernet-samples", "space": space.name, "checkpoint": portable(Path(checkpoint).resolve()),
         "checkpoint_epochs": ck["epoch"], "checkpoint_train_config": ck.get("train_config"),
         "data": data, "split": "val", "seed": seed, "calib_images": calib_images,
         "val_images": val_images, "arch_source": archs_file or f"uniform random, seed {seed}",

@@ -7,6 +7,7 @@ the checkpoint of epoch e reproduces the uninterrupted run exactly.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,44 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search.config import SAMPLERS, TrainConfig  # noqa: F401  (SAMPLERS: part of this module's API)
 from search.data import Dataset, batches
 
 from .checkpoint import load_checkpoint, save_checkpoint
 
-SAMPLERS = ("uniform", "sandwich", "fixed")
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 3
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 4e-5
-    label_smoothing: float = 0.1
-    warmup_steps: int = 50
-    #: uniform: one uniformly sampled subnet per batch; sandwich: largest + smallest +
-    #: `sandwich_random` random ones per batch, gradients accumulated (BigNAS); fixed: one arch
-    sampler: str = "uniform"
-    sandwich_random: int = 2
-    #: images drawn per epoch from the training split (None = all): short budgets on big sets
-    train_per_epoch: int | None = None
-    seed: int = 0
-    threads: int = 2
-    channels_last: bool = True
-    #: per-epoch check: largest and smallest subnet, BN recalibrated, on this many val images
-    monitor_val: int = 1000
-
-    def validate(self) -> TrainConfig:
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {self.sampler!r}; expected one of {', '.join(SAMPLERS)}")
-        for name in ("epochs", "batch_size", "threads"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"--lr must be > 0, got {self.lr}")
-        return self
-
+log = logging.getLogger(__name__)
 
 # options that change the trained weights: a resumed run must match them
 _RESUME_KEYS = ("batch_size", "lr", "momentum", "weight_decay", "label_smoothing", "warmup_steps",
@@ -159,8 +128,7 @@ class Trainer:
                 self.model.train()
             self.history_.append(rec)
             if self.progress:
-                print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()),
-                      flush=True)
+                log.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()))
             if self.checkpoint:
                 save_checkpoint(self.checkpoint, {
                     **self.meta, "epoch": epoch + 1, "model": self.model.state_dict(),
