@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from core import lock
+from core.capabilities import Enumerable
 from core.io import atomic_write_bytes
 from core.paths import resolve
 from devices.table import TableError, read_table_file, write_sidecar
@@ -330,7 +331,7 @@ def clamp_budgets(space, budgets: Sequence[int]) -> list[int]:
     import logging
 
     try:
-        size = int(space.size()) if hasattr(space, "iter_all") and hasattr(space, "size") else None
+        size = int(space.size()) if isinstance(space, Enumerable) else None
     except (TypeError, ValueError, NotImplementedError, OverflowError):
         size = None
     out = []
