@@ -6,7 +6,6 @@ from core.registry import Registry
 
 from .base import SearchSpace
 
-
 _SPACES: Registry = Registry("space")
 #: Decorator: register a zero-argument factory (or class) under `name`.
 register_space = _SPACES.register
