@@ -24,8 +24,14 @@ Status codes (errors are `{"error": "one line naming the problem and the fix"}`)
 runs); 404 / 405 unknown path or method; 411 no body; 413 body over the limit (checked from
 Content-Length before reading, then while streaming); 503 + Retry-After: another measurement is
 running (one at a time: concurrent timing corrupts figures); 504 the measurement ran past the
-hard limit (the worker was killed and restarted); 500 only when the worker process died (for
-example killed by the kernel for memory); it is restarted for the next request.
+hard limit (the worker was killed and restarted); 408 the body did not arrive within the
+body-read timeout (`--body-timeout-s`); 507 the model needed more memory than the worker's cap
+(`--max-memory-mb`, an RLIMIT_AS on the worker process); 500 only when the worker process died
+otherwise (for example killed by the kernel); it is restarted for the next request.
+
+The body is read (bounded by `--max-body-mb` and the body timeout) before the one-at-a-time
+lock is taken, so a client that stalls mid-body holds nothing but its own request. `threads` is
+capped by the board's cores (a larger ask is a 400).
 
 Safety: measurements run in a separate worker process whose working and temporary folder is the
 agent's own temporary folder; nothing takes a path from the client; onnxruntime gets bytes, not
@@ -35,6 +41,7 @@ files. The server stays responsive while a measurement runs and can kill a runaw
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import hmac
 import ipaddress
@@ -59,6 +66,8 @@ PROTOCOL_VERSION = 1
 META_HEADER = "x-hwnas-meta"
 DEFAULT_MAX_BODY_MB = 64
 DEFAULT_MAX_SECONDS = 60.0
+DEFAULT_BODY_TIMEOUT_S = 30.0
+DEFAULT_MAX_READERS = 4  # bodies being received at once (each up to max_body_bytes)
 MIN_TOKEN_CHARS = 16
 MAX_RUN_COUNT = 100_000
 MAX_INPUT_ELEMENTS = 1 << 26  # 64 Mi elements (256 MiB of float32) per request, all inputs together
@@ -115,6 +124,9 @@ class AgentConfig:
     max_seconds: float = DEFAULT_MAX_SECONDS  # cap on TimingConfig.max_s and warmup_s
     hard_timeout_s: float | None = None  # default: 2 x max_seconds + 30 (session creation, warm-up)
     workdir: Path | None = None  # default: a fresh folder under the system temporary folder
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S  # the whole body must arrive within this
+    max_memory_bytes: int | None = -1  # RLIMIT_AS of the worker; -1: 80% of RAM, None/0: no cap
+    max_readers: int = DEFAULT_MAX_READERS
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -133,6 +145,31 @@ class AgentConfig:
             self.hard_timeout_s = 2 * self.max_seconds + 30.0
         if not self.hard_timeout_s > 0:
             raise ValueError(f"hard timeout must be > 0 s, got {self.hard_timeout_s}")
+        if not self.body_timeout_s > 0:
+            raise ValueError(f"body timeout must be > 0 s, got {self.body_timeout_s}")
+        if self.max_memory_bytes == -1:
+            self.max_memory_bytes = default_memory_cap()
+        if self.max_memory_bytes is not None and self.max_memory_bytes != 0 and self.max_memory_bytes < 256 << 20:
+            raise ValueError(f"memory cap must be at least 256 MiB (or 0 for none), got {self.max_memory_bytes >> 20} MiB")
+        self.max_memory_bytes = self.max_memory_bytes or None
+
+
+def board_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def default_memory_cap() -> int | None:
+    """80% of the board's RAM (None where it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.8)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+_OOM_WORDS = ("failed to allocate", "bad_alloc", "out of memory", "cannot allocate memory", "std::bad_alloc")
 
 
 class RequestError(Exception):
@@ -170,6 +207,11 @@ def worker_main() -> None:
     The protocol uses a private copy of stdout; fd 1 itself goes to stderr so that anything a
     runtime prints cannot corrupt the frames.
     """
+    cap = os.environ.get("HWNAS_AGENT_MAX_AS")
+    if cap:  # RLIMIT_AS: an allocation past it fails (-> 507) instead of growing the board into swap
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (int(cap), int(cap)))
     out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
     inp = sys.stdin.buffer
@@ -193,10 +235,16 @@ def worker_main() -> None:
             msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
             reply = {"ok": False, "status": 400, "error": msg or type(exc).__name__}
         except MemoryError:
-            reply = {"ok": False, "status": 400, "error": "the model or its inputs do not fit in the agent's memory"}
+            reply = {"ok": False, "status": 507, "error": "the model or its inputs do not fit in the agent's memory cap"}
         except Exception as exc:  # noqa: BLE001 - onnxruntime runtime failures on a given model
-            reply = {"ok": False, "status": 400,
-                     "error": f"onnxruntime failed on this model: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"}
+            text = str(exc)
+            if any(w in text.lower() for w in _OOM_WORDS):
+                reply = {"ok": False, "status": 507,
+                         "error": "the model needs more memory than the agent's cap allows (--max-memory-mb); "
+                                  "send a smaller model or inputs"}
+            else:
+                reply = {"ok": False, "status": 400,
+                         "error": f"onnxruntime failed on this model: {type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}"}
         _write_frame(out, json.dumps(reply).encode())
 
 
@@ -208,8 +256,9 @@ class Worker:
     `hwnas` entry point and its heavy imports) in the agent's folder, with TMPDIR pointing there.
     """
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, max_memory_bytes: int | None = None):
         self.workdir = workdir
+        self.max_memory_bytes = max_memory_bytes
         self.proc: subprocess.Popen | None = None
         self.ready = False
 
@@ -220,6 +269,9 @@ class Worker:
         env.update(TMPDIR=str(self.workdir), TEMP=str(self.workdir), TMP=str(self.workdir),
                    PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
         env.setdefault("ORT_DISABLE_TELEMETRY", "1")
+        env.pop("HWNAS_AGENT_MAX_AS", None)
+        if self.max_memory_bytes:
+            env["HWNAS_AGENT_MAX_AS"] = str(int(self.max_memory_bytes))  # the child caps itself first thing
         return env
 
     def start(self) -> None:
@@ -349,6 +401,9 @@ def board_info(cfg: AgentConfig) -> dict[str, Any]:
         "max_body_bytes": cfg.max_body_bytes,
         "max_seconds": cfg.max_seconds,
         "hard_timeout_s": cfg.hard_timeout_s,
+        "body_timeout_s": cfg.body_timeout_s,
+        "max_memory_bytes": cfg.max_memory_bytes,
+        "cores": board_cores(),
     }
 
 
@@ -420,6 +475,8 @@ def parse_meta(raw: str | None, body_len: int, cfg: AgentConfig) -> tuple[dict, 
     threads = meta.get("threads")
     if threads is not None and (type(threads) is not int or threads < 1):
         raise RequestError(400, f"threads must be a positive integer, got {threads!r}")
+    if threads is not None and threads > board_cores():
+        raise RequestError(400, f"threads={threads} is more than this board's {board_cores()} core(s); ask for at most {board_cores()}")
     if cfg.threads is not None:
         if threads is not None and threads != cfg.threads:
             raise RequestError(400, f"this agent is pinned to {cfg.threads} thread(s) (--threads); asked for {threads}")
@@ -448,8 +505,9 @@ class Agent:
         self._own_dir = cfg.workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="hwnas-agent-")) if cfg.workdir is None else Path(cfg.workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.worker = Worker(self.workdir)
+        self.worker = Worker(self.workdir, cfg.max_memory_bytes)
         self.lock = threading.Lock()
+        self.readers = 0  # bodies being received now (bounded by cfg.max_readers)
         self.busy_since: float | None = None
         self.measured = 0  # requests that reached the worker (tests check 401s never do)
         self._token = cfg.token.encode()
@@ -500,6 +558,9 @@ class Agent:
             raise RequestError(504, f"measurement ran past the agent's hard limit of {self.cfg.hard_timeout_s:g} s and was stopped; "
                                f"lower timing.max_s / warm-up or the model size, or restart the agent with a larger --max-seconds") from None
         except ChildProcessError as exc:
+            if self.cfg.max_memory_bytes:
+                raise RequestError(507, f"the measurement worker died ({exc}), most likely over the agent's memory cap of "
+                                   f"{self.cfg.max_memory_bytes >> 20} MiB (--max-memory-mb); send a smaller model or inputs") from None
             raise RequestError(500, f"the measurement worker died ({exc}; out of memory?); it restarts for the next request") from None
 
 
@@ -528,11 +589,25 @@ def create_app(cfg: AgentConfig, agent: Agent | None = None):
         return JSONResponse(data)
 
     async def measure(request):
+        # token, then the whole body (bounded in size, time and readers at once), then the settings;
+        # only then the one-at-a-time lock: a client stalling mid-body blocks no one else
         try:
             agent.check_token(request.headers)
             declared = request.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > cfg.max_body_bytes:
                 await agent.read_body(request)  # raises 413 from the header alone
+            if agent.readers >= cfg.max_readers:
+                raise RequestError(503, f"the agent is receiving {agent.readers} other models; retry later",
+                                   {"Retry-After": "1"})
+            agent.readers += 1
+            try:
+                body = await asyncio.wait_for(agent.read_body(request), cfg.body_timeout_s)
+            except asyncio.TimeoutError:
+                raise RequestError(408, f"the body did not arrive within the agent's {cfg.body_timeout_s:g} s "
+                                   "(--body-timeout-s); send it at once") from None
+            finally:
+                agent.readers -= 1
+            job, notes = parse_meta(request.headers.get(META_HEADER), len(body), cfg)
             if not agent.lock.acquire(blocking=False):
                 raise RequestError(503, "the agent is measuring another model (one at a time); retry later",
                                    {"Retry-After": agent.retry_after()})
@@ -540,8 +615,6 @@ def create_app(cfg: AgentConfig, agent: Agent | None = None):
             return error(exc)
         agent.busy_since = time.monotonic()
         try:
-            body = await agent.read_body(request)
-            job, notes = parse_meta(request.headers.get(META_HEADER), len(body), cfg)
             reply = await run_in_threadpool(agent.run_job, job, body)
             if not reply.get("ok"):
                 raise RequestError(int(reply.get("status", 400)), str(reply.get("error")))
@@ -631,24 +704,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cap on one measurement's timing (the hard limit is 2x this + 30 s)")
     p.add_argument("--hard-timeout-s", type=float, default=None,
                    help="stop a request after this long (default 2 x --max-seconds + 30)")
+    p.add_argument("--body-timeout-s", type=float, default=DEFAULT_BODY_TIMEOUT_S,
+                   help="the whole request body must arrive within this (408 otherwise)")
+    p.add_argument("--max-memory-mb", type=float, default=None,
+                   help="address-space cap of the measuring worker (RLIMIT_AS; default 80%% of RAM, 0 = none); over it: 507")
     return p
 
 
 def config_from_args(token_file, providers: str, threads, max_body_mb: float, max_seconds: float,
-                     hard_timeout_s: float | None = None) -> AgentConfig:
+                     hard_timeout_s: float | None = None, body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+                     max_memory_mb: float | None = None) -> AgentConfig:
     if not token_file:
         raise TokenError("no token file: pass --token-file FILE (or set HWNAS_AGENT_TOKEN_FILE)")
     token = load_token(token_file, warn=lambda m: print(m, file=sys.stderr))
     return AgentConfig(token=token, providers=tuple(p.strip() for p in providers.split(",") if p.strip()),
                        threads=threads, max_body_bytes=int(max_body_mb * (1 << 20)), max_seconds=max_seconds,
-                       hard_timeout_s=hard_timeout_s)
+                       hard_timeout_s=hard_timeout_s, body_timeout_s=body_timeout_s,
+                       max_memory_bytes=-1 if max_memory_mb is None else int(max_memory_mb * (1 << 20)))
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         cfg = config_from_args(args.token_file, args.providers, args.threads, args.max_body_mb, args.max_seconds,
-                               args.hard_timeout_s)
+                               args.hard_timeout_s, args.body_timeout_s, args.max_memory_mb)
         serve(cfg, args.host, args.port, log=lambda m: print(m, file=sys.stderr, flush=True))
     except (ValueError, OSError) as exc:
         print(f"hwnas agent: error: {exc}", file=sys.stderr)

@@ -23,9 +23,15 @@ import click
               help="Cap on one measurement's timing; a request is stopped (504) after 2x this + 30 s.")
 @click.option("--hard-timeout-s", type=click.FloatRange(min=0.1), default=None,
               help="Stop a request after this long (default 2 x --max-seconds + 30).")
-def agent(host, port, token_file, providers, threads, max_body_mb, max_seconds, hard_timeout_s) -> None:
+@click.option("--body-timeout-s", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="The whole request body must arrive within this (408 otherwise).")
+@click.option("--max-memory-mb", type=click.FloatRange(min=0), default=None,
+              help="Address-space cap of the measuring worker (RLIMIT_AS; default 80% of RAM, 0 = none); over it: 507.")
+def agent(host, port, token_file, providers, threads, max_body_mb, max_seconds, hard_timeout_s,
+          body_timeout_s, max_memory_mb) -> None:
     """Serve measurements of ONNX models to a remote host (edge / mobile targets)."""
     from devices.agent import config_from_args, serve
 
-    cfg = config_from_args(token_file, providers, threads, max_body_mb, max_seconds, hard_timeout_s)
+    cfg = config_from_args(token_file, providers, threads, max_body_mb, max_seconds, hard_timeout_s,
+                           body_timeout_s, max_memory_mb)
     serve(cfg, host, port, log=lambda m: click.echo(m, err=True))

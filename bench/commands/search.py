@@ -16,7 +16,7 @@ def _ints(value: str, name: str) -> tuple[int, ...]:
 
 @click.command()
 @click.option("--space", required=True, help="Search space name (see `hwnas spaces`).")
-@click.option("--method", "methods", required=True, help="Comma-separated methods (see `hwnas search --list`).")
+@click.option("--method", "methods", required=True, help="Comma-separated methods, e.g. random,evolution,binas (an unknown name lists the known ones).")
 @click.option("--accuracy", required=True, help="table:PATH:COLUMN (benchmark table) or supernet:CKPT.")
 @click.option("--constraint", "constraints", multiple=True, required=True,
               help="METRIC_UNIT<=BOUND@SOURCE, e.g. 'latency_ms<=25@cpu-t1' or '...@table:PATH:COLUMN'; repeatable.")
