@@ -24,7 +24,8 @@ def tables() -> None:
 def import_(space: str, columns: str | None, unit: str | None, out: str | None,
             allow_negative: bool, file: str) -> None:
     """Validate FILE (CSV/Parquet with arch_idx or arch_str plus metric columns) for a space."""
-    from devices.table import file_sha256, import_arch_table, write_table
+    from core.io import file_sha256
+    from devices.table import import_arch_table, write_table
     from search.spaces import create_space
 
     sp = create_space(space)
