@@ -17,7 +17,7 @@ help:
 
 .setup.stamp: pyproject.toml
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install "$(TORCH_SPEC)"
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -e ".[dev,dist]"  # dist: Ray, so the Ray tests run in CI (make test)
 	@touch $@
 
 setup: .setup.stamp

@@ -21,28 +21,41 @@ def supernet() -> None:
 @options.data()
 @options.out_file(help="Checkpoint file (written every epoch).")
 @options.resume(help="Continue from --out if it exists (after a kill).")
+@click.option("--force", is_flag=True, help="Train afresh over an existing --out (the old checkpoint is kept as *.replaced-*).")
 @options.seed(help="Seeds splits, paths, init; same seed = same weights on CPU.")
 @options.train()
 @options.sampler()
 @click.option("--kernel-transform", is_flag=True, help="OFA's learned kernel transform instead of a plain centre crop (mbv3).")
 @options.monitor_val()
-def supernet_train(space, data, epochs, out, resume, seed, batch_size, lr, sampler, sandwich_random,
+def supernet_train(space, data, epochs, out, resume, force, seed, batch_size, lr, sampler, sandwich_random,
                    train_per_epoch, kernel_transform, threads, monitor_val) -> None:
     """Train a supernet on a dataset's train split."""
     import time
+    from pathlib import Path
 
+    from bench.pipelines.store import backup
+    from core.lock import output_lock
     from search.data import load_dataset
     from search.spaces import create_space
     from search.supernet import TrainConfig, train_supernet
 
+    if resume and force:
+        raise ValueError("--resume and --force contradict each other; pass one")
     sp = create_space(space)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, sampler=sampler,
                       sandwich_random=sandwich_random, train_per_epoch=train_per_epoch, seed=seed,
                       threads=threads, monitor_val=monitor_val).validate()
     t0 = time.perf_counter()
-    ds = load_dataset(data, shape=sp.input_shape, seed=seed)
-    cfg_sn = {"kernel_transform": True} if kernel_transform else {}
-    tr = train_supernet(sp, ds, cfg, out=out, resume=resume, supernet_config=cfg_sn)
+    with output_lock(out, "--out", is_dir=False):  # one writer; also proves the folder writable now
+        _check_writable(out)
+        if Path(out).exists() and not resume:
+            if not force:
+                raise FileExistsError(f"{out} already holds a checkpoint; pass --resume to continue it or --force "
+                                      "to train it again (the old one is kept as *.replaced-*)")
+            backup(out)
+        ds = load_dataset(data, shape=sp.input_shape, seed=seed)
+        cfg_sn = {"kernel_transform": True} if kernel_transform else {}
+        tr = train_supernet(sp, ds, cfg, out=out, resume=resume, supernet_config=cfg_sn)
     h = tr.history_[-1] if tr.history_ else {}
     click.echo(f"supernet {sp.name}: {len(tr.history_)} epoch(s) in checkpoint {out} "
                f"({time.perf_counter() - t0:.0f} s this run); last epoch: "
@@ -62,21 +75,42 @@ def supernet_train(space, data, epochs, out, resume, seed, batch_size, lr, sampl
 @options.workers(help="Worker processes (default: all cores).")
 @options.executor("process", choices=None, help="serial | process (a Ray backend can be registered).")
 @click.option("--summary", "summary_path", default=None, type=click.Path(dir_okay=False), help="Also write a Markdown summary (std, best).")
+@options.fresh(help="Start over when --out was made from another checkpoint, seed or settings (the old file is kept as *.replaced-*).")
 def sample(space, checkpoint, n, out, archs_file, data, seed, calib_images, val_images, workers,
-           executor, summary_path) -> None:
+           executor, summary_path, fresh) -> None:
     """Evaluate sampled subnets of a trained supernet (resumable)."""
     import time
+    from pathlib import Path
 
+    from bench.pipelines.store import backup, check_provenance
+    from core.io import file_sha256
     from bench.pipelines.supernet import run_facts, sample_subnets, summary, write_summary
+    from core.lock import output_lock
     from search.spaces import create_space
+    from search.supernet import load_checkpoint
 
     if n < 1 and not archs_file:
         raise ValueError(f"--n must be >= 1, got {n}")
     sp = create_space(space)
     t0 = time.perf_counter()
-    df = sample_subnets(sp, checkpoint, out, n=n, seed=seed, data=data, archs_file=archs_file,
-                        calib_images=calib_images, val_images=val_images, workers=workers,
-                        executor=executor)
+    with output_lock(out, "--out", is_dir=False):  # one writer; also proves the folder writable now
+        _check_writable(out)
+        if summary_path:
+            _check_writable(summary_path)
+        load_checkpoint(checkpoint)  # a damaged or foreign checkpoint: one line before anything runs
+        # resume only rows made from the same checkpoint (content), seed and settings
+        facts = {"space": sp.name, "checkpoint_sha256": file_sha256(checkpoint), "seed": seed, "data": data,
+                 "calib_images": calib_images, "val_images": val_images, "archs": archs_file}
+        side = str(out) + ".provenance.json"
+        if fresh:
+            for p in (out, side):
+                backup(p)
+        if Path(out).exists() and not Path(side).exists():
+            check_provenance(side, facts, resume=False)  # an output from before provenance: adopt it
+        check_provenance(side, facts, resume=True, name=out)
+        df = sample_subnets(sp, checkpoint, out, n=n, seed=seed, data=data, archs_file=archs_file,
+                            calib_images=calib_images, val_images=val_images, workers=workers,
+                            executor=executor)
     s = summary(df)
     if summary_path:
         write_summary(df, summary_path, run_facts(out, checkpoint))
@@ -112,3 +146,19 @@ def train(space, arch, data, epochs, seed, batch_size, lr, train_per_epoch, thre
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(rec, indent=2) + "\n")
     click.echo(f"{r['arch_str']}: val_acc {r['val_acc']:.2f}% after {epochs} epoch(s)")
+
+
+def _check_writable(path) -> None:
+    """Fail now, not after an epoch or a pass, when `path` cannot be written."""
+    import tempfile
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=p.parent, prefix=".probe-"):
+            pass
+        if p.exists() and not os.access(p, os.W_OK):
+            raise PermissionError(13, "the file is read-only")
+    except OSError as exc:
+        raise OSError(f"cannot write {p} ({exc.strerror or exc}); choose a writable location") from None

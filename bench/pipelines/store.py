@@ -24,7 +24,7 @@ import pandas as pd
 
 from core import lock
 from core.capabilities import Enumerable
-from core.io import atomic_write_bytes
+from core.io import atomic_write_bytes, file_sha256
 from core.paths import resolve
 from devices.table import TableError, read_table_file, write_sidecar
 
@@ -228,26 +228,17 @@ def backup(path: str | os.PathLike) -> Path | None:
     return dest
 
 
-def file_digest(path: str | os.PathLike) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def source_digest(spec: str) -> str | None:
     """Content hash of the file behind an accuracy/cost spec (table:PATH:COL, supernet:CKPT, PATH)."""
     body = spec.split(":", 1)[1] if spec.split(":", 1)[0] in ("table", "supernet") else spec
     for cand in (body, body.rsplit(":", 1)[0]):
         if cand and resolve(cand).is_file():
-            return file_digest(resolve(cand))
+            return file_sha256(resolve(cand))
     return None
 
 
-def check_provenance(sidecar: str | os.PathLike, facts: dict, resume: bool = True) -> None:
+def check_provenance(sidecar: str | os.PathLike, facts: dict, resume: bool = True,
+                     name: str | os.PathLike | None = None) -> None:
     """Resume only what was made from the same sources and settings.
 
     `facts` (content hashes of inputs, seeds, settings) are stored in `sidecar`; a resume whose
@@ -264,7 +255,7 @@ def check_provenance(sidecar: str | os.PathLike, facts: dict, resume: bool = Tru
         diff = [k for k in sorted(set(old) | set(norm)) if old.get(k) != norm.get(k)]
         if diff:
             k = diff[0]
-            raise ValueError(f"{p.parent}: cannot resume, its results were made with {k}={_short(old.get(k))} "
+            raise ValueError(f"{name or p.parent}: cannot resume, its results were made with {k}={_short(old.get(k))} "
                              f"but this run has {k}={_short(norm.get(k))}; pass --fresh (the old files are "
                              "kept as *.replaced-*) or choose another --out")
         return
