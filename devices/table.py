@@ -141,6 +141,8 @@ def import_arch_table(
         bad_type = values.isna() & df[col].notna()
         for i in np.flatnonzero(bad_type.to_numpy())[:3]:
             problems.append(f"row {i + 1}: column {col!r} value {df[col].iat[i]!r} is not a number")
+        for i in np.flatnonzero(np.isinf(values.to_numpy(dtype="float64", na_value=np.nan)))[:3]:
+            problems.append(f"row {i + 1}: column {col!r} is infinite ({values.iat[i]}); give a finite number")
         if not allow_nan:
             for i in np.flatnonzero((df[col].isna()).to_numpy())[:3]:
                 problems.append(f"row {i + 1}: column {col!r} is empty (NaN)")

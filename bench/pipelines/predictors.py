@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.pipelines.store import locked_output, read_csv_rows, read_json_file
 from core import paths
 from core.io import atomic_write_bytes
 from devices.table import import_arch_table, parse_table_spec, read_table_file
@@ -110,6 +111,7 @@ def split(n_rows: int, train_size: int, seed: int) -> tuple[np.ndarray, np.ndarr
     return perm[:train_size], perm[train_size:]
 
 
+@locked_output()  # one writer per --out (issue 15)
 def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
              predictors: list[str] | None = None, train_sizes: tuple[int, ...] = (10, 100, 1000),
              seeds: int = 5, prior_tables: list[str] | None = None, mode: str = "auto",
@@ -145,10 +147,10 @@ def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
     csv_path, cfg_path = out / "rank_correlation.csv", out / "config.json"
     rows: list[dict] = []
     if csv_path.exists() and not fresh:
-        old_cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else None
+        old_cfg = read_json_file(cfg_path, "predictor comparison config") if cfg_path.exists() else None
         if old_cfg != config:
             raise ValueError(f"{out} holds results of another comparison ({old_cfg}); use another --out or --fresh")
-        rows = pd.read_csv(csv_path).to_dict("records")
+        rows = read_csv_rows(csv_path, ["predictor", "train_size", "seed"], "rank-correlation table").to_dict("records")
     atomic_write_bytes(cfg_path, (json.dumps(config, indent=2) + "\n").encode())
     done = {(r["predictor"], int(r["train_size"]), int(r["seed"])) for r in rows}
     jobs = [(n, s, k) for n in names for s in sizes for k in range(seeds) if (n, s, k) not in done]
