@@ -83,8 +83,8 @@ def sample(space, checkpoint, n, out, archs_file, data, seed, calib_images, val_
     from pathlib import Path
 
     from bench.pipelines.store import backup, check_provenance
-    from core.io import file_sha256
     from bench.pipelines.supernet import run_facts, sample_subnets, summary, write_summary
+    from core.io import file_sha256
     from core.lock import output_lock
     from search.spaces import create_space
     from search.supernet import load_checkpoint

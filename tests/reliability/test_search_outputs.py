@@ -141,8 +141,8 @@ def test_resume_across_another_accuracy_table_refuses_and_fresh_backs_up(nb201_t
 
 
 def test_budget_above_a_finite_space_is_clamped_with_a_note(nb201_tables, tmp_path, caplog):  # noqa: F811
-    from search.spaces import create_space
     from bench.pipelines.store import clamp_budgets
+    from search.spaces import create_space
 
     sp = create_space("nb201")
     with caplog.at_level("WARNING"):

@@ -10,8 +10,13 @@ import pytest
 import torch
 
 from search.spaces import create_space
-from search.supernet.checkpoint import (FORMAT, load_checkpoint, load_supernet, remove_stale_temps,
-                                        save_checkpoint)
+from search.supernet.checkpoint import (
+    FORMAT,
+    load_checkpoint,
+    load_supernet,
+    remove_stale_temps,
+    save_checkpoint,
+)
 
 
 class Evil:
