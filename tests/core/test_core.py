@@ -115,3 +115,27 @@ def test_cli_quiet_and_verbose_flags():
             for h in [h for h in lg.handlers if getattr(h, "_hwnas_handler", False)]:
                 lg.removeHandler(h)
             lg.setLevel(logging.NOTSET)
+
+
+def test_parameters_come_from_init_signatures():
+    from core.params import Parameters
+
+    class Base(Parameters):
+        def __init__(self, space="nb201", seed=0):
+            self.space, self.seed = space, seed
+
+    class Child(Base):
+        def __init__(self, width=8, **kw):
+            super().__init__(**kw)
+            self.width = width
+
+        def fit(self):
+            self.coef_ = 1
+            return self
+
+    c = Child(width=3, seed=2).fit()
+    assert c.get_params() == {"width": 3, "space": "nb201", "seed": 2}
+    assert type(c)(**c.get_params()).get_params() == c.get_params()
+    assert c.set_params(width=4) is c and c.width == 4
+    with pytest.raises(ValueError, match="no parameter 'depth'; it has width, space, seed"):
+        c.set_params(depth=1)
