@@ -42,7 +42,7 @@ def setup_logging(verbosity: int = 0, stream=None) -> int:
     level = level_for(verbosity)
     fmt = "%(levelname)s %(name)s: %(message)s" if level <= logging.DEBUG else "%(message)s"
     handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
-    handler.setFormatter(_Formatter(fmt))
+    handler.setFormatter(logging.Formatter(fmt))
     setattr(handler, _HANDLER_FLAG, True)
     for name in (LOGGER_NAME, *PACKAGES):
         lg = logging.getLogger(name)
@@ -69,12 +69,3 @@ class _StderrHandler(logging.StreamHandler):
     def stream(self, value):
         pass
 
-
-class _Formatter(logging.Formatter):
-    """Plain message for INFO; `warning: ...` / `error: ...` prefixes above it."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        msg = super().format(record)
-        if self._fmt == "%(message)s" and record.levelno >= logging.WARNING:
-            return f"{record.levelname.lower()}: {msg}"
-        return msg
