@@ -30,9 +30,13 @@ def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, 
     from bench.pipelines import leaderboard as pipeline
     from bench.pipelines.search import parse_params
 
-    if not 0 < quantile < 1:
-        raise ValueError(f"--quantile must be between 0 and 1, got {quantile}")
+    try:
+        qs = tuple(float(q) for q in _csv(quantile)) or None
+    except ValueError:
+        raise ValueError(f"--quantile must be comma-separated numbers, got {quantile!r}") from None
+    if qs and not all(0 < q < 1 for q in qs):
+        raise ValueError(f"--quantile values must be between 0 and 1, got {quantile}")
     md = pipeline.run(track, out, methods=_csv(methods) or None, seeds=seeds, budgets=_ints(budget, "--budget"),
-                      quantile=quantile, supernet=supernet, device=device, tables_dir=tables_dir, data=data,
+                      quantile=qs, supernet=supernet, device=device, tables_dir=tables_dir, data=data,
                       params=parse_params(params), executor=executor, workers=workers)
     click.echo(md.read_text())

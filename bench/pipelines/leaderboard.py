@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from core import paths
@@ -24,60 +25,144 @@ from core.io import atomic_save_figure, atomic_write_bytes
 from . import search as search_pipeline
 
 NB201_DEVICES = ("pixel3", "gold_6240", "1080ti_1")
+NB201_QUANTILES = (0.25, 0.5, 0.75)
+#: query-based methods go on the NB201 boards; one-shot methods are kept off (see `_OFF_BOARD`)
+NB201_TRACKS = ("nb201", "nb201-ws")
+_ACC_200EP = ("nb201-acc-200ep/nb201_cifar10_200ep.csv", "cifar10_test_acc")
+_SUPERNET = ("nb201-supernet-estimates/nb201_cifar10_oneshot_supernet.csv", "oneshot_supernet_acc")
+_LATENCY = "help-latency/help_nasbench201_latency_ms.csv"
+_OFF_BOARD = ("One-shot methods (mgas, bayesnas) are not on this board: here they would be searched on "
+              "Fashion-MNIST (~100 training steps) and scored on CIFAR-10; trained that briefly their "
+              "supernets do not learn (MGAS's ranking was no better than untrained gates, BayesNAS pruned no "
+              "switch), so a row would be a silent proxy. They run on the chain track.")
 
 
-def nb201_track(data_dir: Path, quantile: float) -> tuple[str, list[str]]:
-    acc = data_dir / "nb201-acc-200ep/nb201_cifar10_200ep.csv"
-    lat = data_dir / "help-latency/help_nasbench201_latency_ms.csv"
-    for f in (acc, lat):
+def nb201_track(data_dir: Path, quantiles=NB201_QUANTILES, track: str = "nb201"
+                ) -> tuple[str, str | None, list[str], dict[str, tuple[str, float]]]:
+    """(accuracy spec, truth spec or None, constraints, constraint -> (device, quantile)).
+
+    `nb201`: queries read the 200-epoch CIFAR-10 table, the truth. `nb201-ws`: queries read the
+    one-shot supernet's estimates of every cell; picks are scored by the 200-epoch table."""
+    acc = data_dir / _ACC_200EP[0]
+    lat = data_dir / _LATENCY
+    sup = data_dir / _SUPERNET[0]
+    for f in (acc, lat) + ((sup,) if track == "nb201-ws" else ()):
         if not f.exists():
             raise FileNotFoundError(f"{f}: benchmark table missing; set HWNAS_DATA_DIR to the shared data folder")
     from search.spaces import create_space
 
     sp = create_space("nb201")
-    cons = []
+    cons, where = [], {}
+    lat_s, acc_s = paths.portable(lat), paths.portable(acc)  # specs go into the committed board as written
     for dev in NB201_DEVICES:
-        spec = f"latency_ms@table:{lat}:{dev}"
-        b = search_pipeline.bound_at_quantile(sp, spec, quantile)
-        cons.append(f"latency_ms<={b:.4g}@table:{lat}:{dev}")
-    return f"table:{acc}:cifar10_test_acc", cons
+        spec = f"latency_ms@table:{lat_s}:{dev}"
+        for q in quantiles:
+            b = search_pipeline.bound_at_quantile(sp, spec, q)
+            c = f"latency_ms<={b:.4g}@table:{lat_s}:{dev}"
+            cons.append(c)
+            where[c] = (dev, float(q))
+    truth = f"table:{acc_s}:{_ACC_200EP[1]}"
+    if track == "nb201-ws":
+        return f"table:{paths.portable(sup)}:{_SUPERNET[1]}", truth, cons, where
+    return truth, None, cons, where
 
 
 def run(track: str, out: str | os.PathLike = paths.LEADERBOARDS_DIR, methods: list[str] | None = None,
-        seeds: int = 5, budgets: tuple[int, ...] = (100,), quantile: float = 0.25,
+        seeds: int = 5, budgets: tuple[int, ...] = (100,), quantile=None,
         supernet: str | None = None, device: str = "cpu-t1", tables_dir: str | os.PathLike = paths.TABLES_DIR,
         data: str = "fashion-mnist", data_dir: str | os.PathLike | None = None,
         params: dict[str, dict] | None = None, progress: bool = True, executor: str = "serial",
         workers: int | None = None) -> Path:
-    from search.methods import create_method, list_methods
+    """Run (resumably) and write OUT/<track>.md|csv|png. `quantile`: one or several bound
+    quantiles (default: 25/50/75% on the NB201 tracks, 25% on the chain track)."""
+    from search.methods import list_methods
     from search.spaces import create_space
 
     out = Path(out)
     data_dir = paths.data_dir(data_dir)
-    if track == "nb201":
+    qs = (quantile,) if isinstance(quantile, int | float) else tuple(quantile or ())
+    truth, where = None, {}
+    if track in NB201_TRACKS:
         space = "nb201"
-        accuracy, constraints = nb201_track(data_dir, quantile)
+        accuracy, truth, constraints, where = nb201_track(data_dir, qs or NB201_QUANTILES, track)
+        if methods is None:  # query-based methods only (one-shot ones: `_OFF_BOARD`)
+            methods = [m for m in list_methods(supports=space, kind="query")]
     elif track == "mbv3-fmnist":
         space = "mbv3-fmnist"
         if not supernet:
             raise ValueError("track mbv3-fmnist needs --supernet CKPT (make supernet writes one)")
         accuracy = f"supernet:{supernet}"
-        b = search_pipeline.bound_at_quantile(create_space(space), f"latency_ms@{device}", quantile, tables_dir)
+        q = qs[0] if qs else 0.25
+        b = search_pipeline.bound_at_quantile(create_space(space), f"latency_ms@{device}", q, tables_dir)
         constraints = [f"latency_ms<={b:.4g}@{device}"]
+        where = {constraints[0]: (device, q)}
     else:
-        raise ValueError(f"unknown track {track!r}; expected nb201 or mbv3-fmnist")
+        raise ValueError(f"unknown track {track!r}; expected nb201, nb201-ws or mbv3-fmnist")
     if methods is None:
-        methods = [m for m in list_methods()
-                   if create_method(m).spaces is None or space in create_method(m).spaces]
+        methods = list_methods(supports=space)
     df = search_pipeline.run(space, methods, accuracy, constraints, budgets, seeds, out / f"{track}-runs",
                              params=params, data=data, tables_dir=tables_dir, progress=progress,
-                             executor=executor, workers=workers)
-    atomic_write_bytes(out / f"{track}.csv", df.to_csv(index=False).encode())
-    traj = pd.read_parquet(out / f"{track}-runs" / "trajectories.parquet")
-    optima = df.groupby("constraint").optimum_accuracy.first().to_dict() if "optimum_accuracy" in df else {}
-    _plot(traj, out / f"{track}-trajectories.png", track, optima)
-    atomic_write_bytes(out / f"{track}.md", "\n".join(_markdown(df, track, quantile, accuracy)).encode())
+                             executor=executor, workers=workers, truth=truth)
+    df = df[df.constraint.isin(constraints) & df.budget.isin([int(b) for b in budgets])
+            & (df.seed < seeds) & df.method.isin(methods)].copy()
+    df["device"] = df.constraint.map(lambda c: where.get(c, ("", float("nan")))[0])
+    df["quantile"] = df.constraint.map(lambda c: where.get(c, ("", float("nan")))[1])
+    ref = _source_argmax(space, accuracy, truth, constraints, where, data, tables_dir) if truth else None
+    full = pd.concat([df, ref]) if ref is not None else df
+    atomic_write_bytes(out / f"{track}.csv", full.to_csv(index=False).encode())
+    cells = _cell_stats(df) if "regret" in df else None
+    if cells is not None:
+        _plot_cells(cells, ref, out / f"{track}.png", track)
+    else:
+        traj = pd.read_parquet(out / f"{track}-runs" / "trajectories.parquet")
+        _plot(traj, out / f"{track}-trajectories.png", track, {})
+    md = _markdown(df, track, qs or NB201_QUANTILES, accuracy, truth, cells, ref, seeds, budgets)
+    atomic_write_bytes(out / f"{track}.md", "\n".join(md).encode())
     return out / f"{track}.md"
+
+
+def _source_argmax(space_name, accuracy, truth, constraints, where, data, tables_dir) -> pd.DataFrame:
+    """The reference row: the accuracy source's own feasible argmax (zero queries), scored by the truth."""
+    from search.optimum import exact_optimum
+
+    space, acc, bound, tr = search_pipeline._load_problem(space_name, accuracy, tuple(constraints), data,
+                                                          str(tables_dir), truth)
+    rows = []
+    for c in constraints:
+        pick = exact_optimum(space, acc, [bound[c]])
+        opt = exact_optimum(space, tr, [bound[c]])
+        true_acc = float(tr.peek([space.from_str(pick.arch_str)])[0])
+        rows.append({"method": "supernet-argmax", "constraint": c, "budget": 0, "seed": 0, "space": space.name,
+                     "accuracy_source": acc.name, "truth": tr.name, "arch_str": pick.arch_str,
+                     "accuracy": pick.accuracy, "true_accuracy": true_acc, "feasible": True, "queries": 0,
+                     "optimum_accuracy": opt.accuracy, "regret": opt.accuracy - true_acc,
+                     "n_feasible": opt.n_feasible, "device": where[c][0], "quantile": where[c][1],
+                     "notes": "the accuracy source's best feasible cell; reads nothing"})
+    return pd.DataFrame(rows)
+
+
+def _cell_stats(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (device, quantile, budget, method): mean, median and 95% t-interval of regret, and
+    wins / losses / ties against random over paired seeds (lower regret wins)."""
+    from scipy import stats
+
+    out = []
+    for (dev, q, b, m), g in df.groupby(["device", "quantile", "budget", "method"], sort=False):
+        r = g.regret.to_numpy(float)
+        n = len(r)
+        half = float(stats.t.ppf(0.975, n - 1) * r.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        rnd = df[(df.device == dev) & (df["quantile"] == q) & (df.budget == b) & (df.method == "random")]
+        paired = g.merge(rnd[["seed", "regret"]], on="seed", suffixes=("", "_random"))
+        d = paired.regret.to_numpy(float) - paired.regret_random.to_numpy(float)
+        out.append({"device": dev, "quantile": q, "budget": b, "method": m, "runs": n,
+                    "regret_mean": r.mean(), "regret_median": float(np.median(r)),
+                    "ci_low": r.mean() - half, "ci_high": r.mean() + half,
+                    "wins": int((d < -1e-9).sum()), "losses": int((d > 1e-9).sum()),
+                    "ties": int((np.abs(d) <= 1e-9).sum()),
+                    "accuracy_read": g.accuracy.mean(), "true_accuracy": g.true_accuracy.mean(),
+                    "feasible_rate": g.feasible.mean(), "max_queries": int(g.queries.max()),
+                    "wall_s": g.wall_seconds.median()})
+    return pd.DataFrame(out)
 
 
 def _short(constraint: str) -> str:
@@ -86,30 +171,96 @@ def _short(constraint: str) -> str:
     return f"{head}@{src.rsplit(':', 1)[-1] if src.startswith('table:') else src}"
 
 
-def _markdown(df: pd.DataFrame, track: str, quantile: float, accuracy: str) -> list[str]:
-    s = search_pipeline.summarise(df)
+def _markdown(df, track, quantiles, accuracy, truth, cells, ref, seeds, budgets) -> list[str]:
+    src = accuracy.rsplit("/", 1)[-1]
     L = [f"# Leaderboard: {track}", "",
-         f"Written by `hwnas leaderboard --track {track}` (`make leaderboard` for the committed NB201 board). Accuracy source: "
-         f"`{accuracy.rsplit('/', 1)[-1]}`. Each constraint's bound is the {quantile:.0%} quantile of that "
-         "cost over the space, so about that share of archs is feasible. Budget = distinct archs whose "
-         "accuracy a method read; cost look-ups are free. Mean +- std over seeds; wall time is the median "
-         "on a shared 2-core CPU.", ""]
-    has_regret = "regret_mean" in s.columns
-    for c, part in s.groupby("constraint", sort=False):
-        L.append(f"## `{_short(c)}`")
-        rows = df[df.constraint == c]
-        if has_regret:
-            L.append(f"Exact optimum {rows.optimum_accuracy.iloc[0]:.2f}% among {int(rows.n_feasible.iloc[0])} "
-                     "feasible archs.")
-        L += ["", "| method | budget | runs | accuracy % | regret pp | feasible | queries | wall s |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for _, r in part.sort_values(["budget", "accuracy_mean"], ascending=[True, False]).iterrows():
-            regret = f"{r.regret_mean:.2f} +- {_nz(r.regret_std):.2f}" if has_regret else "n/a"
-            L.append(f"| {r.method} | {r.budget} | {r.runs} | {r.accuracy_mean:.2f} +- {_nz(r.accuracy_std):.2f} | "
-                     f"{regret} | {r.feasible_rate:.0%} | {r.queries_mean:.0f} | {r.wall_seconds_median:.2f} |")
+         f"Written by `hwnas leaderboard --track {track} --seeds {seeds} --budget "
+         f"{','.join(str(b) for b in budgets)}` (`make leaderboard`). Queries read `{src}`"
+         + (f"; every pick is scored by `{truth.rsplit('/', 1)[-1]}` (true accuracy), "
+            "regret against the exact constrained optimum of that truth." if truth else
+            " (the truth); regret against the exact constrained optimum.")
+         + " Bounds: the " + "/".join(f"{q:.0%}" for q in quantiles) + " quantiles of each HELP device's "
+         "latency over all 15,625 cells. Budget = distinct cells whose accuracy a method read; cost look-ups "
+         "are free; every query-based method spends its whole budget and returns the best feasible cell it "
+         "read. Regret in percentage points: mean, median, 95% t-interval of the mean over seeds; W/L/T = "
+         "seeds on which the method's regret is below / above / equal to random search's with the same seed. "
+         "Wall time: median seconds per run on a shared, loaded 2-core CPU.", ""]
+    if cells is None:
+        return L + ["(no regret: the accuracy source is not a table)"]
+    L.append(f"Zero constraint violations: {int((~df.feasible.astype(bool)).sum())} infeasible picks in "
+             f"{len(df)} runs; most queries used by any run: {int(df.queries.max())} (budgets "
+             f"{', '.join(str(b) for b in budgets)}).")
+    L.append("")
+    L += ["## Summary: mean regret over the cells (pp)", "",
+          "| method | budget | mean regret | cells below random | cells below evolution |",
+          "|---|---:|---:|---:|---:|"]
+    for b in sorted(cells.budget.unique()):
+        cb = cells[cells.budget == b]
+        base = {m: cb[cb.method == m].set_index(["device", "quantile"]).regret_mean for m in ("random", "evolution")}
+        for m in sorted(cb.method.unique(), key=lambda m: cb[cb.method == m].regret_mean.mean()):
+            me = cb[cb.method == m].set_index(["device", "quantile"]).regret_mean
+            below = [f"{int((me < base[k].reindex(me.index)).sum())}/{len(me)}" if m != k and k in base
+                     and len(base[k]) else "-" for k in ("random", "evolution")]
+            L.append(f"| {m} | {b} | {me.mean():.3f} | {below[0]} | {below[1]} |")
+        if ref is not None:
+            L.append(f"| supernet-argmax (0 queries) | - | {ref.regret.mean():.3f} | | |")
+    L.append("")
+    for (dev, q), part in cells.groupby(["device", "quantile"], sort=False):
+        rows = df[(df.device == dev) & (df["quantile"] == q)]
+        c = rows.constraint.iloc[0]
+        L.append(f"## `{_short(c)}` ({q:.0%} quantile)")
+        L.append(f"Exact optimum {rows.optimum_accuracy.iloc[0]:.2f}% (truth) among "
+                 f"{int(rows.n_feasible.iloc[0])} feasible cells.")
+        if ref is not None:
+            r = ref[ref.constraint == c].iloc[0]
+            L.append(f"Reference, the supernet's own feasible argmax (zero queries): true accuracy "
+                     f"{r.true_accuracy:.2f}%, regret {r.regret:.2f} pp (estimate {r.accuracy:.2f}%).")
+        L += ["", "| method | budget | runs | mean regret | median | 95% CI | W/L/T vs random | "
+                  + ("read acc % | true acc % |" if truth else "accuracy % |") + " feasible | max queries | wall s |",
+              "|---|---:|---:|---:|---:|---|---:|" + ("---:|---:|" if truth else "---:|") + "---:|---:|---:|"]
+        for _, r in part.sort_values(["budget", "regret_mean"]).iterrows():
+            wl = "-" if r.method == "random" else f"{r.wins}/{r.losses}/{r.ties}"
+            accs = f"{r.accuracy_read:.2f} | {r.true_accuracy:.2f} |" if truth else f"{r.true_accuracy:.2f} |"
+            L.append(f"| {r.method} | {r.budget} | {r.runs} | {r.regret_mean:.3f} | {r.regret_median:.3f} | "
+                     f"[{r.ci_low:.3f}, {r.ci_high:.3f}] | {wl} | {accs} {r.feasible_rate:.0%} | "
+                     f"{r.max_queries} | {r.wall_s:.2f} |")
         L.append("")
-    L.append("Per-run rows (arch, cost, bound, notes): the csv beside this file.")
+    if track in NB201_TRACKS:
+        L += [_OFF_BOARD, ""]
+    L.append("Per-run rows (arch, read and true accuracy, cost, bound, notes): the csv beside this file"
+             + (" (the supernet-argmax reference rows have budget 0)." if ref is not None else "."))
     return L
+
+
+def _plot_cells(cells: pd.DataFrame, ref: pd.DataFrame | None, path: Path, track: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    budgets = sorted(cells.budget.unique())
+    keys = list(dict.fromkeys(zip(cells.device, cells["quantile"], strict=True)))
+    methods = sorted(cells.method.unique())
+    fig, axes = plt.subplots(1, len(budgets), figsize=(7 * len(budgets), 3.8), squeeze=False, sharey=True)
+    w = 0.8 / max(1, len(methods))
+    for ax, b in zip(axes[0], budgets, strict=True):
+        for j, m in enumerate(methods):
+            cm = cells[(cells.budget == b) & (cells.method == m)].set_index(["device", "quantile"]).reindex(keys)
+            x = np.arange(len(keys)) + (j - (len(methods) - 1) / 2) * w
+            ax.errorbar(x, cm.regret_mean, yerr=[cm.regret_mean - cm.ci_low, cm.ci_high - cm.regret_mean],
+                        fmt="o", ms=4, capsize=2, label=m)
+        if ref is not None:
+            rr = ref.set_index(["device", "quantile"]).reindex(keys)
+            ax.scatter(np.arange(len(keys)), rr.regret, marker="x", color="k", label="supernet argmax (0 queries)")
+        ax.set_xticks(np.arange(len(keys)), [f"{d}\n{q:.0%}" for d, q in keys], fontsize=7)
+        ax.set_title(f"{b} queries", fontsize=9)
+        ax.set_ylabel("regret, pp (mean, 95% CI)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"{track}: regret of the returned cell against the exact constrained optimum", fontsize=10)
+    fig.tight_layout()
+    atomic_save_figure(fig, path, dpi=110)
+    plt.close(fig)
 
 
 def _nz(x) -> float:

@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 from bench.pipelines.store import clamp_budgets, locked_output, resume_runs, source_digest
-from devices.table import atomic_write_bytes
+from core.capabilities import is_enumerable
+from core.io import atomic_write_bytes
+from core.paths import TABLES_DIR
 
 RUN_KEY = ["method", "constraint", "budget", "seed"]
 
@@ -59,17 +61,23 @@ def parse_params(items: Sequence[str]) -> dict[str, dict]:
 @locked_output()  # one writer per --out (issue 15)
 def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Sequence[str],
         budgets: Sequence[int], seeds: int, out: str | os.PathLike, params: dict[str, dict] | None = None,
-        data: str = "fashion-mnist", tables_dir: str | os.PathLike = "results/tables",
+        data: str = "fashion-mnist", tables_dir: str | os.PathLike = TABLES_DIR,
         resume: bool = True, progress: bool = True, executor: str = "serial",
-        workers: int | None = None) -> pd.DataFrame:
+        workers: int | None = None, truth: str | None = None) -> pd.DataFrame:
     """Every (method, constraint, budget, seed) not yet in OUT; returns all rows.
+
+    Methods read `accuracy` (the counted queries). `truth` (table:PATH:COLUMN), when given,
+    scores every pick: each row gets `accuracy` (as read), `true_accuracy` (the truth's) and
+    `regret` against the exact constrained optimum of the truth. Without it the accuracy source
+    is the truth. `$VARS` in specs (e.g. `$HWNAS_DATA_DIR`) are expanded when read, so rows can
+    name tables without a machine's absolute path.
 
     Runs are independent: `executor="process"` or `"ray"` (search/supernet/executor.py) spreads
     them over workers that each load the problem once; rows are still written in job order.
     """
     from tqdm import tqdm
 
-    from search.methods import create_method, list_methods
+    from search.methods import create_method, list_methods, method_meta, method_supports
     from search.optimum import exact_optimum
     from search.supernet.executor import create_executor
 
@@ -85,13 +93,14 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
         raise ValueError("give at least one --constraint, e.g. 'latency_ms<=25@cpu-t1'")
     if seeds < 1 or not budgets or min(budgets) < 1:
         raise ValueError(f"--seeds and every --budget must be >= 1 (got seeds={seeds}, budgets={list(budgets)})")
-    problem = (space_name, accuracy, tuple(constraints), data, str(tables_dir))
-    space, acc, bound = _load_problem(*problem)
+    problem = (space_name, accuracy, tuple(constraints), data, str(tables_dir), truth)
+    space, acc, bound, truth_src = _load_problem(*problem)
     budgets = clamp_budgets(space, budgets)
     for m in methods:
-        spaces = create_method(m, **params.get(m, {})).spaces
-        if spaces is not None and space.name not in spaces:
-            raise ValueError(f"method {m!r} does not support space {space.name!r}; it runs on {', '.join(spaces)}")
+        create_method(m, **params.get(m, {}))  # unknown names and parameters fail before any run
+        if not method_supports(m, space):
+            raise ValueError(f"method {m!r} does not support space {space.name!r}; it runs on "
+                             f"{', '.join(method_meta(m).get('supports', ('any',)))}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     runs_csv, traj_path = out / "runs.csv", out / "trajectories.parquet"
@@ -100,9 +109,9 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     done = {tuple(r[k] for k in RUN_KEY) for r in rows}
 
     optimum: dict[str, object] = {}
-    if hasattr(space, "iter_all") and space.size() <= 100_000 and accuracy.startswith("table:"):
+    if is_enumerable(space) and (truth or accuracy).startswith("table:"):
         for c, b in bound.items():
-            optimum[c] = exact_optimum(space, acc, [b])
+            optimum[c] = exact_optimum(space, truth_src, [b])
 
     jobs = [(m, c, int(b), s, params.get(m, {})) for c in constraints for b in budgets for m in methods
             for s in range(seeds) if (m, c, int(b), s) not in done]
@@ -111,14 +120,14 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     bar = tqdm(total=len(jobs), desc=f"search {space.name}", disable=not progress, unit="run")
     ex = create_executor(executor, workers)
     if executor == "serial":  # in-process: the problem loaded above serves as is
-        _WORKER["problem"] = (space, acc, bound)
+        _WORKER["problem"] = (space, acc, bound, truth_src)
     else:
         ex.start(_init_worker, problem)
     with ex:
         for row, curve in ex.map(_run_one, jobs):
             opt = optimum.get(row["constraint"])
             if opt is not None:
-                row.update(optimum_accuracy=opt.accuracy, regret=opt.accuracy - row["accuracy"],
+                row.update(optimum_accuracy=opt.accuracy, regret=opt.accuracy - row["true_accuracy"],
                            n_feasible=opt.n_feasible)
             rows.append(row)
             traj += curve
@@ -130,34 +139,42 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     return pd.DataFrame(rows)
 
 
-def _load_problem(space_name: str, accuracy: str, constraints: tuple[str, ...], data: str, tables_dir: str):
+def _load_problem(space_name: str, accuracy: str, constraints: tuple[str, ...], data: str, tables_dir: str,
+                  truth: str | None = None):
     from search.constraints import resolve
     from search.spaces import create_space
 
     space = create_space(space_name)
-    bound = {c: resolve(space, [c], tables_dir)[0] for c in constraints}
-    return space, accuracy_source(space, accuracy, data), bound
+    bound = {c: resolve(space, [os.path.expandvars(c)], tables_dir)[0] for c in constraints}
+    acc = accuracy_source(space, os.path.expandvars(accuracy), data)
+    if truth is None:
+        return space, acc, bound, acc
+    if not truth.startswith("table:"):
+        raise ValueError(f"--truth {truth!r}: expected table:PATH:COLUMN")
+    return space, acc, bound, accuracy_source(space, os.path.expandvars(truth), data)
 
 
 _WORKER: dict = {}
 
 
-def _init_worker(space_name, accuracy, constraints, data, tables_dir, threads=None) -> None:
+def _init_worker(space_name, accuracy, constraints, data, tables_dir, truth=None, threads=None) -> None:
     if threads:
         import torch
 
         torch.set_num_threads(int(threads))
-    _WORKER["problem"] = _load_problem(space_name, accuracy, constraints, data, tables_dir)
+    _WORKER["problem"] = _load_problem(space_name, accuracy, constraints, data, tables_dir, truth)
 
 
 def _run_one(job) -> tuple[dict, list[dict]]:
     from search.methods import create_method
 
     m, c, b, s, kw = job
-    space, acc, bound = _WORKER["problem"]
+    space, acc, bound, truth = _WORKER["problem"]
     r = create_method(m, **kw).search(space, acc, [bound[c]], budget=b, seed=s)
+    true_acc = r.accuracy if truth is acc else float(truth.peek([r.arch])[0])
     row = {"method": m, "constraint": c, "budget": b, "seed": s, "space": space.name, "accuracy_source": acc.name,
-           "arch_str": r.arch_str, "accuracy": r.accuracy, "predicted_accuracy": r.predicted_accuracy,
+           "truth": truth.name, "arch_str": r.arch_str, "accuracy": r.accuracy, "true_accuracy": true_acc,
+           "predicted_accuracy": r.predicted_accuracy,
            "cost": next(iter(r.costs.values())), "bound": bound[c].constraint.bound,
            "cost_metric": bound[c].constraint.metric, "feasible": r.feasible, "queries": r.queries,
            "wall_seconds": round(r.wall_seconds, 3), "notes": r.notes}
@@ -174,7 +191,8 @@ def _write(path: Path, rows: list[dict]) -> None:
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
     """Mean and std per method, constraint and budget (the leaderboard's rows)."""
     g = df.groupby(["constraint", "budget", "method"], sort=False)
-    cols = {"accuracy": ["mean", "std"], "feasible": ["mean"], "queries": ["mean"], "wall_seconds": ["median"],
+    cols = {"accuracy": ["mean", "std"], **({"true_accuracy": ["mean"]} if "true_accuracy" in df else {}),
+            "feasible": ["mean"], "queries": ["mean"], "wall_seconds": ["median"],
             "seed": ["count"]}
     if "regret" in df.columns:
         cols["regret"] = ["mean", "std"]
@@ -183,15 +201,16 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     return s.reset_index().rename(columns={"seed_count": "runs", "feasible_mean": "feasible_rate"})
 
 
-def bound_at_quantile(space, spec: str, q: float, tables_dir: str | os.PathLike = "results/tables",
+def bound_at_quantile(space, spec: str, q: float, tables_dir: str | os.PathLike = TABLES_DIR,
                       n: int = 4000, seed: int = 0) -> float:
     """The q-quantile of a cost over the space (all archs if finite, else n samples): a budget
     that binds, stated with its quantile so users know how tight it is."""
     from search.constraints import cost_model, parse_constraint
 
+    spec = os.path.expandvars(spec)
     c = parse_constraint(f"{spec.split('@', 1)[0]}<=1@{spec.split('@', 1)[1]}")
     cm = cost_model(space, c, tables_dir)
-    if hasattr(space, "iter_all") and space.size() <= 100_000:
+    if is_enumerable(space):
         archs = list(space.iter_all())
     else:
         archs = space.sample_many(n, np.random.default_rng(seed))

@@ -16,8 +16,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from search.constraints import BoundConstraint
+from core.capabilities import CellGraph, Chain, Enumerable, FeatureEncodable, is_enumerable
+from core.params import Parameters
 from core.registry import Registry
+from search.constraints import BoundConstraint
 
 
 class BudgetExhausted(RuntimeError):
@@ -55,6 +57,10 @@ class AccuracySource(ABC):
             for k, v in zip(new, vals, strict=True):
                 self._cache[k] = float(v)
         return np.array([self._cache[k] for k in keys])
+
+    def read_value(self, arch) -> float | None:
+        """The accuracy already read for `arch` (None if it was not read); free."""
+        return self._cache.get(self.space.to_str(arch))
 
     def history(self) -> list[tuple[str, float]]:
         """(arch string, accuracy) of every arch read so far, in query order."""
@@ -132,29 +138,34 @@ class SearchResult:
         return {**d, **{f"cost_{k}": v for k, v in costs.items()}}
 
 
-class Searcher(ABC):
-    """Subclasses implement `_search`; `__init__` only stores parameters (scikit-learn style)."""
+class Searcher(Parameters, ABC):
+    """Subclasses implement `_search`; `__init__` only stores parameters, `get_params` returns
+    them and what a search learns ends in `_` (scikit-learn style, `core.params.Parameters`)."""
 
     name: str = "searcher"
-    #: spaces the method supports; None = every space
-    spaces: tuple[str, ...] | None = None
-
-    def get_params(self) -> dict:
-        return dict(self.__dict__)
+    #: what the method runs on, from `register_method(..., supports=...)`: space names and/or
+    #: capability names (see CAPABILITIES); ("any",) = every space
+    supports: tuple[str, ...] = ("any",)
+    #: "query" for methods whose cost is accuracy reads (random, evolution, BINAS, GCN): the base
+    #: makes them spend the whole budget and return the best feasible arch they read (`_settle`)
+    kind: str | None = None
 
     def search(self, space, accuracy: AccuracySource, constraints: Sequence[BoundConstraint],
                budget: int, seed: int = 0) -> SearchResult:
-        if self.spaces is not None and space.name not in self.spaces:
+        if not supports_space(self.supports, space):
             raise ValueError(f"method {self.name!r} does not support space {space.name!r}; "
-                             f"it runs on {', '.join(self.spaces)}")
+                             f"it runs on {', '.join(self.supports)}")
         if budget < 1:
             raise ValueError(f"budget must be >= 1 accuracy query, got {budget}")
         accuracy.start(space, budget)
         rng = np.random.default_rng(seed)
         t0 = time.perf_counter()
         arch, predicted, notes = self._search(space, accuracy, list(constraints), budget, rng)
-        wall = time.perf_counter() - t0
         arch = space.validate(arch)
+        if self.kind == "query":
+            arch, extra = _settle(space, accuracy, list(constraints), arch, rng)
+            notes = "; ".join(n for n in (notes, extra) if n)
+        wall = time.perf_counter() - t0
         acc = float(accuracy.peek([arch])[0])
         costs = {c.constraint.metric + "@" + c.constraint.source: float(c.values([arch])[0]) for c in constraints}
         feasible = bool(all(c.feasible([arch])[0] for c in constraints))
@@ -167,6 +178,38 @@ class Searcher(ABC):
     def _search(self, space, accuracy: AccuracySource, constraints: list[BoundConstraint], budget: int,
                 rng: np.random.Generator) -> tuple[object, float | None, str]:
         """Return (arch, predicted accuracy or None, a note)."""
+
+
+def _settle(space, accuracy: AccuracySource, constraints, arch, rng) -> tuple[object, str]:
+    """The query-method contract, enforced once for every such method: (1) an arch the method
+    returns unread is read while the budget allows; (2) budget left over is spent on uniformly
+    drawn feasible unread archs; (3) the result is never worse than the best feasible arch read
+    (by the value read): if it is, or it is unread, or infeasible while a feasible arch was read,
+    the best feasible read arch is returned instead."""
+    notes = []
+    if accuracy.read_value(arch) is None and accuracy.remaining and feasible_mask(constraints, [arch])[0]:
+        accuracy.query([arch])
+    if accuracy.remaining:
+        seen = {k for k, _ in accuracy.history()}
+        extra = sample_feasible(space, constraints, rng, accuracy.remaining, exclude=seen)
+        if extra:
+            accuracy.query(extra)
+            notes.append(f"{len(extra)} unspent queries read uniformly drawn feasible archs")
+    read = accuracy.history()
+    if not read:
+        return arch, "; ".join(notes)
+    archs = [space.from_str(k) for k, _ in read]
+    ok = feasible_mask(constraints, archs)
+    if not ok.any():
+        return arch, "; ".join(notes)
+    vals = np.where(ok, np.array([v for _, v in read]), -np.inf)
+    i = int(np.argmax(vals))
+    mine = accuracy.read_value(arch)
+    if mine is None or mine < vals[i] or not feasible_mask(constraints, [arch])[0]:
+        why = "unread" if mine is None else "worse than the best read"
+        notes.append(f"the method's pick was {why}; returned the best feasible arch read")
+        arch = archs[i]
+    return arch, "; ".join(notes)
 
 
 def _best_so_far(accuracy: AccuracySource, space, constraints) -> list[float]:
@@ -208,10 +251,10 @@ def cheapest(space, constraints: Sequence[BoundConstraint], rng: np.random.Gener
     """The arch with the lowest cost relative to each bound (all archs of a small finite space,
     else `n` samples plus `space.smallest()` where a space has one): what a method returns,
     flagged infeasible, when no arch it could find meets the constraints."""
-    if hasattr(space, "iter_all") and space.size() <= 100_000:
+    if is_enumerable(space):
         archs = list(space.iter_all())
     else:
-        archs = space.sample_many(n, rng) + ([space.smallest()] if hasattr(space, "smallest") else [])
+        archs = space.sample_many(n, rng) + ([space.smallest()] if isinstance(space, Chain) else [])
     if not constraints:
         return archs[0]
     ratio = np.max([c.values(archs) / c.constraint.bound for c in constraints], axis=0)
@@ -222,17 +265,53 @@ def cheapest(space, constraints: Sequence[BoundConstraint], rng: np.random.Gener
 _METHODS = Registry("method")
 
 
-def register_method(name: str):
+def register_method(name: str, **meta):
+    """Class decorator; `meta` (e.g. kind="query") is kept in the registry and `kind` also on the class."""
     def deco(cls):
-        _METHODS.add(name, cls)
+        _METHODS.add(name, cls, **meta)
         cls.name = name
+        if "kind" in meta:
+            cls.kind = meta["kind"]
+        if "supports" in meta:
+            cls.supports = tuple(meta["supports"])
         return cls
     return deco
 
 
-def list_methods() -> list[str]:
+def list_methods(**where) -> list[str]:
+    """Registered method names, filtered by metadata without building a method:
+    `list_methods(kind="query")`, `list_methods(supports="nb201")` (a space name or object; a
+    method declared for a capability matches every space that has it)."""
     _import_all()
-    return _METHODS.names()
+    space = where.pop("supports", None)
+    names = _METHODS.names(**where)
+    return names if space is None else [n for n in names if method_supports(n, space)]
+
+
+def method_meta(name: str) -> dict:
+    """What method `name` was registered with (`supports`, `kind`)."""
+    _import_all()
+    return _METHODS.meta(name)
+
+
+#: capability names a method may list in `supports=` besides space names
+CAPABILITIES = {"any": object, "enumerable": Enumerable, "chain": Chain, "cell-graph": CellGraph,
+                "feature-encodable": FeatureEncodable}
+
+
+def supports_space(supports, space) -> bool:
+    """Whether a `supports=` declaration covers `space` (by its name or a capability it has)."""
+    return any(s == space.name or (s in CAPABILITIES and isinstance(space, CAPABILITIES[s]))
+               for s in supports)
+
+
+def method_supports(name: str, space) -> bool:
+    """Whether method `name` runs on `space` (a space object or name), read from the registry."""
+    if isinstance(space, str):
+        from search.spaces import create_space
+
+        space = create_space(space)
+    return supports_space(method_meta(name).get("supports", ("any",)), space)
 
 
 def create_method(name: str, **params) -> Searcher:

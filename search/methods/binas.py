@@ -1,4 +1,4 @@
-"""BINAS (METHODS.md section 1): a bilinear accuracy estimator, linear costs in the same
+"""BINAS (docs/methods.md section 1): a bilinear accuracy estimator, linear costs in the same
 variables, and an exact constrained solve.
 
 Steps of one search:
@@ -26,15 +26,15 @@ Steps of one search:
    best feasible solutions of the program (next ones by no-good cuts) and return the most
    accurate feasible arch read, samples included.
 
-NB201 estimator: `pairwise=False` (the sum over edges METHODS names) by default. Pairwise terms
+NB201 estimator: `pairwise=False` (the sum over edges docs/methods.md names) by default. Pairwise terms
 (`pairwise=True`) fit the real NB201 table better (Kendall tau 0.565 vs 0.514 fitted on all
 15,625 cells) but with 100-300 sampled cells the searches were no better on average and the
 MILP gets 375 more variables.
 
-Program, chain spaces (stage s, slot b, choice c, depth d; METHODS' T = T0 + sum_s [...]):
+Program, chain spaces (stage s, slot b, choice c, depth d; docs/methods.md's T = T0 + sum_s [...]):
 binary `beta[s,d]` (one-hot depth), binary `a[s,b,c]` (one-hot choice per optional slot), and
 `z[s,b,c] = a[s,b,c] * p[s,b]` with `p[s,b] = sum_{d>b} beta[s,d]` (slot b exists). This is the
-METHODS product `beta[s,d] * a[s,b,c]` summed over d (sum_d beta[s,d] sum_{b<d} a t =
+docs/methods.md's product `beta[s,d] * a[s,b,c]` summed over d (sum_d beta[s,d] sum_{b<d} a t =
 sum_b p[s,b] a t), so one product per (s,b,c) instead of one per (s,d,b,c); it is linearised by
 z <= a, z >= a + p - 1, sum_c z[s,b,c] = p[s,b] (which implies z <= p). Slots every depth has
 (b < min_depth) need no product: z is itself the binary one-hot.
@@ -56,10 +56,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.capabilities import CellGraph
 from search.constraints import BlockTableCost
 from search.spaces.chain import ChainSpace
 
 from .base import Searcher, feasible_mask, register_method, sample_feasible
+from .enumerated import cells, feasible_all, read_in_rounds, ridge_loo, struct_features
 
 _FINITE_MAX = 50_000  # enumerate spaces up to this size for cost fits and the feasibility check
 
@@ -80,7 +82,7 @@ class _Linear:
 def _design(space, archs) -> np.ndarray:
     """One-hot design of the bilinear form without pairwise terms (NB201 edge x op; chain
     spaces' own encoding: depth one-hot + slot one-hots, zero where a slot is absent)."""
-    if space.name == "nb201":
+    if isinstance(space, CellGraph):
         A = np.asarray(archs, dtype=np.int64).reshape(-1, 6)
         X = np.zeros((len(A), 6, 5))
         X[np.arange(len(A))[:, None], np.arange(6)[None, :], A] = 1.0
@@ -257,18 +259,36 @@ class _ChainProgram:
         return idx
 
 
-@register_method("binas")
+@register_method("binas", supports=("nb201", "chain"), kind="query")
 class BINAS(Searcher):
     """BINAS: bilinear accuracy estimator + linear costs, solved exactly (MILP) or by
-    block-coordinate Frank-Wolfe; every answer re-checked against the real cost models."""
+    block-coordinate Frank-Wolfe; every answer re-checked against the real cost models.
+
+    On an enumerable cell space (NB201) the default `strategy="rounds"` is fit -> solve -> read
+    -> refit: `init_frac` of the budget reads uniformly drawn feasible cells, then rounds of
+    `batch` (default budget // 10) read the estimator's best unread feasible solutions, refitting
+    after each; the best feasible cell read is returned (an unread estimate never is).
+    `estimator="struct"` (default) is a structure-aware ridge model: one-hot of each live edge's
+    op on the cell's isomorphism representative (dead edges masked to `none`), the products of
+    every pair of edges' one-hots (pairwise terms), live-op counts and a degenerate flag; penalty
+    by exact leave-one-out error. It is not linear in the 0/1 choice variables (liveness and
+    isomorphism are not), so its program is solved by enumerating the feasible cells (15,625 at
+    most: exact, and cheaper than a MILP). `estimator="additive"` is BINAS's own NB201 form (a sum
+    over edges, `pairwise=True` adds the pairwise products), linear in the variables, so each
+    round's solutions come from the MILP (`solver="milp"`; read and found cells are cut off by
+    no-good cuts) or Frank-Wolfe. `strategy="single"` is the paper's one-shot procedure (fit on
+    the whole budget, solve once; `verify` reads the top solutions), the only one on chain spaces.
+    """
 
     def __init__(self, mode: str = "least_squares", solver: str = "milp", pairwise: bool = False,
                  n_per_cell: int | None = None, max_resolve: int = 40, n_cuts: int = 10,
                  fw_iters: int = 30, cost_samples: int = 3000, relax: float = 0.99,
-                 verify: int = 0, time_limit: float = 60.0):
+                 verify: int = 0, time_limit: float = 60.0, strategy: str = "rounds",
+                 estimator: str = "struct", init_frac: float = 0.5, batch: int | None = None):
         self.mode, self.solver, self.pairwise, self.n_per_cell = mode, solver, pairwise, n_per_cell
         self.max_resolve, self.n_cuts, self.fw_iters = max_resolve, n_cuts, fw_iters
         self.cost_samples, self.relax, self.verify, self.time_limit = cost_samples, relax, verify, time_limit
+        self.strategy, self.estimator, self.init_frac, self.batch = strategy, estimator, init_frac, batch
 
     # ---- the search -------------------------------------------------------------------------
     def _search(self, space, accuracy, constraints, budget, rng):
@@ -278,7 +298,82 @@ class BINAS(Searcher):
         # other processes for the cores (measured 1.6 ms single-threaded vs 1 s with 2 threads
         # under load for the cost fit's X^T X)
         with threadpool_limits(limits=1, user_api="blas"):
+            if self.strategy not in ("rounds", "single"):
+                raise ValueError(f"binas strategy must be 'rounds' or 'single', got {self.strategy!r}")
+            if self.estimator not in ("struct", "additive"):
+                raise ValueError(f"binas estimator must be 'struct' or 'additive', got {self.estimator!r}")
+            if self.mode not in ("least_squares", "measured"):
+                raise ValueError(f"binas mode must be 'least_squares' or 'measured', got {self.mode!r}")
+            if self.solver not in ("milp", "frank-wolfe"):
+                raise ValueError(f"binas solver must be 'milp' or 'frank-wolfe', got {self.solver!r}")
+            if not 0 <= self.verify < budget:
+                raise ValueError(f"binas verify={self.verify} must be >= 0 and below the budget ({budget})")
+            if self.strategy == "rounds" and isinstance(space, CellGraph) and cells(space) is not None \
+                    and self.mode == "least_squares":
+                return self._search_rounds(space, accuracy, constraints, budget, rng)
             return self._search_1(space, accuracy, constraints, budget, rng)
+
+    def _search_rounds(self, space, accuracy, constraints, budget, rng):
+        if self.estimator == "struct":
+            X = struct_features(space)
+
+            def fit_score(read, y, feas):
+                coef, b0, _ = ridge_loo(X[read], y)
+                return X[feas] @ coef + b0
+
+            arch, best, how = read_in_rounds(space, accuracy, constraints, budget, rng, fit_score,
+                                             self.init_frac, self.batch)
+            return arch, best, f"struct ridge estimator, solved by enumeration: {how}"
+        cs = cells(space)
+        ok = feasible_all(space, constraints)
+        if not ok.any():
+            texts = ", ".join(c.constraint.text for c in constraints)
+            raise ValueError(f"no arch of {space.name} meets {texts}; loosen the bound")
+        feas = np.flatnonzero(ok)
+        n0 = min(len(feas), max(2, int(round(self.init_frac * budget))), budget)
+        read = list(rng.choice(feas, size=n0, replace=False))
+        y = list(accuracy.query([cs.archs[i] for i in read]))
+        batch = self.batch or max(1, budget // 10)
+        costs, _ = self._costs_enumerated(space, constraints, cs, rng)
+        prog = _NB201Program(space, pairwise=self.pairwise)
+        rounds = 0
+        while len(read) < budget:
+            k = min(batch, budget - len(read))
+            pred = _bilinear(space, pairwise=self.pairwise).fit([cs.archs[i] for i in read], np.array(y))
+            if self.solver == "milp":
+                acc = _coef(pred, with_pairwise=self.pairwise)
+                sols, _ = self._solve_milp(space, prog, acc, costs, constraints, k=k,
+                                           exclude=[cs.archs[i] for i in read])
+            else:
+                sols = self._fw_top(space, pred, ok, read, k)
+            have = set(read)
+            new = [int(cs.pos[a]) for a in sols if int(cs.pos[a]) not in have]
+            if not new:  # the model has nothing new to propose: read uniformly drawn unread cells
+                left = np.setdiff1d(feas, np.array(read))
+                if not len(left):
+                    break
+                new = list(rng.choice(left, size=min(k, len(left)), replace=False))
+            y += list(accuracy.query([cs.archs[i] for i in new]))
+            read += [int(i) for i in new]
+            rounds += 1
+        best = read[int(np.argmax(y))]
+        how = (f"{n0} uniform feasible cells, then {rounds} rounds of up to {batch} of the additive "
+               f"estimator's best unread feasible cells ({'MILP' if self.solver == 'milp' else 'enumerated'}); best read")
+        return cs.archs[best], float(np.max(y)), how
+
+    def _fw_top(self, space, pred, ok, read, k):
+        """The additive estimator's k best unread feasible cells by enumeration (solver other
+        than milp: Frank-Wolfe gives one vertex per solve, enumeration is exact and cheaper)."""
+        cs = cells(space)
+        score = pred.predict(cs.archs)
+        score = np.where(ok, score, -np.inf)
+        score[read] = -np.inf
+        top = [cs.archs[i] for i in np.argsort(-score)[:k] if np.isfinite(score[i])]
+        return top
+
+    def _costs_enumerated(self, space, constraints, cs, rng):
+        all_vals = [c.values(cs.archs) for c in constraints]
+        return [self._linear_cost(space, c, cs.archs, rng, v) for c, v in zip(constraints, all_vals, strict=True)], all_vals
 
     def _search_1(self, space, accuracy, constraints, budget, rng):
         if self.mode not in ("least_squares", "measured"):
@@ -287,7 +382,7 @@ class BINAS(Searcher):
             raise ValueError(f"binas solver must be 'milp' or 'frank-wolfe', got {self.solver!r}")
         if not 0 <= self.verify < budget:
             raise ValueError(f"binas verify={self.verify} must be >= 0 and below the budget ({budget})")
-        nb201 = space.name == "nb201"
+        nb201 = isinstance(space, CellGraph)
         if not nb201 and not isinstance(space, ChainSpace):
             raise ValueError(f"binas runs on nb201 and chain spaces, not {space.name!r}")
         all_archs = self._enumerate(space)
@@ -455,8 +550,9 @@ class BINAS(Searcher):
         return n, seed
 
     # ---- solvers ------------------------------------------------------------------------------
-    def _solve_milp(self, space, prog, acc: _Linear, costs, constraints, k: int = 1):
-        """Up to k feasible archs, best estimate first (each found one is cut off to find the next)."""
+    def _solve_milp(self, space, prog, acc: _Linear, costs, constraints, k: int = 1, exclude=()):
+        """Up to k feasible archs, best estimate first (each found one is cut off to find the
+        next; the archs in `exclude`, e.g. those already read, are cut off from the start)."""
         from scipy.optimize import Bounds, LinearConstraint, milp
 
         c_obj, _ = prog.row(acc)
@@ -466,6 +562,11 @@ class BINAS(Searcher):
         shift = np.zeros(len(constraints))
         cuts: list[np.ndarray] = []
         cut_hi: list[float] = []
+        for a in exclude:
+            ones = prog.ones(a)
+            r = np.zeros(prog.n)
+            r[ones] = 1
+            cuts.append(r), cut_hi.append(len(ones) - 1.0)
         integrality = prog.integrality()
         found: list = []
         it = 0

@@ -20,7 +20,7 @@ from .base import (
 )
 
 
-@register_method("evolution")
+@register_method("evolution", supports=("any",), kind="query")
 class RegularizedEvolution(Searcher):
     def __init__(self, population: int = 20, sample: int = 5, mutation_p: float = 0.1, max_redraws: int = 100):
         self.population, self.sample, self.mutation_p, self.max_redraws = population, sample, mutation_p, max_redraws

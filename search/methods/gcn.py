@@ -1,4 +1,4 @@
-"""GCN fitting of the weight-sharing search space (METHODS.md section 2), as a search method.
+"""GCN fitting of the weight-sharing search space (docs/methods.md section 2), as a search method.
 
 Idea (Chen et al., AAAI 2021): a supernet's accuracy of a subnet is its true accuracy plus a
 random error from the mismatched shared weights; a GCN fitted on many evaluated subnets averages
@@ -45,17 +45,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from core.capabilities import CellGraph, Chain
+
 from .base import Searcher, feasible_mask, register_method, sample_feasible
+from .enumerated import cells
 
 
-@register_method("gcn")
+@register_method("gcn", supports=("nb201", "chain"), kind="query")
 class GCNSearch(Searcher):
     """Fit a GCN on the queried archs, then take its argmax under the constraints.
 
     `epochs`, `hidden`, `layers`, `rank_weight`, `max_steps`, `encoding` go to the GCN predictor;
     `max_steps` caps each fit's optimiser steps, so a search does at most (1 + rounds) x max_steps
     (a few seconds per fit of 100-500 archs on one CPU core). `population` ... `max_redraws` drive
-    the evolution on chain spaces (defaults as METHODS.md gives DI-NAS's: population 50, top 10
+    the evolution on chain spaces (defaults as docs/methods.md gives DI-NAS's: population 50, top 10
     kept, 25 mutations p=0.1 + 25 crossovers, 20 generations); spaces of at most
     `enumerate_max` archs are enumerated.
     """
@@ -64,15 +67,46 @@ class GCNSearch(Searcher):
                  rank_weight: float = 0.5, max_steps: int = 1500, population: int = 50,
                  parents: int = 10, mutations: int = 25, crossovers: int = 25, generations: int = 20,
                  mutation_p: float = 0.1, max_redraws: int = 20, enumerate_max: int = 200_000,
-                 encoding: str = "struct", rounds: int = 3, pick: str = "predicted"):
+                 encoding: str = "struct", rounds: int = 3, pick: str = "predicted",
+                 cell_model: str = "fast", cell_hidden: int = 32, cell_epochs: int = 100,
+                 cell_refit_epochs: int = 30, init_frac: float = 0.5, batch: int | None = None,
+                 threads: int = 1):
         self.refine, self.epochs, self.hidden, self.layers = refine, epochs, hidden, layers
         self.rank_weight, self.max_steps = rank_weight, max_steps
         self.population, self.parents, self.mutations, self.crossovers = population, parents, mutations, crossovers
         self.generations, self.mutation_p, self.max_redraws = generations, mutation_p, max_redraws
         self.enumerate_max, self.encoding, self.rounds, self.pick = enumerate_max, encoding, rounds, pick
+        self.cell_model, self.cell_hidden = cell_model, cell_hidden
+        self.cell_epochs, self.cell_refit_epochs = cell_epochs, cell_refit_epochs
+        self.init_frac, self.batch, self.threads = init_frac, batch, threads
+
+    def _search_cells(self, space, accuracy, constraints, budget, rng):
+        """Enumerable cell spaces (NB201): refine on the reads, score the whole space, read the
+        top unread predictions, return the best read (`enumerated.read_in_rounds`). The GCN is
+        `enumerated.CellGCN` on graph tensors of every cell built once per process (nodes know
+        their op, edge position and whether they are live), warm-started between rounds."""
+        from threadpoolctl import threadpool_limits
+
+        from .enumerated import CellGCN, class_rep, read_in_rounds
+
+        rep = class_rep(space)
+
+        with threadpool_limits(limits=self.threads, user_api="blas"):
+            model = CellGCN(space, hidden=self.cell_hidden, epochs=self.cell_epochs,
+                            refit_epochs=self.cell_refit_epochs, seed=int(rng.integers(2**31)))
+
+            def fit_score(read, y, feas):  # isomorphic cells share a graph: score each class once
+                u, inv = np.unique(rep[feas], return_inverse=True)
+                return model.fit(read, y).predict(u)[inv]
+
+            arch, best, how = read_in_rounds(space, accuracy, constraints, budget, rng, fit_score,
+                                             self.init_frac, self.batch)
+        return arch, best, f"GCN (2x{self.cell_hidden}, warm-started refits): {how}"
 
     # ---- the Searcher entry point ----------------------------------------------------------
     def _search(self, space, accuracy, constraints, budget, rng):
+        if isinstance(space, CellGraph) and cells(space) is not None and self.cell_model == "fast":
+            return self._search_cells(space, accuracy, constraints, budget, rng)
         if self.pick not in ("predicted", "queried"):
             raise ValueError(f"gcn: pick must be 'predicted' or 'queried', got {self.pick!r}")
         predictor, queried = self._fit(space, accuracy, budget, rng, constraints)
@@ -90,8 +124,7 @@ class GCNSearch(Searcher):
             arch = max((q for q, good in zip(queried, ok, strict=True) if good), key=lambda q: q[1])[0]
             why = "too few archs to fit the GCN" if predictor is None else "the GCN scored no feasible arch"
             return arch, None, f"{why} ({len(queried)} queried); returned the best queried"
-        smallest = getattr(space, "smallest", None)  # chain spaces have one; NB201: its first cell
-        arch = smallest() if smallest is not None else next(iter(space.iter_all()))
+        arch = space.smallest() if isinstance(space, Chain) else next(iter(space.iter_all()))
         return arch, None, "no feasible arch found by sampling; returned the smallest"
 
     # ---- step 1: spend the budget, fit ---------------------------------------------------

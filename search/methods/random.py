@@ -7,7 +7,7 @@ import numpy as np
 from .base import Searcher, cheapest, register_method, sample_feasible
 
 
-@register_method("random")
+@register_method("random", supports=("any",), kind="query")
 class RandomSearch(Searcher):
     """Query `budget` distinct feasible archs drawn uniformly; return the most accurate."""
 

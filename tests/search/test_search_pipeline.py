@@ -72,3 +72,32 @@ def test_parallel_executors_give_the_serial_rows(nb201_tables, tmp_path, executo
     parallel = search.run(*args, tmp_path / "p", executor=executor, workers=2, **kw)
     cols = ["method", "seed", "arch_str", "accuracy", "queries", "regret"]
     pd.testing.assert_frame_equal(serial[cols], parallel[cols])
+
+
+def test_truth_scores_the_picks_and_regret_is_a_hand_computation(nb201_tables, tmp_path):
+    """--accuracy is what methods read, --truth scores the picks: a source that is the truth
+    plus a per-cell distortion; regret = truth's feasible max - truth of the pick, by hand."""
+    import numpy as np
+
+    acc_path, lat_path, acc, lat = nb201_tables
+    src = pd.read_csv(acc_path)
+    rng = np.random.default_rng(7)
+    src["acc"] = src["acc"] + rng.normal(0, 2.0, len(src))  # a noisy estimate, like a supernet's
+    src_path = tmp_path / "noisy.csv"
+    src.to_csv(src_path, index=False)
+    out = tmp_path / "runs"
+    r = CliRunner().invoke(cli, ["search", "--space", "nb201", "--method", "random", "--accuracy",
+                                 f"table:{src_path}:acc", "--truth", f"table:{acc_path}:acc", "--constraint",
+                                 f"latency_ms<=6@table:{lat_path}:dev", "--budget", "25", "--seeds", "3",
+                                 "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    runs = pd.read_csv(out / "runs.csv")
+    from search.spaces import create_space
+
+    sp = create_space("nb201")
+    idx = [sp.to_index(sp.from_str(s)) for s in runs.arch_str]
+    opt = acc[lat <= 6].max()  # the truth's exact constrained optimum, by hand
+    assert runs.accuracy.to_numpy() == pytest.approx(src.acc.to_numpy()[idx])  # as read
+    assert runs.true_accuracy.to_numpy() == pytest.approx(acc[idx])
+    assert runs.optimum_accuracy.to_numpy() == pytest.approx([opt] * 3)
+    assert runs.regret.to_numpy() == pytest.approx(opt - acc[idx])
