@@ -9,8 +9,10 @@ from .base import (
                    TableAccuracy,
                    create_method,
                    list_methods,
+                   method_meta,
+                   method_supports,
                    register_method,
 )
 
 __all__ = ["AccuracySource", "BudgetExhausted", "FunctionAccuracy", "SearchResult", "Searcher", "TableAccuracy",
-           "create_method", "list_methods", "register_method"]
+           "create_method", "list_methods", "method_meta", "method_supports", "register_method"]
