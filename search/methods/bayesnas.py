@@ -1,4 +1,4 @@
-"""BayesNAS (Zhou et al., ICML 2019): hierarchical ARD priors on switches (METHODS.md section 4).
+"""BayesNAS (Zhou et al., ICML 2019): hierarchical ARD priors on switches (docs/methods.md section 4).
 
 Every op output on NB201 edge e is scaled by a child switch `s[e, o]` (o = 1..4: skip, conv 1x1,
 conv 3x3, avg pool); an origin switch `s[e, 0]` scales the edge's input and plays the `none` op
@@ -57,6 +57,31 @@ Reconstructions (the paper or code does not give them, or they do not fit NB201 
   gradient comes from the skip and pool paths;
 - a cell whose `none` ops cut input from output is queried only when no live variant fits;
 - the query-budget step (top-k variants by entropy score) and the greedy repair.
+
+Chain spaces (`isinstance(space, Chain)`), on the gated chain supernet of oneshot.py:
+- switches (`ChainSwitches`), one scalar each: an origin switch per block beyond the stage's
+  minimum depth, scaling its residual branch (the zero op is the block being absent); its parent
+  is the previous optional block's origin, so a child never outlives its parent and depth stays
+  contiguous; child switches for the kernel candidates (scaling the gated parallel depthwise
+  kernels) and for the expansion (one per nested channel segment between allowed widths),
+  children of the block's origin (roots in mandatory blocks);
+- the same step as on NB201 (weights alone on `warmup_fraction` of the `n_images`, then weights
+  and switches with `NLL + sum_g lam_g w_g |s_g|`), then the curvature H: the exact diagonal of
+  the Gauss-Newton matrix on `hessian_samples` images of the last batch (`ggn_diag_chain`: batch
+  of one, BN on running statistics, one backward per class), then the Laplace update over the
+  switch tree (`laplace_update_tree`, the formulas above with the parent's gamma), pruning
+  (gamma below `prune_gamma`), the cascade to children, and what a network needs kept (a
+  mandatory block's best kernel, every live block's narrowest width segment: reconstruction);
+  a pruned switch is zeroed and frozen. `stats_` counts the pruned switches per kind;
+- resource-aware lam: `lam (1 + resource_weight c_g)`, c_g from the constraint's block table
+  (a kernel's cost over the block's cheapest, a width segment's over the next narrower width, an
+  origin's the block's mean cost), normalised to mean 1;
+- the origin scales the branch's output, not its input as on NB201: the branch starts with a BN
+  in training mode, which would cancel an input scale (reconstruction);
+- automatic derivation: score every switch by its entropy relative to the threshold; depth =
+  the leading live origins, per block the best live kernel and the width of its leading live
+  segments; greedy repair with the table if a constraint breaks; then the best-scored feasible
+  neighbours are read (`min(budget, k)`) and the best read returned.
 """
 
 from __future__ import annotations
@@ -67,8 +92,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from .base import Searcher, feasible_mask, register_method
+from core.capabilities import CellGraph, Chain, is_enumerable
+
+from .base import feasible_mask, register_method
 from .edge_costs import fit_edge_costs
+from .oneshot import OneShotSearcher
 
 #: gamma below this = entropy 0.5 log(2 pi e gamma) below zero: the paper's pruning rule
 PRUNE_GAMMA = 1.0 / (2.0 * math.pi * math.e)
@@ -272,33 +300,38 @@ def _dataset(spec: str, seed: int):
 
 
 # ---- the method --------------------------------------------------------------------------------
-@register_method("bayesnas")
-class BayesNAS(Searcher):
+@register_method("bayesnas", supports=("nb201", "chain"), kind="one-shot")
+class BayesNAS(OneShotSearcher):
     """Switch network + Laplace-updated hierarchical ARD prior, then top-k queried variants.
 
-    Defaults: 2 epochs on 2,500 Fashion-MNIST training images at 28x28, 3 cells of width 8, one
-    torch thread: under a minute on a shared 2-core machine. `data="digits"` with a few hundred
-    images is the test scale (seconds).
+    Defaults: 4 epochs (4 Laplace updates) of 1,500 Fashion-MNIST training images at 28x28,
+    lam 0.05 and switch lr 0.1 (at lam 0.01 / lr 0.05 / 2 epochs no switch was ever pruned),
+    NB201: 3 cells of width 8, one torch thread, about a minute on a shared 2-core machine. On chain spaces each epoch ends with
+    a Gauss-Newton diagonal on `hessian_samples` images and a prune; measured figures are in issue
+    12's report. `data="digits"` with a few hundred images is the test scale (seconds).
     """
 
-    spaces = ("nb201",)
-
-    def __init__(self, data: str = "fashion-mnist", n_images: int = 2500, resolution: int | None = None,
-                 epochs: int = 2, batch_size: int = 64, C: int = 8, N: int = 1, lr: float = 0.05,
-                 switch_lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 1e-4,
-                 warmup_fraction: float = 0.1, lambda_origin: float = 0.01, lambda_child: float = 0.01,
+    def __init__(self, data: str = "fashion-mnist", n_images: int = 1500, resolution: int | None = None,
+                 epochs: int = 4, batch_size: int = 64, C: int = 8, N: int = 1, lr: float = 0.05,
+                 switch_lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 1e-4,
+                 warmup_fraction: float = 0.1, lambda_origin: float = 0.05, lambda_child: float = 0.05,
                  resource_weight: float = 1.0, prune_gamma: float = PRUNE_GAMMA, hessian: str = "ggn",
-                 k: int = 10, data_seed: int = 0, threads: int | None = 1):
+                 k: int = 10, data_seed: int = 0, threads: int | None = 1, hessian_samples: int = 8,
+                 n_val: int = 2000):
         self.data, self.n_images, self.resolution, self.epochs = data, n_images, resolution, epochs
         self.batch_size, self.C, self.N, self.lr, self.switch_lr = batch_size, C, N, lr, switch_lr
         self.momentum, self.weight_decay, self.warmup_fraction = momentum, weight_decay, warmup_fraction
         self.lambda_origin, self.lambda_child, self.resource_weight = lambda_origin, lambda_child, resource_weight
         self.prune_gamma, self.hessian, self.k, self.data_seed = prune_gamma, hessian, k, data_seed
-        self.threads = threads
+        self.threads, self.hessian_samples, self.n_val = threads, hessian_samples, n_val
 
     def _search(self, space, accuracy, constraints, budget, rng):
         if self.hessian not in ("ggn", "exact"):
             raise ValueError(f"bayesnas: hessian must be 'ggn' or 'exact', got {self.hessian!r}")
+        if isinstance(space, Chain):
+            return _search_chain(self, space, accuracy, constraints, budget, rng)
+        if not (isinstance(space, CellGraph) and is_enumerable(space)):
+            raise ValueError(f"bayesnas runs on NB201-like cell spaces and chain spaces, not {space.name!r}")
         K = len(space.ops)
         cost = additive_costs(space, constraints) if constraints else np.zeros((len(space.edges), K))
         lam = np.full(cost.shape, float(self.lambda_child))  # the likelihood's lambda (update)
@@ -333,7 +366,8 @@ class BayesNAS(Searcher):
         cands = (live or cands or [arch])[:max(1, min(budget, self.k))]
         acc = accuracy.query(cands)
         best = int(np.argmax(acc))
-        note = (f"BayesNAS pick {space.to_str(picked)}; {swaps} repair swaps; "
+        note = (f"supernet train {self.train_acc_:.1f}% (images it trained on, final switches) / val "
+                f"{self.val_acc_:.1f}%; BayesNAS pick {space.to_str(picked)}; {swaps} repair swaps; "
                 f"{int((~self.alive_).sum())}/{self.alive_.size} switches pruned; best of {len(cands)} "
                 f"queried variants (#{best} by entropy score)")
         return cands[best], None, note
@@ -344,6 +378,9 @@ class BayesNAS(Searcher):
         import torch
         import torch.nn.functional as F
 
+        from .oneshot import cpu_seconds
+
+        c0 = cpu_seconds()
         ds = _dataset(self.data, self.data_seed)
         rs = np.random.default_rng(seed)
         idx = rs.permutation(len(ds.train))[:self.n_images]
@@ -404,3 +441,342 @@ class BayesNAS(Searcher):
                                     pruned=int((~alive).sum())))
         self.gamma_, self.w_, self.alive_, self.history_ = gamma, w, alive, history
         self.switches_ = S.detach().numpy().copy()
+        from search.data import Split
+
+        from .oneshot import accuracy_of, cpu_seconds, recalibrate_bn
+
+        vx = ds.val.x[:self.n_val]
+        if self.resolution and tuple(vx.shape[2:]) != (self.resolution,) * 2:
+            vx = F.interpolate(torch.from_numpy(vx), size=(self.resolution,) * 2, mode="bilinear",
+                               align_corners=False).numpy()
+        with torch.no_grad():
+            recalibrate_bn(net, lambda xb: net(xb, alive), Split(x.numpy(), y.numpy()))
+            self.val_acc_ = accuracy_of(lambda xb: net(xb, alive), Split(vx, ds.val.y[:self.n_val]), n=None)
+            self.train_acc_ = accuracy_of(lambda xb: net(xb, alive), Split(x.numpy(), y.numpy()), n=self.n_val)
+        self.train_cpu_s_ = cpu_seconds() - c0
+        kinds = np.where(np.arange(alive.shape[1]) == 0, "origin", "child")
+        self.stats_ = {"switches": int(alive.size), "pruned": int((~alive).sum()),
+                       "pruned_origin": int((~alive[:, kinds == "origin"]).sum()),
+                       "pruned_child": int((~alive[:, kinds == "child"]).sum()), "epochs": self.epochs}
+
+
+# ---- chain spaces ------------------------------------------------------------------------------
+def laplace_update_tree(s, H, gamma, lam, parent, eps: float = 1e-12):
+    """The Laplace update of a hierarchical ARD prior over scalar switches in a tree (or chain).
+
+    `s`, `H`, `gamma`, `lam`: (G,) switch values, diagonal NLL curvature, previous gamma and lam;
+    `parent[g]`: index of g's parent switch or -1 (a root); parents come before their children.
+    `C = (1/gamma + H/lam)^-1`, `w = sqrt(|1/gamma - C/gamma^2|)`, own = `|s| / w`; a root's
+    gamma is its own, a child's `(1/own + 1/gamma_parent)^-1` (never above its parent's).
+    Returns (gamma, w, C).
+    """
+    s = np.asarray(s, dtype=np.float64)
+    H = np.clip(np.asarray(H, dtype=np.float64), 0.0, None)
+    gamma = np.maximum(np.asarray(gamma, dtype=np.float64), eps)
+    lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), gamma.shape)
+    C = 1.0 / (1.0 / gamma + H / lam)
+    w = np.sqrt(np.abs(1.0 / gamma - C / gamma**2))
+    own = np.abs(s) / np.maximum(w, eps)
+    out = np.empty_like(own)
+    for g, p in enumerate(parent):
+        if p >= g:
+            raise ValueError(f"switch {g}'s parent {p} does not come before it")
+        if p < 0:
+            out[g] = own[g]
+        else:
+            with np.errstate(divide="ignore"):
+                out[g] = 1.0 / (1.0 / own[g] + 1.0 / out[p]) if own[g] > 0 and out[p] > 0 else 0.0
+    return out, w, C
+
+
+class ChainSwitches:
+    """The switches of a MixedChainNet, flat: per block position an origin switch (optional
+    blocks only; its parent is the previous optional block's origin in the stage, so depth stays
+    contiguous), kernel child switches (the gated parallel depthwise kernels, or one per choice
+    for a non-factorised block) and expansion child switches (one per nested channel segment
+    between allowed widths)."""
+
+    def __init__(self, net):
+        self.blocks = list(net.blocks)
+        kinds, parent, owner, index = [], [], [], []
+        self.origin, self.kernel, self.expand = [], [], []
+        last_origin: dict[int, int] = {}
+        for i, blk in enumerate(self.blocks):
+            o = -1
+            if blk.optional:
+                o = len(kinds)
+                kinds.append("origin")
+                parent.append(last_origin.get(blk.s, -1))
+                owner.append(i)
+                index.append(0)
+                last_origin[blk.s] = o
+            self.origin.append(o)
+            ks = []
+            for k in range(blk.n_ops):
+                ks.append(len(kinds))
+                kinds.append("kernel")
+                parent.append(o)
+                owner.append(i)
+                index.append(k)
+            self.kernel.append(ks)
+            xs = []
+            for g in range(len(blk.mids) if blk.factorised else 0):
+                xs.append(len(kinds))
+                kinds.append("expand")
+                parent.append(o)
+                owner.append(i)
+                index.append(g)
+            self.expand.append(xs)
+        self.kinds, self.parent, self.owner, self.index = kinds, np.array(parent), owner, index
+        self.G = len(kinds)
+        # protected: a mandatory block's last kernel, every block's narrowest width segment
+        self.segments = []
+        for blk in self.blocks:
+            if blk.factorised:
+                edges = [0] + list(blk.mids)
+                seg = np.zeros(blk.mid, dtype=np.int64)
+                for g in range(len(blk.mids)):
+                    seg[edges[g]:edges[g + 1]] = g
+                self.segments.append(seg)
+            else:
+                self.segments.append(None)
+
+    def gates(self, S, alive):
+        """Per block (op_gate, ch_gate, depth_gate, live) from the switch vector S (torch)."""
+        torch = __import__("torch")
+        a = torch.as_tensor(alive, dtype=S.dtype)
+        Sa = S * a
+        out = []
+        for i, blk in enumerate(self.blocks):
+            op = Sa[self.kernel[i]]
+            live = [k for k, g in enumerate(self.kernel[i]) if alive[g]]
+            ch = None
+            if blk.factorised:
+                ch = Sa[self.expand[i]][torch.from_numpy(self.segments[i])]
+            d = Sa[self.origin[i]] if self.origin[i] >= 0 else None
+            out.append((op, ch, d, live))
+        return out
+
+    def cascade(self, alive):
+        """A pruned parent prunes its children (parents come first)."""
+        alive = alive.copy()
+        for g, p in enumerate(self.parent):
+            if p >= 0 and not alive[p]:
+                alive[g] = False
+        return alive
+
+    def protect(self, alive, gamma):
+        """Keep what a network needs: a mandatory block's best kernel, every block's narrowest
+        width segment (while its block is alive)."""
+        alive = alive.copy()
+        for i in range(len(self.blocks)):
+            block_on = self.origin[i] < 0 or alive[self.origin[i]]
+            if not block_on:
+                continue
+            ks = self.kernel[i]
+            if not alive[ks].any():
+                alive[ks[int(np.argmax(gamma[ks]))]] = True
+            if self.expand[i]:
+                alive[self.expand[i][0]] = True
+        return alive
+
+    def block_scores(self, space, score):
+        """[stage] -> [max_depth, n_choices]: kernel score + the scores of the width segments up
+        to the choice's width + the origin's score (optional blocks)."""
+        S = [np.zeros((st.max_depth, len(st.choices))) for st in space.stages]
+        for i, blk in enumerate(self.blocks):
+            o = score[self.origin[i]] if self.origin[i] >= 0 else 0.0
+            for c in range(len(space.stages[blk.s].choices)):
+                if blk.factorised:
+                    k, e = next(ke for ke, cc in blk.index.items() if cc == c)
+                    ki, ei = blk.kernels.index(k), blk.expansions.index(e)
+                    S[blk.s][blk.b, c] = score[self.kernel[i][ki]] + sum(score[g] for g in self.expand[i][:ei + 1]) + o
+                else:
+                    S[blk.s][blk.b, c] = score[self.kernel[i][c]] + o
+        return S
+
+    def decode(self, space, alive, score):
+        """Depth: the leading optional blocks with a live origin; per block the live kernel with
+        the best score and the width of its leading live segments."""
+        arch: list[list[int]] = [[] for _ in space.stages]
+        stopped: set[int] = set()
+        for i, blk in enumerate(self.blocks):
+            if self.origin[i] >= 0 and (blk.s in stopped or not alive[self.origin[i]]):
+                stopped.add(blk.s)
+                continue
+            ks = self.kernel[i]
+            op = int(np.argmax([score[g] + (1e3 if alive[g] else 0.0) for g in ks]))
+            width = None
+            if blk.factorised:
+                width = 0
+                for g in self.expand[i][1:]:
+                    if not alive[g]:
+                        break
+                    width += 1
+            arch[blk.s].append(blk.choice(op, width))
+        return tuple(tuple(b) for b in arch)
+
+    def costs(self, share):
+        """(G,) normalised cost of each switch (mean 1 over the non-zero ones): a kernel's cost
+        over the block's cheapest kernel, a width segment's cost over the next narrower width,
+        an origin's the block's mean cost; from the constraint's block table."""
+        c = np.zeros(self.G)
+        if share is None:
+            return c
+        for i, blk in enumerate(self.blocks):
+            T = share[blk.s][blk.b]
+            if blk.factorised:
+                Gm = np.array([[T[blk.index[(k, e)]] for e in blk.expansions] for k in blk.kernels])
+                per_k = Gm.mean(1)
+                for ki, g in enumerate(self.kernel[i]):
+                    c[g] = per_k[ki] - per_k.min()
+                per_e = Gm.mean(0)
+                for ei, g in enumerate(self.expand[i]):
+                    c[g] = 0.0 if ei == 0 else max(per_e[ei] - per_e[ei - 1], 0.0)
+                if self.origin[i] >= 0:
+                    c[self.origin[i]] = Gm.mean()
+            else:
+                for k, g in enumerate(self.kernel[i]):
+                    c[g] = T[k] - T.min()
+                if self.origin[i] >= 0:
+                    c[self.origin[i]] = T.mean()
+        nz = c[c > 0]
+        return c / nz.mean() if nz.size else c
+
+
+def ggn_diag_chain(net, sw, S, alive, x, y) -> np.ndarray:
+    """Exact diagonal of the Gauss-Newton matrix of the mean NLL w.r.t. the switch vector, per
+    sample (batch of one, BN on running statistics): one backward pass per class."""
+    import torch
+
+    was = net.training
+    net.eval()
+    out = np.zeros(S.numel())
+    try:
+        for n in range(len(y)):
+            s = S.detach().clone().requires_grad_(True)
+            z = net(x[n:n + 1], sw.gates(s, alive))[0]
+            p = torch.softmax(z.detach(), 0).numpy().astype(np.float64)
+            J = np.stack([torch.autograd.grad(z[k], s, retain_graph=k < len(z) - 1)[0].numpy()
+                          for k in range(len(z))]).astype(np.float64)
+            out += (p[:, None] * J**2).sum(0) - (p @ J) ** 2
+    finally:
+        net.train(was)
+    return out / max(len(y), 1) * alive
+
+
+def _search_chain(self, space, accuracy, constraints, budget, rng):
+    import torch
+    import torch.nn.functional as F
+
+    from search.data import batches
+
+    from .oneshot import (
+        accuracy_of,
+        build_mixed_net,
+        chain_costs,
+        chain_repair,
+        cpu_seconds,
+        dataset,
+        ranked_candidates,
+        recalibrate_bn,
+    )
+
+    c0 = cpu_seconds()
+    threads = torch.get_num_threads()
+    if self.threads:
+        torch.set_num_threads(self.threads)
+    try:
+        ds = dataset(self.data, space.input_shape, self.data_seed)
+        seed = int(rng.integers(2**31 - 1))
+        rs = np.random.default_rng(seed)
+        train = ds.train.subset(self.n_images, seed=seed)
+        torch.manual_seed(seed)
+        net = build_mixed_net(space)
+        sw = ChainSwitches(net)
+        costs = chain_costs(space, constraints)
+        cost = sw.costs(costs.share() if costs is not None else None)
+        lam = np.where(np.array(sw.kinds) == "origin", self.lambda_origin, self.lambda_child).astype(np.float64)
+        penalty = lam * (1.0 + self.resource_weight * cost)
+        S = torch.nn.Parameter(torch.ones(sw.G))
+        opt_w = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        opt_s = torch.optim.SGD([S], lr=self.switch_lr, momentum=self.momentum)
+        alive = np.ones(sw.G, dtype=bool)
+        gamma, w = np.ones(sw.G), np.ones(sw.G)
+        pen_t = torch.as_tensor(penalty, dtype=S.dtype)
+        history, tail = [], [0, 0]
+        n, bs = len(train), self.batch_size
+        net.train()
+        for ep in range(self.epochs):
+            n_warm = min(max(bs, int(round(self.warmup_fraction * n))), n - bs)
+            order = rs.permutation(n)
+            warm = type(train)(train.x[order[:n_warm]], train.y[order[:n_warm]])
+            rest = type(train)(train.x[order[n_warm:]], train.y[order[n_warm:]])
+            for xb, yb in batches(warm, bs, drop_last=True):
+                opt_w.zero_grad()
+                F.cross_entropy(net(xb, sw.gates(S.detach(), alive)), yb).backward()
+                opt_w.step()
+            w_t = torch.as_tensor(w, dtype=S.dtype)
+            mask = torch.from_numpy(alive).to(S.dtype)
+            last = None
+            for xb, yb in batches(rest, bs, drop_last=True):
+                opt_w.zero_grad()
+                opt_s.zero_grad()
+                out = net(xb, sw.gates(S, alive))
+                nll = F.cross_entropy(out, yb)
+                (nll + (pen_t * w_t * S.abs() * mask).sum()).backward()
+                S.grad.mul_(mask)
+                opt_w.step()
+                opt_s.step()
+                with torch.no_grad():
+                    S.mul_(mask)
+                if ep == self.epochs - 1:
+                    tail[0] += int((out.argmax(1) == yb).sum())
+                    tail[1] += len(yb)
+                last = (xb, yb)
+            xb, yb = last
+            k = min(self.hessian_samples, len(yb))
+            H = ggn_diag_chain(net, sw, S, alive, xb[:k], yb[:k])
+            gamma, w, _ = laplace_update_tree(S.detach().numpy(), H, gamma, lam, sw.parent)
+            new = alive & (gamma >= self.prune_gamma)
+            new = sw.protect(sw.cascade(new), gamma)
+            with torch.no_grad():
+                S.mul_(torch.from_numpy(new).to(S.dtype))
+                S[torch.from_numpy(new & ~alive)] = 1.0  # revived by `protect`: restart it
+            history.append({"epoch": ep + 1, "nll": float(nll.detach()), "pruned": int((~new).sum()),
+                            "pruned_now": int((alive & ~new).sum()), "H_median": float(np.median(H[alive])),
+                            "gamma_median": float(np.median(gamma[alive]))})
+            alive = new
+        final = sw.gates(S.detach(), alive)
+        with torch.no_grad():
+            recalibrate_bn(net, lambda x: net(x, final), train)
+            self.val_acc_ = accuracy_of(lambda x: net(x, final), ds.val, n=self.n_val)
+    finally:
+        torch.set_num_threads(threads)
+    self.train_acc_ = 100.0 * tail[0] / max(tail[1], 1)
+    self.train_cpu_s_ = cpu_seconds() - c0
+    self.net_, self.switch_net_, self.history_ = net, sw, history
+    self.gamma_, self.w_, self.alive_, self.switches_ = gamma, w, alive, S.detach().numpy().copy()
+    self.cost_coef_, self.lam_, self.penalty_ = cost, lam, penalty
+    kinds = np.array(sw.kinds)
+    self.stats_ = {"switches": sw.G, "pruned": int((~alive).sum()),
+                   **{f"pruned_{k}": int((~alive[kinds == k]).sum()) for k in ("origin", "kernel", "expand")},
+                   **{f"switches_{k}": int((kinds == k).sum()) for k in ("origin", "kernel", "expand")},
+                   "epochs": self.epochs, "images": n}
+    score = 0.5 * np.log(np.maximum(gamma, 1e-300) / self.prune_gamma)
+    S_blocks = sw.block_scores(space, score)
+    picked = self.picked_ = sw.decode(space, alive, score)
+    arch, how = picked, "no repair needed"
+    if not feasible_mask(constraints, [arch])[0]:
+        arch, how = chain_repair(space, constraints, arch, S_blocks)
+    self.final_ = arch
+    k = max(1, min(budget, self.k))
+    cands = ranked_candidates(space, constraints, arch, S_blocks, k)
+    cands = [a for a, ok in zip(cands, feasible_mask(constraints, cands), strict=True) if ok] or [arch]
+    acc = accuracy.query(cands)
+    best = int(np.argmax(acc))
+    pr = ", ".join(f"{self.stats_['pruned_' + k]}/{self.stats_['switches_' + k]} {k}" for k in ("origin", "kernel", "expand"))
+    note = (f"{self.epochs} epochs on {n} {self.data} images, supernet train {self.train_acc_:.1f}% / val "
+            f"{self.val_acc_:.1f}%; {self.stats_['pruned']}/{sw.G} switches pruned ({pr}); BayesNAS pick "
+            f"{space.to_str(picked)}; {how}; best of {len(cands)} queried (#{best + 1} by entropy score)")
+    return cands[best], None, note

@@ -1,4 +1,4 @@
-"""MGAS (METHODS.md section 3): multi-granularity differentiable search, NB201 track.
+"""MGAS (docs/methods.md section 3): multi-granularity differentiable search, NB201 track.
 
 One compact NB201 network is trained once with learned, thresholded gates at three levels:
 - operation: every edge outputs `sum_o w_o m_o op_o(x)`, `w = sigmoid(alpha)` (alpha shared by
@@ -53,9 +53,49 @@ Reconstructions (details the paper does not give, or scaled down for a CPU):
 - mu (the cost weight) adapts at the same checks: it doubles while the current decoding violates
   a constraint and halves while it uses less than `slack` of the bound (the paper's mu is fixed;
   this is what lets the search see the bound, not only the relative costs);
-- not done: the 3-stage memory schedule (sub-net stages, re-training with frozen masks, regrowing
-  20% of the pruned units by importance): this is the single-stage search, thresholds start at 0.
-Chain spaces (mbv3, fbnet) are out of scope for now: `spaces = ("nb201",)`.
+- NB201 runs the single-stage search (thresholds start at 0); the multi-stage schedule is the
+  chain search's (below).
+
+Chain spaces (mbv3-*, fbnet; `isinstance(space, Chain)`), on the gated chain supernet of
+oneshot.py (`build_mixed_net`, generic ChainSpace API only):
+- operation units: per block the kernel candidates as gated parallel ops (`sum_k w_k m_k dw_k`,
+  a superkernel: one depthwise conv of the gated sum of the zero-padded kernels, one shared BN;
+  reconstruction for CPU), or every choice as a parallel candidate module where the choices are
+  not a kernel x expansion grid; a block's last op is never pruned;
+- filter units: a gate per channel of the expanded (largest) width, `sigmoid(beta_f) m_f`; at the
+  end the kept channel count is snapped to the nearest allowed width (`snap_width`);
+- depth units: a gate `sigmoid(delta) m_d` on the residual branch of every block beyond the
+  stage's minimum depth, multiplied by the masks of the stage's earlier optional blocks (depth
+  stays contiguous);
+- weight units: `Step(|W| - t_w)` on every dense 1x1 conv of the mixed blocks (a
+  parametrisation). Weight sparsity does not speed up dense hardware: it carries no cost term
+  and only its pruned share is reported (`stats_["weight_sparsity"]`, memory/size only);
+- unit costs P from the constraint's own block table (`chain_costs`: each block's measured cost
+  as a share of what the bound leaves above the cheapest arch): a kernel its mean cost over the
+  widths minus the cheapest kernel's, a filter the block's cost span from the narrowest to the
+  widest width (the cost of keeping all of the block's channels), a depth unit the block's mean
+  cost;
+- multi-stage memory schedule: the space's stages are split into `substages` (3) sub-nets, run in
+  turn over equal shares of the steps. Sub-net i: (i > 0) re-train a `retrain` share of its steps
+  with every mask frozen (weights only), then regrow `regrow` (20%) of the pruned units of the
+  earlier sub-nets, per level, drawn by importance `0.5 |momentum of alpha| + 0.5 sigmoid(alpha)`
+  (each term normalised; `regrow`), and reset every threshold to 0; warm up (`warmup` share,
+  weights only); search jointly with the regulariser over sub-nets 0..i (earlier ones are
+  re-pruned); at its end prune (the hard masks become the alive states). Sub-nets not reached
+  yet run plain (every op at weight 1/n, full width, full depth, no arch parameters). lam is
+  checked >= 8 times per search phase against a pruning schedule of the op units that can be
+  pruned (`prune_target` of them by `prune_by` of the phase); mu as on NB201;
+- the regulariser sums, over groups (a block's ops, a block's filters, a stage's optional
+  blocks), the group's mean unit term, plus `sum exp(-t)` over the thresholds, so that a
+  threshold sees a gradient of order lam whatever its group's size (reconstruction);
+- decoding: depth = the leading kept optional blocks of each stage, per block the best surviving
+  kernel and the allowed width nearest the kept channels; if that breaks a constraint, greedy
+  repair with the table (`chain_repair`: one-block moves, smallest score lost per excess
+  removed); then the decoded arch and its best-scored feasible neighbours are read
+  (`min(budget, k)`), the best read returned;
+- recorded (`OneShotResult`): the supernet's train accuracy over the last quarter of its steps,
+  its val accuracy on `n_val` held-out images (final masks, BN recalibrated), CPU seconds, pruned
+  shares per level, regrown units.
 """
 
 from __future__ import annotations
@@ -65,10 +105,12 @@ from functools import lru_cache
 
 import numpy as np
 
+from core.capabilities import CellGraph, Chain, is_enumerable
 from search.spaces.nb201 import EDGES, N_EDGES, N_OPS
 
-from .base import Searcher, feasible_mask, register_method
+from .base import feasible_mask, register_method
 from .edge_costs import fit_edge_costs
+from .oneshot import OneShotSearcher
 
 #: gated ops (indices into NB201 OPS): skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3
 GATED = (1, 2, 3, 4)
@@ -336,17 +378,16 @@ def _dataset(spec: str, resolution: int | None):
     return load_dataset(spec, shape=shape, seed=0)
 
 
-@register_method("mgas")
-class MGAS(Searcher):
-    """Multi-granularity differentiable search on NB201 (see the module docstring).
+@register_method("mgas", supports=("nb201", "chain"), kind="one-shot")
+class MGAS(OneShotSearcher):
+    """Multi-granularity differentiable search on NB201 and chain spaces (see the module docstring).
 
-    Defaults: 3000 Fashion-MNIST images (28x28), 2 epochs (half of it warm-up), 3 cells of
-    width 8/16/32, about a minute on one loaded CPU core, nearly all of it training. `threads`
-    (torch intra-op threads during training; None leaves torch's setting): one is fastest for
-    convs this small and does not fight other jobs' threads.
+    Defaults: 3000 Fashion-MNIST images (28x28), 2 epochs at batch 64 (94 steps). NB201: half of
+    it warm-up, 3 cells of width 8/16/32, about a minute on one loaded CPU core. Chain spaces
+    (mbv3-fmnist): 3 sub-net stages of ~31 steps each; measured figures are in issue 12's report.
+    `threads` (torch intra-op threads during training; None leaves torch's setting): one is
+    fastest for convs this small and does not fight other jobs' threads.
     """
-
-    spaces = ("nb201",)
 
     def __init__(self, data: str = "fashion-mnist", n_train: int = 3000, epochs: float = 2,
                  batch_size: int = 64, resolution: int | None = None, C: int = 8,
@@ -356,7 +397,8 @@ class MGAS(Searcher):
                  lr: float = 0.01, weight_decay: float = 3e-4, arch_lr: float = 1.0,
                  threshold_lr: float = 0.1, weight_threshold_lr: float = 0.001,
                  momentum: float = 0.9, grad_clip: float = 5.0, warmup: float = 0.5,
-                 beta_init: float = 0.0, k: int | None = None, threads: int | None = 1):
+                 beta_init: float = 0.0, k: int | None = None, threads: int | None = 1,
+                 substages: int = 3, retrain: float = 0.2, regrow: float = 0.2, n_val: int = 2000):
         self.data, self.n_train, self.epochs, self.batch_size = data, n_train, epochs, batch_size
         self.resolution, self.C, self.cells_per_stage, self.stages = resolution, C, cells_per_stage, stages
         self.lam, self.mu, self.mu_min, self.mu_max, self.slack = lam, mu, mu_min, mu_max, slack
@@ -366,9 +408,14 @@ class MGAS(Searcher):
         self.threshold_lr, self.weight_threshold_lr = threshold_lr, weight_threshold_lr
         self.momentum, self.grad_clip, self.warmup, self.beta_init = momentum, grad_clip, warmup, beta_init
         self.k, self.threads = k, threads
+        self.substages, self.retrain, self.regrow, self.n_val = substages, retrain, regrow, n_val
 
     # ---- the Searcher entry point ------------------------------------------------------------
     def _search(self, space, accuracy, constraints, budget, rng):
+        if isinstance(space, Chain):
+            return _search_chain(self, space, accuracy, constraints, budget, rng)
+        if not (isinstance(space, CellGraph) and is_enumerable(space)):
+            raise ValueError(f"mgas runs on NB201-like cell spaces and chain spaces, not {space.name!r}")
         P, values = fit_op_costs(space, constraints)
         archs = np.asarray(list(space.iter_all()))
         excess_all = _excess(constraints, values) if constraints else np.zeros(len(archs))
@@ -416,7 +463,9 @@ class MGAS(Searcher):
 
         from search.data import batches
 
-        t0 = time.perf_counter()
+        from .oneshot import cpu_seconds
+
+        t0, c0 = time.perf_counter(), cpu_seconds()
         ds = _dataset(self.data, self.resolution)
         train = ds.train.subset(self.n_train, seed=int(rng.integers(2**31)))
         with torch.random.fork_rng(devices=[]):
@@ -497,9 +546,18 @@ class MGAS(Searcher):
         self.scores_ = self._scores(net)
         with torch.no_grad():
             self.w_ = torch.sigmoid(net.alpha).numpy().copy()
+        from .oneshot import accuracy_of, cpu_seconds, recalibrate_bn
+
+        with torch.random.fork_rng(devices=[]):
+            recalibrate_bn(net, net, train)
+            self.val_acc_ = accuracy_of(net, ds.val, n=self.n_val)
+        self.train_acc_ = 100 * correct / max(seen, 1)
+        self.train_cpu_s_ = cpu_seconds() - c0
         h = history[-1]
+        self.stats_ = {"steps": total, "pruned_ops": h["pruned_ops"], "pruned_filters": h["pruned_filters"],
+                       "weight_sparsity": h["weight_sparsity"], "lam": h["lam"], "mu": h["mu"]}
         self.summary_ = (f"{time.perf_counter() - t0:.1f} s, {total} steps on {len(train)} {self.data} images, "
-                         f"train acc {100 * correct / max(seen, 1):.1f}%; pruned ops {h['pruned_ops']:.2f}, filters {h['pruned_filters']:.2f}, weight sparsity "
+                         f"supernet train acc {self.train_acc_:.1f}% (all steps) / val {self.val_acc_:.1f}%; pruned ops {h['pruned_ops']:.2f}, filters {h['pruned_filters']:.2f}, weight sparsity "
                          f"{h['weight_sparsity']:.2f} (not counted against latency); lam {h['lam']:.3g}, mu {h['mu']:.3g}")
 
     @staticmethod
@@ -525,3 +583,472 @@ class MGAS(Searcher):
         s = np.zeros((N_EDGES, N_OPS))
         s[:, list(GATED)] = w + (m > 0.5)
         return s
+
+
+# ---- chain spaces ------------------------------------------------------------------------------
+def regrow(alive: np.ndarray, candidates: np.ndarray, importance: np.ndarray, share: float,
+           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """MGAS regrowth: switch `round(share * n)` of the n pruned units among `candidates` back on,
+    drawn without replacement with probability proportional to `importance` (a unit with zero
+    importance only when nothing else is left). Returns (new alive mask, regrown indices)."""
+    alive = np.asarray(alive, dtype=bool).copy()
+    pool = np.flatnonzero(np.asarray(candidates, dtype=bool) & ~alive)
+    n = int(round(share * len(pool)))
+    if n == 0:
+        return alive, np.zeros(0, dtype=np.int64)
+    p = np.clip(np.asarray(importance, dtype=np.float64)[pool], 0.0, None) + 1e-12
+    pick = rng.choice(pool, size=n, replace=False, p=p / p.sum())
+    alive[pick] = True
+    return alive, np.sort(pick)
+
+
+def importance(alpha: np.ndarray, momentum: np.ndarray | None) -> np.ndarray:
+    """MGAS's regrowth importance `0.5 |momentum of alpha| + 0.5 sigmoid(alpha)`, each term
+    normalised to sum 1 over the units given."""
+    sig = 1.0 / (1.0 + np.exp(-np.asarray(alpha, dtype=np.float64)))
+    mom = np.abs(np.zeros_like(sig) if momentum is None else np.asarray(momentum, dtype=np.float64))
+
+    def norm(v):
+        s = v.sum()
+        return v / s if s > 0 else np.full_like(v, 1.0 / max(len(v), 1))
+
+    return 0.5 * norm(mom) + 0.5 * norm(sig)
+
+
+class _ChainGates:
+    """MGAS's gates of a MixedChainNet, flat over the block positions: op units (alpha, t_op),
+    filter units (beta, t_f, factorised blocks), depth units (delta, t_d, optional blocks), weight
+    masks on every dense conv of the mixed blocks (t_w); `alive_*` are the hard 0/1 prune states
+    that the multi-stage schedule sets and regrows."""
+
+    def __init__(self, net, costs_share, beta_init: float):
+        torch = _torch()
+        from torch import nn
+        from torch.nn.utils import parametrize
+
+        class WeightMask(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.t = nn.Parameter(torch.zeros(()))
+
+            def forward(self, W):
+                return W * step(W.abs() - self.t)
+
+        self.net = net
+        self.blocks = list(net.blocks)
+        n = len(self.blocks)
+        self.n_ops = [b.n_ops for b in self.blocks]
+        self.alpha = [nn.Parameter(torch.zeros(k)) for k in self.n_ops]
+        self.t_op = [nn.Parameter(torch.zeros(())) for _ in range(n)]
+        self.beta = [nn.Parameter(torch.full((b.mid,), float(beta_init))) if b.factorised else None
+                     for b in self.blocks]
+        self.t_f = [nn.Parameter(torch.zeros(())) if b.factorised else None for b in self.blocks]
+        self.delta = [nn.Parameter(torch.zeros(())) if b.optional else None for b in self.blocks]
+        self.t_d = [nn.Parameter(torch.zeros(())) if b.optional else None for b in self.blocks]
+        self.alive_op = [torch.ones(k) for k in self.n_ops]
+        self.alive_f = [torch.ones(b.mid) if b.factorised else None for b in self.blocks]
+        self.alive_d = [torch.ones(()) if b.optional else None for b in self.blocks]
+        self.wmasks: list[list] = []
+        for blk in self.blocks:
+            convs = [m for m in blk.modules() if isinstance(m, nn.Conv2d) and m.groups == 1
+                     and m.kernel_size == (1, 1) and m.out_channels * m.in_channels > 64]
+            masks = []
+            for c in convs:
+                wm = WeightMask()
+                parametrize.register_parametrization(c, "weight", wm)
+                masks.append((c, wm))
+            self.wmasks.append(masks)
+        # unit costs P (share of what the bound leaves above the cheapest arch)
+        self.P_op, self.P_f, self.P_d = [], [], []
+        for blk in self.blocks:
+            T = None if costs_share is None else costs_share[blk.s][blk.b]
+            if T is None:
+                self.P_op.append(torch.zeros(blk.n_ops))
+                self.P_f.append(0.0)
+                self.P_d.append(0.0)
+                continue
+            if blk.factorised:
+                G = np.array([[T[blk.index[(k, e)]] for e in blk.expansions] for k in blk.kernels])
+                per_k = G.mean(1)
+                self.P_op.append(torch.as_tensor(per_k - per_k.min(), dtype=torch.float32))
+                span = max(blk.mids[-1] - blk.mids[0], 1)
+                self.P_f.append(float(max(G[:, -1].mean() - G[:, 0].mean(), 0.0) * blk.mid / span))
+                self.P_d.append(float(G.mean()))
+            else:
+                self.P_op.append(torch.as_tensor(T - T.min(), dtype=torch.float32))
+                self.P_f.append(0.0)
+                self.P_d.append(float(T.mean()))
+
+    # parameter groups ------------------------------------------------------------------------
+    def arch_params(self, idx):
+        return [p for i in idx for p in (self.alpha[i], self.beta[i], self.delta[i]) if p is not None]
+
+    def threshold_params(self, idx):
+        return [p for i in idx for p in (self.t_op[i], self.t_f[i], self.t_d[i]) if p is not None]
+
+    def weight_threshold_params(self, idx):
+        return [wm.t for i in idx for _, wm in self.wmasks[i]]
+
+    def reset_thresholds(self, idx):
+        with _torch().no_grad():
+            for p in self.threshold_params(idx) + self.weight_threshold_params(idx):
+                p.zero_()
+
+    # masks ---------------------------------------------------------------------------------------
+    def op_mask(self, i):
+        torch = _torch()
+        w = torch.sigmoid(self.alpha[i])
+        alive = self.alive_op[i]
+        m = step(w - self.t_op[i]) * alive
+        if float(m.detach().sum()) == 0:  # the block's last op is never pruned
+            j = int(torch.argmax(w.detach() + alive * 10))
+            force = torch.zeros_like(m)
+            force[j] = 1.0
+            m = m + force * (1 - m).detach()
+        return w, m
+
+    def filter_mask(self, i):
+        torch = _torch()
+        if self.beta[i] is None:
+            return None, None
+        w = torch.sigmoid(self.beta[i])
+        alive = self.alive_f[i]
+        m = step(w - self.t_f[i]) * alive
+        if float(m.detach().sum()) == 0:
+            j = int(torch.argmax(w.detach() + alive * 10))
+            force = torch.zeros_like(m)
+            force[j] = 1.0
+            m = m + force * (1 - m).detach()
+        return w, m
+
+    def depth_mask(self, i):
+        torch = _torch()
+        if self.delta[i] is None:
+            return None, None
+        w = torch.sigmoid(self.delta[i])
+        return w, step(w - self.t_d[i]) * self.alive_d[i]
+
+    def gates(self, searched: set, plain: set, frozen: bool = False):
+        """Per block (op_gate, ch_gate, depth_gate, live). `plain` blocks (sub-nets not searched
+        yet) run every op at weight 1/n, full width, present; the rest use their masks (detached
+        when `frozen`). A block's depth gate also carries the masks of the stage's earlier
+        optional blocks (depth stays contiguous)."""
+        torch = _torch()
+        out, chain = [], None
+        for i, blk in enumerate(self.blocks):
+            if blk.b == 0:
+                chain = None
+            if i in plain:
+                out.append((torch.full((blk.n_ops,), 1.0 / blk.n_ops), None, None, None))
+                continue
+            w, m = self.op_mask(i)
+            g = w * m
+            live = [k for k in range(blk.n_ops) if float(self.alive_op[i][k]) > 0]
+            wf, mf = self.filter_mask(i)
+            ch = None if wf is None else wf * mf
+            d = None
+            if blk.optional:
+                wd, md = self.depth_mask(i)
+                chain = md if chain is None else chain * md
+                d = wd * chain
+            if frozen or i not in searched:
+                g = g.detach()
+                ch = None if ch is None else ch.detach()
+                d = None if d is None else d.detach()
+            out.append((g, ch, d, live))
+        return out
+
+    def regulariser(self, idx, mu: float):
+        """Op + filter + depth terms + threshold term `sum exp(-t)`. A level's term sums, over
+        its groups (a block's ops, a block's filters, a stage's optional blocks), the group's
+        mean of `m log(1 + n w / sum w) (1 + mu P)`: every threshold sees a gradient of order
+        lam whatever the group's size (reconstruction: the paper sums over units)."""
+        torch = _torch()
+        r = torch.zeros(())
+        stages: dict[int, list] = {}
+        for i in idx:
+            blk = self.blocks[i]
+            w, m = self.op_mask(i)
+            r = r + unit_penalty(w, m, self.P_op[i], mu) / w.numel()
+            wf, mf = self.filter_mask(i)
+            if wf is not None:
+                r = r + unit_penalty(wf, mf, torch.as_tensor(self.P_f[i]), mu) / wf.numel()
+            if blk.optional:
+                stages.setdefault(blk.s, []).append(i)
+        for blocks in stages.values():
+            ws, ms = zip(*(self.depth_mask(i) for i in blocks), strict=True)
+            P = torch.as_tensor([self.P_d[i] for i in blocks], dtype=torch.float32)
+            r = r + unit_penalty(torch.stack(ws), torch.stack(ms), P, mu) / len(blocks)
+        t = torch.stack([p.reshape(()) for p in self.threshold_params(idx) + self.weight_threshold_params(idx)])
+        return r + torch.exp(-t).sum()
+
+    # pruning state -----------------------------------------------------------------------------------
+    def hard(self):
+        """Current effective 0/1 masks (op, filter, depth) per block, as numpy."""
+        with _torch().no_grad():
+            ops = [self.op_mask(i)[1].numpy() > 0.5 for i in range(len(self.blocks))]
+            fil = [None if self.beta[i] is None else self.filter_mask(i)[1].numpy() > 0.5
+                   for i in range(len(self.blocks))]
+            dep = [None if self.delta[i] is None else bool(self.depth_mask(i)[1] > 0.5)
+                   for i in range(len(self.blocks))]
+        return ops, fil, dep
+
+    def prune(self, idx) -> None:
+        """alive &= the current masks, for the blocks in idx (the last op/filter is kept)."""
+        torch = _torch()
+        ops, fil, dep = self.hard()
+        for i in idx:
+            self.alive_op[i] = torch.as_tensor(ops[i], dtype=torch.float32)
+            if fil[i] is not None:
+                self.alive_f[i] = torch.as_tensor(fil[i], dtype=torch.float32)
+            if dep[i] is not None:
+                self.alive_d[i] = torch.as_tensor(float(dep[i]))
+
+    def pruned_fraction(self, idx) -> tuple[float, float, float, float]:
+        """(ops, filters, depth units, conv weights) masked off among blocks idx."""
+        torch = _torch()
+        ops, fil, dep = self.hard()
+        o = [1 - ops[i].mean() for i in idx]
+        f = [1 - fil[i].mean() for i in idx if fil[i] is not None]
+        d = [1 - float(dep[i]) for i in idx if dep[i] is not None]
+        with torch.no_grad():
+            kept = tot = 0
+            for i in idx:
+                for conv, wm in self.wmasks[i]:
+                    m = conv.parametrizations.weight.original.abs() > wm.t
+                    kept += float(m.sum())
+                    tot += m.numel()
+        return (float(np.mean(o)) if o else 0.0, float(np.mean(f)) if f else 0.0,
+                float(np.mean(d)) if d else 0.0, 1 - kept / tot if tot else 0.0)
+
+    def regrow_units(self, idx, share: float, momentum: dict, rng) -> dict:
+        """Regrow `share` of the pruned units of blocks idx, per level, by importance."""
+        torch = _torch()
+        counts = {}
+        levels = [
+            ("op", self.alive_op, self.alpha),
+            ("filter", self.alive_f, self.beta),
+            ("depth", self.alive_d, self.delta),
+        ]
+        for name, alive, param in levels:
+            items = [i for i in idx if alive[i] is not None]
+            if not items:
+                continue
+            a = np.concatenate([alive[i].numpy().reshape(-1) > 0.5 for i in items])
+            logits = np.concatenate([param[i].detach().numpy().reshape(-1) for i in items])
+            mom = np.concatenate([momentum.get(id(param[i]), np.zeros(param[i].numel())).reshape(-1)
+                                  for i in items])
+            new, picked = regrow(a, np.ones_like(a), importance(logits, mom), share, rng)
+            counts[name] = (int((~a).sum()), len(picked))
+            off = 0
+            for i in items:
+                k = alive[i].numel()
+                alive[i] = torch.as_tensor(new[off:off + k].reshape(alive[i].shape), dtype=torch.float32)
+                off += k
+        return counts
+
+    # decoding --------------------------------------------------------------------------------------------
+    def block_scores(self, space) -> list[np.ndarray]:
+        """[stage] -> [max_depth, n_choices] score: op (1 + w for a surviving op, w otherwise),
+        width (1 - distance of the allowed width to the kept channels, over the full width),
+        depth (1 + w for a kept optional block, w otherwise)."""
+        torch = _torch()
+        ops, fil, dep = self.hard()
+        S = [np.zeros((st.max_depth, len(st.choices))) for st in space.stages]
+        with torch.no_grad():
+            for i, blk in enumerate(self.blocks):
+                w = torch.sigmoid(self.alpha[i]).numpy()
+                op_score = w + ops[i]
+                depth = 0.0
+                if blk.optional:
+                    depth = float(torch.sigmoid(self.delta[i])) + float(dep[i])
+                for c in range(len(space.stages[blk.s].choices)):
+                    if blk.factorised:
+                        k, e = next(ke for ke, cc in blk.index.items() if cc == c)
+                        n_act = float(fil[i].sum())
+                        width = 1 - abs(blk.mids[blk.expansions.index(e)] - n_act) / blk.mid
+                        S[blk.s][blk.b, c] = op_score[blk.kernels.index(k)] + width + depth
+                    else:
+                        S[blk.s][blk.b, c] = op_score[c] + depth
+        return S
+
+    def decode(self, space):
+        """Depth: the leading kept optional blocks; per block the best surviving op and the
+        allowed width nearest the kept channels."""
+        from .oneshot import snap_width
+
+        ops, fil, dep = self.hard()
+        torch = _torch()
+        arch: list[list[int]] = [[] for _ in space.stages]
+        stopped: set[int] = set()
+        with torch.no_grad():
+            for i, blk in enumerate(self.blocks):
+                if blk.optional and (blk.s in stopped or not dep[i]):
+                    stopped.add(blk.s)
+                    continue
+                w = torch.sigmoid(self.alpha[i]).numpy()
+                op = int(np.argmax(w + ops[i]))
+                width = snap_width(blk.mids, float(fil[i].sum())) if blk.factorised else None
+                arch[blk.s].append(blk.choice(op, width))
+        return tuple(tuple(b) for b in arch)
+
+
+def _substage_groups(space, n: int) -> list[list[int]]:
+    """Block-position indices of each sub-net stage: the space's stages split into n runs."""
+    from .oneshot import block_positions
+
+    pos = block_positions(space)
+    parts = np.array_split(np.arange(len(space.stages)), min(n, len(space.stages)))
+    return [[i for i, (s, _) in enumerate(pos) if s in set(p.tolist())] for p in parts]
+
+
+def _train_chain(self, space, constraints, rng: np.random.Generator):
+    """MGAS on a chain space (the multi-stage schedule); sets the fitted `*_` attributes."""
+    torch = _torch()
+    from torch.nn import functional as F
+
+    from .oneshot import (
+        accuracy_of,
+        build_mixed_net,
+        chain_costs,
+        cpu_seconds,
+        dataset,
+        recalibrate_bn,
+    )
+
+    c0 = cpu_seconds()
+    costs = chain_costs(space, constraints)
+    share = costs.share() if costs is not None else None
+    ds = dataset(self.data, space.input_shape)
+    train = ds.train.subset(self.n_train, seed=int(rng.integers(2**31)))
+    torch.manual_seed(int(rng.integers(2**31)))
+    net = build_mixed_net(space)
+    gates = _ChainGates(net, share, self.beta_init)
+    groups = _substage_groups(space, self.substages)
+    all_idx = [i for g in groups for i in g]
+    weights = [p for p in net.parameters() if not any(p is t for t in gates.weight_threshold_params(all_idx))]
+    opt = torch.optim.SGD([
+        {"params": weights, "lr": self.lr, "weight_decay": self.weight_decay},
+        {"params": gates.arch_params(all_idx), "lr": self.arch_lr},
+        {"params": gates.threshold_params(all_idx), "lr": self.threshold_lr},
+        {"params": gates.weight_threshold_params(all_idx), "lr": self.weight_threshold_lr},
+    ], momentum=self.momentum)
+    everything = [p for g in opt.param_groups for p in g["params"]]
+    spe = max(1, -(-len(train) // self.batch_size))
+    total = max(len(groups) * 3, int(round(self.epochs * spe)))
+    every = max(1, int(round(self.lam_every * spe)))  # capped below: >= 8 checks per search phase
+    n_ops_all = sum(gates.n_ops)
+    prunable = 1 - len(gates.blocks) / n_ops_all  # keep-last: one op per block always stays
+
+    def stream():
+        from search.data import batches
+
+        while True:
+            yield from batches(train, self.batch_size, rng=rng, drop_last=True)
+
+    data = stream()
+    lam, mu = float(self.lam), float(self.mu)
+    history, regrown, tail = [], [], [0, 0]
+    step_i = 0
+    net.train()
+    for gi in range(len(groups)):
+        searched = {i for g in groups[:gi + 1] for i in g}
+        plain = {i for g in groups[gi + 1:] for i in g}
+        idx = sorted(searched)
+        n_steps = total // len(groups) + (total % len(groups) if gi == len(groups) - 1 else 0)
+        n_re = int(round(self.retrain * n_steps)) if gi > 0 else 0
+        n_warm = int(round(self.warmup * (n_steps - n_re)))
+        n_search = max(1, n_steps - n_re - n_warm)
+        phases = [("retrain", n_re), ("warmup", n_warm), ("search", n_search)]
+        for phase, n in phases:
+            if phase == "warmup" and gi > 0:
+                mom = {id(p): opt.state.get(p, {}).get("momentum_buffer", torch.zeros_like(p)).numpy()
+                       for p in gates.arch_params(idx)}
+                prev = sorted(i for g in groups[:gi] for i in g)
+                regrown.append(gates.regrow_units(prev, self.regrow, mom, rng))
+                gates.reset_thresholds(idx)
+            for k in range(n):
+                x, y = next(data)
+                search = phase == "search"
+                g = gates.gates(searched if search else set(), plain, frozen=not search)
+                out = net(x, g)
+                loss = F.cross_entropy(out, y)
+                if search:
+                    loss = loss + lam * gates.regulariser(idx, mu)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if not search:  # warm-up and re-training: the shared weights only
+                    for p in gates.weight_threshold_params(all_idx):
+                        p.grad = None
+                torch.nn.utils.clip_grad_norm_(everything, self.grad_clip)
+                opt.step()
+                step_i += 1
+                if step_i > 0.75 * total:
+                    tail[0] += int((out.argmax(1) == y).sum())
+                    tail[1] += len(y)
+                if search and ((k + 1) % max(1, min(every, n // 8)) == 0 or k == n - 1):
+                    pr = gates.pruned_fraction(idx)
+                    frac = (k + 1) / max(1.0, self.prune_by * n)
+                    target = self.prune_target * prunable * min(1.0, frac)
+                    arch = gates.decode(space)
+                    load = max((float(c.values([arch])[0]) / c.constraint.bound for c in constraints), default=0.0)
+                    feas = bool(feasible_mask(constraints, [arch])[0])
+                    history.append({"step": step_i, "substage": gi, "lam": lam, "mu": mu, "pruned_ops": pr[0],
+                                    "pruned_filters": pr[1], "pruned_depth": pr[2], "weight_sparsity": pr[3],
+                                    "target": target, "decoded": space.to_str(arch), "load": load,
+                                    "feasible": feas})
+                    if k < n - 1:
+                        tol = 0.5 / n_ops_all
+                        lam = lam / 2 if pr[0] > target + tol else (lam * 2 if pr[0] < target - tol else lam)
+                        if not feas:
+                            mu = min(mu * 2, self.mu_max)
+                        elif load < self.slack:
+                            mu = max(mu / 2, self.mu_min)
+        gates.prune(idx)
+    net.eval()
+    final = gates.gates(set(), set(), frozen=True)
+    with torch.no_grad():
+        recalibrate_bn(net, lambda x: net(x, final), train)
+        self.val_acc_ = accuracy_of(lambda x: net(x, final), ds.val, n=self.n_val)
+    self.train_acc_ = 100.0 * tail[0] / max(tail[1], 1)
+    self.train_cpu_s_ = cpu_seconds() - c0
+    self.net_, self.gates_, self.history_, self.regrown_ = net, gates, history, regrown
+    pr = gates.pruned_fraction(all_idx)
+    n_units = {"ops": n_ops_all, "filters": sum(b.mid for b in gates.blocks if b.factorised),
+               "depth": sum(1 for b in gates.blocks if b.optional)}
+    self.stats_ = {"steps": total, "pruned_ops": pr[0], "pruned_filters": pr[1], "pruned_depth": pr[2],
+                   "weight_sparsity": pr[3], "lam": lam, "mu": mu, "units_ops": n_units["ops"],
+                   "units_filters": n_units["filters"], "units_depth": n_units["depth"],
+                   "regrown": sum(v[1] for r in regrown for v in r.values())}
+    self.summary_ = (f"{total} steps in {len(groups)} sub-net stages on {len(train)} {self.data} images; "
+                     f"supernet train {self.train_acc_:.1f}% / val {self.val_acc_:.1f}%; pruned ops {pr[0]:.2f}, "
+                     f"filters {pr[1]:.2f}, depth units {pr[2]:.2f}, weight sparsity {pr[3]:.2f} (memory only, "
+                     f"not latency); regrown {self.stats_['regrown']} units; lam {lam:.3g}, mu {mu:.3g}")
+
+
+def _search_chain(self, space, accuracy, constraints, budget, rng):
+    from .oneshot import chain_repair, ranked_candidates
+
+    torch = _torch()
+    threads = torch.get_num_threads()
+    if self.threads:
+        torch.set_num_threads(self.threads)
+    try:
+        _train_chain(self, space, constraints, rng)
+    finally:
+        torch.set_num_threads(threads)
+    S = self.gates_.block_scores(space)
+    arch = self.decoded_ = self.gates_.decode(space)
+    note = [self.summary_, f"decoded {space.to_str(arch)}"]
+    if not feasible_mask(constraints, [arch])[0]:
+        arch, how = chain_repair(space, constraints, arch, S)
+        note.append(how)
+    k = max(1, budget if self.k is None else min(budget, self.k))
+    cands = ranked_candidates(space, constraints, arch, S, k)
+    cands = [a for a, ok in zip(cands, feasible_mask(constraints, cands), strict=True) if ok]
+    if not cands:
+        return arch, None, "; ".join(note + ["nothing feasible found: the repaired arch is returned"])
+    acc = accuracy.query(cands)
+    best = int(np.argmax(acc))
+    note.append(f"read {len(cands)} archs (decoded + best-scored neighbours); best is #{best + 1}")
+    return cands[best], None, "; ".join(note)

@@ -192,8 +192,11 @@ def test_exact_hessian_diag_by_double_backprop():
 
 # ---- end to end ---------------------------------------------------------------------------------
 def test_default_construction_and_bad_hessian(problem):
+    from search.methods import method_meta
+
     m = create_method("bayesnas")
-    assert m.spaces == ("nb201",) and m.data == "fashion-mnist" and m.hessian == "ggn"
+    assert set(method_meta("bayesnas")["supports"]) == {"nb201", "chain"}
+    assert m.data == "fashion-mnist" and m.hessian == "ggn"
     sp, acc, cons = problem
     with pytest.raises(ValueError, match="hessian must be"):
         create_method("bayesnas", hessian="hutchinson").search(sp, acc, cons, budget=5)
@@ -215,3 +218,71 @@ def test_budget_smaller_than_k_and_a_tight_bound(nb201_tables):
     sp, acc, cons = _problem(nb201_tables, bound=2.0)  # only cheap cells fit
     r = create_method("bayesnas", **TINY, k=10).search(sp, acc, cons, budget=2, seed=0)
     assert r.feasible and r.queries <= 2 and all(v <= 2.0 for v in r.costs.values())
+
+
+# ---- chain spaces ------------------------------------------------------------------------------
+def test_tree_laplace_update_by_hand():
+    from search.methods.bayesnas import laplace_update_tree
+
+    # origin of block 1 (root), origin of block 2 (its child: depth chain), a kernel of block 2
+    s = np.array([1.0, 0.5, 0.1])
+    parent = [-1, 0, 1]
+    gamma, w, C = laplace_update_tree(s, np.ones(3), np.ones(3), np.ones(3), parent)
+    assert C == pytest.approx([0.5] * 3) and w == pytest.approx([math.sqrt(0.5)] * 3)  # sqrt(|1 - 1/2|)
+    r2 = math.sqrt(2)
+    assert gamma == pytest.approx([r2, r2 / 3, r2 / 13])  # own = |s| sqrt 2; 1/(1/own + 1/parent)
+    # H = 3, lam = 1, gamma = 1/2: C = 1/(2 + 3) = 0.2, w = sqrt(|2 - 0.8|)
+    g2, w2, _ = laplace_update_tree([0.3], [3.0], [0.5], [1.0], [-1])
+    assert w2[0] == pytest.approx(math.sqrt(1.2)) and g2[0] == pytest.approx(0.3 / math.sqrt(1.2))
+    with pytest.raises(ValueError, match="parent"):
+        laplace_update_tree(s, np.ones(3), np.ones(3), np.ones(3), [-1, 2, 1])
+
+
+def test_chain_switches_keep_depth_contiguous():
+    torch = pytest.importorskip("torch")
+    from search.methods.bayesnas import ChainSwitches
+    from search.methods.oneshot import build_mixed_net
+    from search.spaces.mbv3 import MBV3Space
+
+    sp = MBV3Space("mbv3-fmnist", input_shape=(1, 8, 8), stem_channels=8, stem_stride=1, widths=(8,),
+                   strides=(1,), se=(False,), acts=("relu",), head_expand=16, depths=(1, 3))
+    sw = ChainSwitches(build_mixed_net(sp))
+    o1, o2 = sw.origin[1], sw.origin[2]
+    assert sw.origin[0] == -1 and sw.parent[o1] == -1 and sw.parent[o2] == o1  # the depth chain
+    assert all(sw.parent[g] == o2 for g in sw.kernel[2] + sw.expand[2])
+    assert all(sw.parent[g] == -1 for g in sw.kernel[0])  # a mandatory block's children are roots
+    alive = np.ones(sw.G, dtype=bool)
+    alive[o1] = False
+    alive[sw.kernel[0]] = False
+    alive = sw.protect(sw.cascade(alive), np.arange(sw.G, dtype=float))
+    assert not alive[o2] and not alive[sw.kernel[2]].any()  # block 2 goes with block 1
+    assert alive[sw.kernel[0]].sum() == 1 and alive[sw.kernel[0][-1]]  # the best kernel is kept
+    score = np.where(alive, 1.0, -1.0)
+    assert [len(b) for b in sw.decode(sp, alive, score)] == [1]
+    gates = sw.gates(torch.ones(sw.G), alive)
+    assert gates[1][2] == 0 and gates[1][3] == []  # pruned origin: the block is skipped
+    net = build_mixed_net(sp)
+    assert net(torch.randn(2, 1, 8, 8), gates).shape == (2, 10)
+
+
+def test_tiny_chain_search_prunes_reports_and_is_feasible(tmp_path):
+    from search.methods import FunctionAccuracy
+    from tests.search.chain_tiny import tiny_space, tiny_table
+
+    sp = tiny_space()
+    path, bound, cons = tiny_table(sp, tmp_path / "lat_ms.csv")
+    acc = FunctionAccuracy(lambda archs: np.array([sum(len(b) for b in a) for a in archs], dtype=float))
+    m = create_method("bayesnas", data="digits", n_images=128, epochs=2, batch_size=16, hessian_samples=2,
+                      n_val=64, lambda_origin=1.0, lambda_child=1.0, switch_lr=0.5)
+    r = m.search(sp, acc, cons, budget=3, seed=0)
+    assert r.feasible and r.costs[f"latency_ms@table:{path}"] <= bound and r.queries <= 3
+    st = r.stats
+    assert st["pruned"] == st["pruned_origin"] + st["pruned_kernel"] + st["pruned_expand"] == int((~m.alive_).sum())
+    assert st["switches"] == len(m.gamma_) and len(m.history_) == 2
+    assert f"{st['pruned']}/{st['switches']} switches pruned" in r.notes
+    assert r.search_cpu_s > 0 and r.supernet_train_acc is not None and r.supernet_val_acc is not None
+    # a pruned origin takes its block's children with it, and a child's gamma never exceeds its parent's
+    for g, p in enumerate(m.switch_net_.parent):
+        if p >= 0:
+            assert m.gamma_[g] <= m.gamma_[p] + 1e-12
+            assert m.alive_[p] or not m.alive_[g]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from search.constraints import resolve
-from search.methods import TableAccuracy, create_method
+from search.methods import FunctionAccuracy, TableAccuracy, create_method
 from search.methods.mgas import (
     GATED,
     _build_net,
@@ -141,5 +141,86 @@ def test_budget_of_one_reads_only_the_decoded_cell(problem):
         assert r.arch == decoded
 
 
-def test_only_nb201():
-    assert create_method("mgas").spaces == ("nb201",)
+# ---- chain spaces -----------------------------------------------------------------------------
+CHAIN_TINY = dict(data="digits", n_train=128, epochs=3, batch_size=16, n_val=64)
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    from tests.search.chain_tiny import tiny_space, tiny_table
+
+    sp = tiny_space()
+    return (sp, *tiny_table(sp, tmp_path_factory.mktemp("mgas") / "lat_ms.csv"))
+
+
+def test_registered_for_nb201_and_chains():
+    from search.methods import method_meta
+
+    meta = method_meta("mgas")
+    assert set(meta["supports"]) == {"nb201", "chain"} and meta["kind"] == "one-shot"
+
+
+def test_regrowth_restores_the_requested_share_by_importance():
+    from search.methods.mgas import importance, regrow
+
+    alive = np.ones(100, dtype=bool)
+    alive[:50] = False  # 50 pruned units
+    imp = np.zeros(100)
+    imp[:10] = 1.0  # only 10 of them matter
+    new, picked = regrow(alive, np.ones(100, dtype=bool), imp, 0.2, np.random.default_rng(0))
+    assert len(picked) == 10 and new.sum() == 60  # 20% of the 50 pruned units
+    assert set(picked) == set(range(10))  # drawn by importance
+    assert not (alive & ~new).any()  # nothing alive was pruned
+    # only pruned units among the candidates can regrow; share 0 regrows nothing
+    cand = np.zeros(100, dtype=bool)
+    cand[40:] = True
+    _, picked = regrow(alive, cand, np.ones(100), 0.5, np.random.default_rng(1))
+    assert len(picked) == 5 and all(40 <= i < 50 for i in picked)
+    assert len(regrow(alive, cand, np.ones(100), 0.0, np.random.default_rng(1))[1]) == 0
+    # 0.5 |momentum| + 0.5 sigmoid(alpha), each normalised
+    w = importance(np.zeros(4), np.array([0.0, 0.0, 0.0, 2.0]))
+    assert w == pytest.approx([0.125, 0.125, 0.125, 0.625]) and w.sum() == pytest.approx(1.0)
+
+
+def test_chain_gates_units_costs_and_decoding(chain):
+    from search.methods.mgas import _ChainGates
+    from search.methods.oneshot import build_mixed_net, chain_costs
+
+    sp, _, _, cons = chain
+    net = build_mixed_net(sp)
+    g = _ChainGates(net, chain_costs(sp, cons).share(), 0.0)
+    blocks = g.blocks
+    assert [b.factorised for b in blocks] == [True] * 4 and [b.optional for b in blocks] == [False, True] * 2
+    assert all(b.n_ops == 3 and b.mids == sorted(b.mids) and b.mid == b.mids[-1] for b in blocks)
+    # a kernel's unit cost grows with its size (the table: latency ~ k^2 e), the cheapest is 0
+    assert all(p[0] == 0 and p[0] < p[1] < p[2] for p in g.P_op)
+    x = torch.randn(2, 1, 8, 8)
+    assert net(x, g.gates(set(range(4)), set())).shape == (2, 10)
+    # everything on (thresholds 0): deepest, the best op, the widest width
+    widest = [b.index[(b.kernels[0], b.expansions[-1])] for b in blocks]  # op ties: the first kernel
+    assert g.decode(sp) == ((widest[0], widest[1]), (widest[2], widest[3]))
+    with torch.no_grad():
+        g.t_d[1].fill_(0.9)  # stage 0's optional block pruned
+        g.t_f[0].fill_(0.9)
+        g.beta[0][: blocks[0].mids[0]].fill_(5.0)  # block 0 keeps exactly the narrowest width
+        g.alpha[0][2] = 3.0  # and prefers k7
+    arch = g.decode(sp)
+    assert arch[0] == (blocks[0].index[(blocks[0].kernels[-1], blocks[0].expansions[0])],)
+    g.prune([0, 1])
+    assert float(g.alive_d[1]) == 0 and g.alive_f[0].sum() == blocks[0].mids[0]
+    assert len(g.decode(sp)[0]) == 1
+
+
+def test_tiny_chain_search_is_feasible_and_reports_its_cost(chain):
+    sp, path, bound, cons = chain
+    acc = FunctionAccuracy(lambda archs: np.array([sum(len(b) for b in a) for a in archs], dtype=float))
+    m = create_method("mgas", **CHAIN_TINY)
+    r = m.search(sp, acc, cons, budget=3, seed=0)
+    assert r.feasible and r.costs[f"latency_ms@table:{path}"] <= bound and r.queries <= 3
+    assert r.search_cpu_s > 0 and r.supernet_cpu_s > 0 and r.supernet_train_acc is not None
+    assert 0 <= r.supernet_val_acc <= 100 and r.stats["steps"] >= 9
+    assert {"substage", "lam", "mu", "pruned_ops", "pruned_filters", "pruned_depth"} <= set(m.history_[-1])
+    assert {h["substage"] for h in m.history_} == {0, 1}  # two stages in the tiny space: two sub-nets
+    assert len(m.regrown_) == 1  # one regrowth, before the second sub-net stage
+    row = r.row()
+    assert "stat_pruned_ops" in row and "search_cpu_s" in row

@@ -1,0 +1,373 @@
+"""Shared parts of the one-shot methods (MGAS, BayesNAS, DI-NAS): their result record (supernet
+train/val accuracy, search cost in CPU seconds), the gated chain supernet MGAS and BayesNAS
+search on, the per-block cost table of a constraint, and the greedy repair / neighbour list that
+turn a decoded chain arch into feasible candidates.
+
+The gated chain supernet (`MixedChainNet`) is built only from the generic ChainSpace API
+(`stages`, `choices`, `depths`, `block_spec`, `build_block`, `fixed_blocks`). Per block position:
+- when the stage's choices form a kernel x expansion grid of MBConv blocks (`block_spec(...)
+  .params` with `kernel` and `expand`), the block is factorised: one expand conv at the largest
+  expansion, the kernel candidates as gated parallel depthwise convs (a superkernel: the gated
+  sum of the zero-padded candidate kernels, one shared BN, so the three parallel convs cost one;
+  reconstruction, for CPU), a channel gate over the expanded width (filter units), SE and project
+  of the largest block;
+- otherwise (FBNet-like choice lists) every choice is a parallel candidate module
+  (`build_block`) and the gated sum of their outputs is the block (no filter level);
+- a block beyond the stage's minimum depth has a depth gate on its residual branch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from .base import Searcher, SearchResult, feasible_mask
+
+
+# ---- cost accounting and the result record -------------------------------------------------
+def cpu_seconds() -> float:
+    """CPU seconds of this process (all threads) plus its finished children."""
+    t = os.times()
+    return time.process_time() + t.children_user + t.children_system
+
+
+@dataclass
+class OneShotResult(SearchResult):
+    """A SearchResult with what a one-shot method pays and whether its supernet learned."""
+
+    supernet_train_acc: float | None = None  # % on the training images, last part of training
+    supernet_val_acc: float | None = None  # % on held-out validation images of the same data
+    supernet_data: str = ""
+    search_cpu_s: float | None = None  # CPU seconds of the whole search (training included)
+    supernet_cpu_s: float | None = None  # of which training the supernet
+    stats: dict = field(default_factory=dict)  # method-specific scalars (pruned counts, ...)
+
+    def row(self) -> dict:
+        d = super().row()
+        stats = d.pop("stats", {}) or {}
+        d.update({f"stat_{k}": v for k, v in stats.items()})
+        return d
+
+
+class OneShotSearcher(Searcher):
+    """Times the search in CPU seconds and returns a `OneShotResult`; `_search` sets
+    `train_acc_`, `val_acc_`, `train_cpu_s_` and `stats_`."""
+
+    def search(self, space, accuracy, constraints, budget, seed=0):
+        self.train_acc_ = self.val_acc_ = self.train_cpu_s_ = None
+        self.stats_ = {}
+        c0 = cpu_seconds()
+        r = super().search(space, accuracy, constraints, budget, seed)
+        cpu = cpu_seconds() - c0
+        base = {f.name: getattr(r, f.name) for f in fields(SearchResult)}
+        return OneShotResult(**base, supernet_train_acc=self.train_acc_, supernet_val_acc=self.val_acc_,
+                             supernet_data=str(getattr(self, "data", "")), search_cpu_s=cpu,
+                             supernet_cpu_s=self.train_cpu_s_, stats=dict(self.stats_))
+
+
+# ---- data ------------------------------------------------------------------------------------
+_DATA: dict = {}
+
+
+def dataset(spec: str, shape=None, seed: int = 0):
+    """`search.data.load_dataset`, cached (Fashion-MNIST is ~190 MB as float32: keep one)."""
+    key = (spec, tuple(shape) if shape is not None else None, seed)
+    if key not in _DATA:
+        from search.data import load_dataset
+
+        _DATA.clear()
+        _DATA[key] = load_dataset(spec, shape=shape, seed=seed)
+    return _DATA[key]
+
+
+def accuracy_of(fn, split, n: int | None = 2000, batch_size: int = 256, channels_last: bool = False) -> float:
+    """Accuracy (%) of `fn(x) -> logits` on the first `n` items of `split` (no grad)."""
+    import torch
+
+    from search.data import batches
+
+    correct = seen = 0
+    with torch.no_grad():
+        for x, y in batches(split, batch_size, limit=n):
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            correct += int((fn(x).argmax(1) == y).sum())
+            seen += len(y)
+    return 100.0 * correct / max(seen, 1)
+
+
+def recalibrate_bn(net, fn, split, n: int = 1024, batch_size: int = 128) -> None:
+    """Reset every BatchNorm's running statistics and re-estimate them (cumulative average) from
+    `n` training images through `fn(x)` (the subnet or gated supernet as evaluated); leaves
+    `net` in eval mode."""
+    import torch
+    from torch import nn
+
+    from search.data import batches
+
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    net.train()
+    with torch.no_grad():
+        for x, _ in batches(split, batch_size, limit=n):
+            fn(x)
+    for m, mom in zip(bns, saved, strict=True):
+        m.momentum = mom
+    net.eval()
+
+
+# ---- per-block costs from the constraint's own table -----------------------------------------
+@dataclass
+class ChainCosts:
+    """Per constraint: t[s][b] = cost of each choice at block b of stage s (canonical unit),
+    the fixed parts, and what the bound leaves above the cheapest arch (`left`)."""
+
+    t: list  # [constraint][stage] -> [max_depth, n_choices]
+    fixed: list[float]
+    left: list[float]
+    quantity: list[str]
+
+    def share(self, k: int = None):
+        """[stage] -> [max_depth, n_choices] cost as a share of `left`, max over constraints
+        (of the latency/energy ones when k is None)."""
+        idx = range(len(self.t)) if k is None else [k]
+        out = None
+        for i in idx:
+            sh = [ts / self.left[i] for ts in self.t[i]]
+            out = sh if out is None else [np.maximum(a, b) for a, b in zip(out, sh, strict=True)]
+        return out
+
+
+def chain_costs(space, constraints) -> ChainCosts | None:
+    """Block costs of every constraint that is a block table (None when there is none)."""
+    from search.constraints import BlockTableCost
+
+    ts, fixed, left, qty = [], [], [], []
+    for c in constraints:
+        if not isinstance(c.cost, BlockTableCost):
+            continue
+        values, f = c.cost.block_costs()
+        t = [np.array([[values.get(space.block_spec(s, b == 0, ch).key, np.nan) for ch in range(len(st.choices))]
+                       for b in range(st.max_depth)]) for s, st in enumerate(space.stages)]
+        cheapest = f + sum(float(np.nanmin(t[s][b])) for s, st in enumerate(space.stages) for b in range(st.min_depth))
+        ts.append([np.nan_to_num(x, nan=float(np.nanmax(x))) for x in t])
+        fixed.append(f)
+        left.append(max(c.constraint.bound - cheapest, 0.05 * c.constraint.bound))
+        qty.append(c.constraint.quantity)
+    return ChainCosts(ts, fixed, left, qty) if ts else None
+
+
+# ---- greedy repair and neighbours on chains -----------------------------------------------------
+def arch_score(S, arch) -> float:
+    """Sum of per-block scores S[s][b, c] over the arch's present blocks."""
+    return float(sum(S[s][b, c] for s, blocks in enumerate(arch) for b, c in enumerate(blocks)))
+
+
+def _excess(constraints, archs) -> np.ndarray:
+    out = np.zeros(len(archs))
+    for c in constraints:
+        v = np.asarray(c.values(archs), dtype=np.float64)
+        bad = ~np.asarray(c.constraint.satisfied(v), dtype=bool)
+        out += np.where(bad, np.maximum(v - c.constraint.bound, 0.0) / c.constraint.bound + 1e-9, 0.0)
+    return out
+
+
+def neighbours(space, arch) -> list:
+    """Every arch one move away: one block's choice changed, or a stage one block shorter or longer
+    (the added block takes the choice of the stage's last block)."""
+    arch = space.validate(arch)
+    out = []
+    for s, (blocks, st) in enumerate(zip(arch, space.stages, strict=True)):
+        for b, c in enumerate(blocks):
+            for c2 in range(len(st.choices)):
+                if c2 != c:
+                    out.append(arch[:s] + (blocks[:b] + (c2,) + blocks[b + 1:],) + arch[s + 1:])
+        if len(blocks) > st.min_depth:
+            out.append(arch[:s] + (blocks[:-1],) + arch[s + 1:])
+        if len(blocks) < st.max_depth:
+            out.append(arch[:s] + (blocks + (blocks[-1],),) + arch[s + 1:])
+    return out
+
+
+def chain_repair(space, constraints, arch, S, max_moves: int = 200) -> tuple[tuple, str]:
+    """Greedy: while a constraint is broken, make the single move (see `neighbours`) with the
+    smallest score lost per relative constraint excess removed. Falls back to the cheapest arch
+    (`space.smallest` under the first block table) when no move helps. Returns (arch, note)."""
+    arch = space.validate(arch)
+    moves = 0
+    while moves < max_moves and not feasible_mask(constraints, [arch])[0]:
+        cands = neighbours(space, arch)
+        ex = _excess(constraints, cands + [arch])
+        saved = ex[-1] - ex[:-1]
+        good = saved > 0
+        if not good.any():
+            break
+        here = arch_score(S, arch)
+        lost = np.array([max(here - arch_score(S, a), 0.0) for a in cands])
+        ratio = np.where(good, lost / np.where(good, saved, 1.0), np.inf)
+        arch = cands[int(np.argmin(ratio))]
+        moves += 1
+    if feasible_mask(constraints, [arch])[0]:
+        return arch, f"{moves} greedy repair move(s)"
+    costs = chain_costs(space, constraints)
+    if costs is not None:
+        t = costs.t[0]
+        small = space.smallest(cost=lambda s, c: t[s][0][c])
+    else:
+        small = space.smallest()
+    return small, f"greedy repair stuck after {moves} move(s): the cheapest arch taken"
+
+
+def ranked_candidates(space, constraints, arch, S, k: int) -> list:
+    """`arch` (assumed feasible) then its feasible neighbours and their neighbours, best score
+    first, `k` in all."""
+    arch = space.validate(arch)
+    seen = {space.to_str(arch)}
+    pool = []
+    frontier = [arch]
+    for _ in range(2):
+        nxt = []
+        for a in frontier:
+            for n in neighbours(space, a):
+                key = space.to_str(n)
+                if key not in seen:
+                    seen.add(key)
+                    nxt.append(n)
+        if nxt:
+            ok = feasible_mask(constraints, nxt)
+            nxt = [a for a, f in zip(nxt, ok, strict=True) if f]
+        pool += nxt
+        if len(pool) >= 4 * k:
+            break
+        frontier = sorted(nxt, key=lambda a: -arch_score(S, a))[:20]
+    pool.sort(key=lambda a: -arch_score(S, a))
+    return [arch] + pool[:max(0, k - 1)]
+
+
+# ---- the gated chain supernet ---------------------------------------------------------------------
+def _grid(specs):
+    """(kernels, expansions, {(k, e): choice}) when the choices are a full MBConv grid, else None."""
+    try:
+        pairs = [(int(p.params["kernel"]), float(p.params["expand"])) for p in specs]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if any(p.params.get("kind") != "mbconv" for p in specs):
+        return None
+    ks, es = sorted({k for k, _ in pairs}), sorted({e for _, e in pairs})
+    index = {pe: c for c, pe in enumerate(pairs)}
+    if len(index) != len(ks) * len(es) or es[-1] <= 1:
+        return None
+    return ks, es, index
+
+
+def build_mixed_net(space, channels_last: bool = True):
+    """A `MixedChainNet` of `space` (torch imported lazily)."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    from search.spaces.mbconv import MBConv
+
+    class MixedChainBlock(nn.Module):
+        """Block (s, b) with every choice; `forward(x, op_gate, ch_gate, depth_gate, live)`."""
+
+        def __init__(self, s: int, b: int):
+            super().__init__()
+            st = space.stages[s]
+            self.s, self.b = s, b
+            self.optional = b >= st.min_depth
+            specs = [space.block_spec(s, b == 0, c) for c in range(len(st.choices))]
+            grid = _grid(specs)
+            big = space.build_block(specs[grid[2][(grid[0][-1], grid[1][-1])]]) if grid else None
+            if grid and isinstance(big, MBConv) and isinstance(big.expand, nn.Sequential):
+                ks, es, index = grid
+                self.factorised = True
+                self.kernels, self.expansions, self.index = ks, es, index
+                self.expand, self.se, self.project, self.residual = big.expand, big.se, big.project, big.residual
+                dw = big.depthwise
+                self.dw_conv, self.dw_rest = dw[0], nn.Sequential(*list(dw)[1:])
+                self.mid = dw[0].out_channels
+                self.mids = [space.build_block(specs[index[(ks[0], e)]]).depthwise[0].out_channels for e in es]
+                weights = []
+                for k in ks:
+                    w = space.build_block(specs[index[(k, es[-1])]]).depthwise[0].weight.detach().clone()
+                    weights.append(nn.Parameter(w))
+                self.dw_w = nn.ParameterList(weights)
+                self.n_ops = len(ks)
+            else:
+                self.factorised = False
+                self.cands = nn.ModuleList(space.build_block(p) for p in specs)
+                self.n_ops = len(specs)
+                self.mid, self.mids = 0, []
+                self.residual = b > 0
+            if self.optional and not self.residual:
+                raise ValueError(f"{space.name}: block {b} of stage {s} is optional but not residual; "
+                                 "a depth gate needs an identity path")
+
+        def choice(self, op: int, width: int | None) -> int:
+            """Choice index of (op, width index) in the factorised case; op in the generic one."""
+            if not self.factorised:
+                return op
+            return self.index[(self.kernels[op], self.expansions[width])]
+
+        def forward(self, x, op_gate, ch_gate=None, depth_gate=None, live=None):
+            live = range(self.n_ops) if live is None else live
+            if len(live) == 0:  # every op pruned: an absent (optional, residual) block
+                if not self.residual:
+                    raise RuntimeError(f"block {self.b} of stage {self.s} has no live op and no identity path")
+                return x
+            if self.factorised:
+                h = self.expand(x)
+                K = self.kernels[-1]
+                W = sum(op_gate[k] * F.pad(self.dw_w[k], [(K - self.kernels[k]) // 2] * 4) for k in live)
+                c = self.dw_conv
+                h = self.dw_rest(F.conv2d(h, W, None, c.stride, K // 2, 1, c.groups))
+                if ch_gate is not None:
+                    h = h * ch_gate.view(1, -1, 1, 1)
+                y = self.project(self.se(h))
+                if not self.residual:
+                    return y
+                return x + (y if depth_gate is None else depth_gate * y)
+            y = sum(op_gate[k] * self.cands[k](x) for k in live)
+            if depth_gate is None:
+                return y
+            return x + depth_gate * (y - x)
+
+    class MixedChainNet(nn.Module):
+        """stem -> every block position's MixedChainBlock -> head; `forward(x, gates)` with
+        `gates[i] = (op_gate, ch_gate, depth_gate, live)` for block position i."""
+
+        def __init__(self):
+            super().__init__()
+            stem, head = space.fixed_blocks()
+            self.stem, self.head = space.build_block(stem), space.build_block(head)
+            self.blocks = nn.ModuleList(MixedChainBlock(s, b) for s, st in enumerate(space.stages)
+                                        for b in range(st.max_depth))
+            self.channels_last = channels_last
+            if channels_last:
+                self.to(memory_format=torch.channels_last)
+
+        def forward(self, x, gates):
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            x = self.stem(x)
+            for blk, g in zip(self.blocks, gates, strict=True):
+                x = blk(x, *g)
+            return self.head(x)
+
+    return MixedChainNet()
+
+
+def block_positions(space) -> list[tuple[int, int]]:
+    return [(s, b) for s, st in enumerate(space.stages) for b in range(st.max_depth)]
+
+
+def snap_width(mids, n_active: float) -> int:
+    """Index of the allowed width nearest `n_active` channels (the smaller one on a tie)."""
+    return int(np.argmin([abs(m - n_active) + 1e-9 * i for i, m in enumerate(mids)]))
