@@ -61,6 +61,11 @@ class CellGraph(abc.ABC):
     def canonical(self, arch) -> str:
         """A string equal for functionally identical (isomorphic, dead-edge masked) cells."""
 
+    @abc.abstractmethod
+    def representative(self, arch):
+        """One arch per isomorphism class, dead edges set to the empty op: equal for all the
+        archs `canonical` calls equal (what structure-aware predictors feed their models)."""
+
 
 class FeatureEncodable(abc.ABC):
     """The space owns its feature encodings (one-hot, structure-aware, op counts, costs ...)."""

@@ -19,6 +19,7 @@ class Registry(dict):
         super().__init__()
         self.kind = kind
         self._meta: dict[str, dict[str, Any]] = {}
+        _BY_KIND.setdefault(kind, self)
 
     def add(self, name: str, factory: Callable, **meta: Any) -> None:
         if name in self:
@@ -55,6 +56,16 @@ class Registry(dict):
             if all(_matches(meta.get(k), v) for k, v in where.items()):
                 out.append(n)
         return sorted(out)
+
+
+#: The first Registry made for each kind: a lower layer resolves a name that an upper layer
+#: registered (a predictor reads its space by name) without importing that layer.
+_BY_KIND: dict[str, Registry] = {}
+
+
+def registry(kind: str) -> Registry | None:
+    """The registry of `kind` ("space", "method", ...), or None while nothing has made one."""
+    return _BY_KIND.get(kind)
 
 
 def _matches(have: Any, want: Any) -> bool:

@@ -8,7 +8,6 @@ import of `search`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from datetime import datetime, timezone
@@ -18,7 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.capabilities import Enumerable
 from core.io import atomic_write_bytes
+from core.paths import expand
 
 ARCH_COLUMNS = ("arch_idx", "arch_str", "op_idx_list")
 
@@ -29,7 +30,7 @@ class TableError(ValueError):
 
 def read_table_file(path: str | os.PathLike) -> pd.DataFrame:
     """Read CSV or Parquet; one clear error for a missing, empty, truncated or unknown file."""
-    p = Path(path)
+    p = Path(expand(path))
     if not p.exists():
         raise TableError(f"{p}: no such file; check the path (benchmark tables live in $HWNAS_DATA_DIR)")
     suffix = p.suffix.lower()
@@ -46,19 +47,61 @@ def read_table_file(path: str | os.PathLike) -> pd.DataFrame:
     raise TableError(f"{p}: unknown table format {suffix!r}; use .csv or .parquet")
 
 
-def parse_table_spec(spec: str) -> tuple[str, str | None]:
-    """'table:PATH:COLUMN' or 'PATH:COLUMN' or 'PATH' -> (path, column or None)."""
-    s = spec[len("table:"):] if spec.startswith("table:") else spec
+#: unit suffix -> (quantity, factor to the canonical unit of that quantity: ms, mJ, bytes)
+UNITS: dict[str, tuple[str, float]] = {
+    "ms": ("latency", 1.0), "us": ("latency", 1e-3), "s": ("latency", 1e3),
+    "mj": ("energy", 1.0), "uj": ("energy", 1e-3), "j": ("energy", 1e3),
+    "bytes": ("memory", 1.0), "kb": ("memory", 1024.0), "mb": ("memory", 1024.0 ** 2),
+}
+
+
+def unit_of(name: str) -> tuple[str, float] | None:
+    """'latency_ms' -> ('latency', 1.0); 'pixel3' -> None (no unit in the name)."""
+    suffix = name.lower().rsplit("_", 1)[-1] if "_" in name else ""
+    return UNITS.get(suffix)
+
+
+def _split_column(s: str) -> tuple[str, str | None]:
     path, sep, column = s.rpartition(":")
     if not sep or not path or "/" in column or column.lower().endswith((".csv", ".parquet")):
         return s, None
     return path, column
 
 
+def parse_table_spec_unit(spec: str) -> tuple[str, str | None, str | None]:
+    """'table:PATH:COLUMN:UNIT' (or any form `parse_table_spec` reads) -> (path, column, unit).
+
+    UNIT is one of UNITS, stated by the user for a column whose names carry none. A unit that
+    the column's name (or, failing that, the file's name) spells differently is an error.
+    """
+    s = spec[len("table:"):] if spec.startswith("table:") else spec
+    head, sep, last = s.rpartition(":")
+    unit = None
+    if sep and last.lower() in UNITS:
+        path, column = _split_column(head)
+        if column is not None:
+            s, unit = head, last.lower()
+    path, column = _split_column(s)
+    if unit is not None:
+        named = next((n for n in (column.replace("_norm_", "_"), Path(path).stem) if unit_of(n)), None)
+        if named is not None and UNITS[named.lower().rsplit("_", 1)[-1]] != UNITS[unit]:
+            raise TableError(f"table spec {spec!r}: unit {unit!r} stated, but {named!r} says "
+                             f"{named.lower().rsplit('_', 1)[-1]!r}; drop the stated unit or fix the name")
+    return expand(path), column, unit
+
+
+def parse_table_spec(spec: str) -> tuple[str, str | None]:
+    """'table:PATH:COLUMN[:UNIT]' or 'PATH:COLUMN' or 'PATH' -> (path, column or None); a PATH
+    written portably as `$HWNAS_DATA_DIR/...` (core.paths.portable) comes back expanded. A
+    stated UNIT is checked against the names (parse_table_spec_unit) and not returned."""
+    path, column, _ = parse_table_spec_unit(spec)
+    return path, column
+
+
 def _arch_column(df: pd.DataFrame, space) -> str:
     for col in ("arch_str", "op_idx_list", "arch_idx"):
         if col in df.columns:
-            if col == "arch_idx" and not hasattr(space, "from_index"):
+            if col == "arch_idx" and not isinstance(space, Enumerable):
                 continue
             return col
     if "arch_idx" in df.columns:
@@ -103,7 +146,7 @@ def import_arch_table(
     problems: list[str] = []
     arch_strs: list[str | None] = []
     arch_ids: list[int | None] = []
-    has_index = hasattr(space, "to_index")
+    has_index = isinstance(space, Enumerable)
     for i, raw in enumerate(df[key].tolist()):
         try:
             if key == "arch_idx":
@@ -156,14 +199,6 @@ def import_arch_table(
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         raise TableError(f"{p} {problems[0]}{more}")
     return out
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike, meta: dict[str, Any] | None = None,

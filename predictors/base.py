@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from core.params import Parameters
 from core.registry import Registry
 
 FORMAT_VERSION = 1
@@ -30,7 +31,7 @@ class NotFittedError(ValueError, AttributeError):
     """predict/save called before fit."""
 
 
-class Predictor(abc.ABC):
+class Predictor(Parameters, abc.ABC):
     """Base of every surrogate. Subclasses implement `_fit`, `_predict`, `_state`, `_set_state`."""
 
     #: registry name, set by `register_predictor`
@@ -40,24 +41,9 @@ class Predictor(abc.ABC):
     #: kind of target the predictor is meant for ("any", "cost")
     target_kind: str = "any"
 
-    def __init__(self, space: str = "nb201", seed: int = 0):
-        self.space = space
+    def __init__(self, space="nb201", seed: int = 0):
+        self.space = space  # a space name or a space object (saved by name)
         self.seed = seed
-
-    # ---- parameters (sklearn get_params: the __init__ signature) ---------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        names: list[str] = []
-        for klass in cls.__mro__:
-            if "__init__" not in klass.__dict__:
-                continue
-            for p in inspect.signature(klass.__init__).parameters.values():
-                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in names:
-                    names.append(p.name)
-        return names
-
-    def get_params(self) -> dict[str, Any]:
-        return {n: getattr(self, n) for n in self._param_names()}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -66,11 +52,12 @@ class Predictor(abc.ABC):
     # ---- the API -------------------------------------------------------------------
     @property
     def space_(self):
-        from search.spaces import create_space
-
+        """The space object: `space` itself, or the registered space of that name."""
+        if not isinstance(self.space, str):
+            return self.space
         sp = self.__dict__.get("_space_obj")
         if sp is None or sp.name != self.space:
-            sp = create_space(self.space)
+            sp = resolve_space(self.space)
             self.__dict__["_space_obj"] = sp
         return sp
 
@@ -125,7 +112,7 @@ class Predictor(abc.ABC):
             "format_version": FORMAT_VERSION,
             "predictor": self.name,
             "class": f"{type(self).__module__}.{type(self).__name__}",
-            "params": self.get_params(),
+            "params": {**self.get_params(), "space": self.space_.name},
             "n_train": self.n_train_,
             "state": state,
             "arrays": sorted(arrays),
@@ -170,7 +157,20 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def load_predictor(path: str | Path) -> Predictor:
+def resolve_space(name: str):
+    """The space registered as `name` (predictors never import the search layer themselves)."""
+    from core.registry import registry
+
+    reg = registry("space")
+    if reg is None or name not in reg:
+        known = ", ".join(reg.names()) if reg else "none yet"
+        raise LookupError(f"space {name!r} is not registered (known: {known}); pass the space object "
+                          "as space=..., or import the package that registers it (search.spaces)")
+    return reg[name]()
+
+
+def load_predictor(path: str | Path, space=None) -> Predictor:
+    """Rebuild a saved predictor; `space` (an object) replaces the saved space name if given."""
     folder = Path(path)
     meta = folder / "predictor.json"
     if not meta.exists():
@@ -183,6 +183,10 @@ def load_predictor(path: str | Path) -> Predictor:
         raise ValueError(f"{meta}: format_version {doc.get('format_version')} unknown (this build reads {FORMAT_VERSION})")
     # JSON has no tuples: sequence parameters (all tuples in __init__ signatures) come back as lists
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in doc["params"].items()}
+    if space is not None:
+        if space.name != params.get("space"):
+            raise ValueError(f"{meta}: saved for space {params.get('space')!r}, not {space.name!r}")
+        params["space"] = space
     model = create_predictor(doc["predictor"], **params)
     with np.load(folder / "arrays.npz", allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
@@ -192,8 +196,12 @@ def load_predictor(path: str | Path) -> Predictor:
 
 
 # ---- registry (timm style) ----------------------------------------------------------------
-def register_predictor(name: str, **defaults):
-    """Decorator: register a Predictor class (or factory) under `name`, with default params."""
+def register_predictor(name: str, *, targets: tuple[str, ...] | None = None, **defaults):
+    """Decorator: register a Predictor class (or factory) under `name`, with default params.
+
+    Metadata read by `list_predictors(targets=...)`: `targets` ("accuracy", "cost"; default
+    from the class's `target_kind`), `uses_prior` and `encoding` (the default one, if any).
+    """
 
     def deco(factory):
         def make(**kw):
@@ -203,15 +211,33 @@ def register_predictor(name: str, **defaults):
 
         make.factory = factory  # type: ignore[attr-defined]
         make.defaults = defaults  # type: ignore[attr-defined]
-        _PREDICTORS.add(name, make)
+        kind = getattr(factory, "target_kind", "any")
+        tg = tuple(targets) if targets else (("cost",) if kind == "cost" else ("accuracy", "cost"))
+        enc = defaults.get("encoding", _default(factory, "encoding"))
+        _PREDICTORS.add(name, make, targets=tg, uses_prior=bool(getattr(factory, "uses_prior", False)),
+                        **({"encoding": enc} if enc else {}))
         return factory
 
     return deco
 
 
-def list_predictors(pattern: str = "*") -> list[str]:
+def _default(factory, param: str):
+    try:
+        p = inspect.signature(factory.__init__).parameters.get(param)
+    except (TypeError, ValueError):
+        return None
+    return None if p is None or p.default is inspect.Parameter.empty else p.default
+
+
+def list_predictors(pattern: str = "*", **where) -> list[str]:
+    """Registered names matching `pattern` and metadata (`targets="cost"`, `uses_prior=True`)."""
     _ensure_builtins()
-    return _PREDICTORS.names(pattern)
+    return _PREDICTORS.names(pattern, **where)
+
+
+def predictor_meta(name: str) -> dict:
+    _ensure_builtins()
+    return _PREDICTORS.meta(name)
 
 
 def create_predictor(name: str, **kwargs) -> Predictor:
@@ -229,4 +255,4 @@ def predictor_class(name: str):
 
 
 def _ensure_builtins() -> None:
-    from . import baselines, bilinear, gcn, transfer  # noqa: F401  (registration side effects)
+    from . import auto, baselines, bilinear, gcn, transfer  # noqa: F401  (registration side effects)

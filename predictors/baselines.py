@@ -2,8 +2,9 @@
 
 Every model is stored in a format-stable way: xgboost's own JSON for trees, plain arrays (npz)
 for linear/MLP weights and for kNN's training set; predictions after a load are bit-identical
-because they run the same code on the same numbers. `*-struct` variants use the encoding that
-knows NB201's structure (predictors/encodings.py).
+because they run the same code on the same numbers. `*-struct` variants use the space's
+structure-aware encoding, `*-graf` its graph features (GRAF style); the space computes both
+(`encode_as`, search/spaces/encoders.py for the built-in spaces).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.capabilities import CellGraph
+
 from .base import Predictor, register_predictor
 from .encodings import encode
 
@@ -19,7 +22,7 @@ from .encodings import encode
 class EncodedPredictor(Predictor):
     """A predictor on a fixed-length encoding; targets are standardised for fitting."""
 
-    def __init__(self, space: str = "nb201", seed: int = 0, encoding: str = "onehot"):
+    def __init__(self, space="nb201", seed: int = 0, encoding: str = "onehot"):
         super().__init__(space, seed)
         self.encoding = encoding
 
@@ -75,10 +78,12 @@ class _XGBBase(EncodedPredictor):
 # 43 s with 2. Trees on <= 15,625 rows gain little from threads anyway.
 @register_predictor("xgb")
 @register_predictor("xgb-struct", encoding="struct")
+@register_predictor("xgb-graf", encoding="graf")
+@register_predictor("xgb-graf-struct", encoding="graf-struct")
 class XGBPredictor(_XGBBase):
     """Gradient-boosted trees (the NASLib / HW-NAS-Bench baseline)."""
 
-    def __init__(self, space: str = "nb201", seed: int = 0, encoding: str = "onehot",
+    def __init__(self, space="nb201", seed: int = 0, encoding: str = "onehot",
                  n_estimators: int = 500, learning_rate: float = 0.05, max_depth: int = 6,
                  subsample: float = 0.8, colsample_bytree: float = 0.8, n_jobs: int = 1):
         super().__init__(space, seed, encoding)
@@ -96,10 +101,11 @@ class XGBPredictor(_XGBBase):
 
 
 @register_predictor("rf")
+@register_predictor("rf-graf", encoding="graf")
 class RFPredictor(_XGBBase):
     """Random forest (xgboost's RF mode, so the trees are saved as JSON, not pickled)."""
 
-    def __init__(self, space: str = "nb201", seed: int = 0, encoding: str = "onehot",
+    def __init__(self, space="nb201", seed: int = 0, encoding: str = "onehot",
                  n_estimators: int = 200, max_depth: int = 8, subsample: float = 0.8,
                  colsample_bynode: float = 0.5, n_jobs: int = 1):
         super().__init__(space, seed, encoding)
@@ -121,10 +127,11 @@ class RFPredictor(_XGBBase):
 @register_predictor("ridge-struct", encoding="struct")
 @register_predictor("ridge-ops", encoding="ops")
 @register_predictor("ridge-cost", encoding="cost")
+@register_predictor("ridge-graf", encoding="graf")
 class RidgePredictor(EncodedPredictor):
     """Ridge regression; the penalty is picked by leave-one-out CV (cheap, closed form)."""
 
-    def __init__(self, space: str = "nb201", seed: int = 0, encoding: str = "onehot",
+    def __init__(self, space="nb201", seed: int = 0, encoding: str = "onehot",
                  alphas: tuple[float, ...] = (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)):
         super().__init__(space, seed, encoding)
         self.alphas = alphas
@@ -148,10 +155,11 @@ class RidgePredictor(EncodedPredictor):
 
 # ---- MLP ---------------------------------------------------------------------------------
 @register_predictor("mlp")
+@register_predictor("mlp-graf", encoding="graf")
 class MLPPredictor(EncodedPredictor):
     """Two hidden ReLU layers (scikit-learn's MLPRegressor, Adam); weights stored as arrays."""
 
-    def __init__(self, space: str = "nb201", seed: int = 0, encoding: str = "onehot",
+    def __init__(self, space="nb201", seed: int = 0, encoding: str = "onehot",
                  hidden: tuple[int, ...] = (128, 128), alpha: float = 1e-3, max_iter: int = 150):
         super().__init__(space, seed, encoding)
         self.hidden, self.alpha, self.max_iter = hidden, alpha, max_iter
@@ -192,6 +200,7 @@ class MLPPredictor(EncodedPredictor):
 
 # ---- kNN ---------------------------------------------------------------------------------
 @register_predictor("knn")
+@register_predictor("knn-graf", encoding="graf")
 class KNNPredictor(EncodedPredictor):
     """Distance-weighted k nearest neighbours; the training set is the model.
 
@@ -200,7 +209,7 @@ class KNNPredictor(EncodedPredictor):
     neighbours broke differently from call to call.
     """
 
-    def __init__(self, space: str = "nb201", seed: int = 0, encoding: str = "onehot", k: int = 7):
+    def __init__(self, space="nb201", seed: int = 0, encoding: str = "onehot", k: int = 7):
         super().__init__(space, seed, encoding)
         self.k = k
 
@@ -233,7 +242,7 @@ def cost_units(space, arch) -> list[str]:
     NB201's table keys are whole cells (one per arch), which cannot generalise to unseen cells,
     so its units are the ops on each edge (`none` costs nothing).
     """
-    if space.name == "nb201":
+    if isinstance(space, CellGraph):
         return [f"e{e}:{space.ops[o]}" for e, o in enumerate(space.validate(arch)) if o != 0]
     return space.block_keys(arch)
 
@@ -250,7 +259,7 @@ class LUTSumPredictor(Predictor):
 
     target_kind = "cost"
 
-    def __init__(self, space: str = "nb201", seed: int = 0, lut: str | None = None,
+    def __init__(self, space="nb201", seed: int = 0, lut: str | None = None,
                  column: str = "latency_ms", ridge: float = 1e-3):
         super().__init__(space, seed)
         self.lut, self.column, self.ridge = lut, column, ridge

@@ -1,4 +1,4 @@
-"""BINAS bilinear estimator (METHODS.md section 1): one class for accuracy and for cost.
+"""BINAS bilinear estimator (docs/methods.md section 1): one class for accuracy and for cost.
 
 Chain spaces (stages s, block slots b = 0..max_depth-1, choices c, depths d):
 
@@ -8,7 +8,7 @@ Chain spaces (stages s, block slots b = 0..max_depth-1, choices c, depths d):
 Fitted attributes (the search layer's MILP / Frank-Wolfe reads these):
 - `A0_`  float, the constant (for cost: `T0_`, the fixed stem/head part).
 - `dA_`  float64 [S, max_depth, max_choices]: block (s, b) with choice c; slot b is 0-based, so
-  `dA_[s, 0]` is the always-present first block (METHODS' b=1). Entries for choices a stage
+  `dA_[s, 0]` is the always-present first block (docs/methods.md's b=1). Entries for choices a stage
   does not have are NaN. For cost, `t_` is the same array.
 - `dB_`  float64 [S, max_depth + 1]: `dB_[s, d]` for depth d (index = the depth itself); NaN for
   depths outside the stage's range. The space's one-hot encoding is exactly this design (depth
@@ -23,7 +23,7 @@ Two ways to get the coefficients:
 - `fit_measured(space, evaluate, n_per_cell, rng)`: BINAS's measured coefficients, no
   regression: A0 = mean of uniform subnets; each coefficient = mean with that variable fixed,
   minus its reference. Common random numbers: every cell reuses the same uniform base subnets.
-  For b >= 1 the reference is the mean at depth b+1 (A0 + dB), not A0: METHODS' literal
+  For b >= 1 the reference is the mean at depth b+1 (A0 + dB), not A0: docs/methods.md's literal
   "minus A0" would count the depth effect twice once dA and dB are summed (a documented choice).
 """
 
@@ -33,8 +33,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .base import Predictor, register_predictor
-from .encodings import nb201_representative
+from core.capabilities import CellGraph
+
+from .base import Predictor, register_predictor, resolve_space
+from .encodings import representative
 
 
 @register_predictor("bilinear")
@@ -42,7 +44,7 @@ from .encodings import nb201_representative
 class BilinearPredictor(Predictor):
     """BINAS estimator; `live_only` (NB201) reads each cell as its live-masked representative."""
 
-    def __init__(self, space: str = "nb201", seed: int = 0, pairwise: bool = True,
+    def __init__(self, space="nb201", seed: int = 0, pairwise: bool = True,
                  live_only: bool = False, alphas: tuple[float, ...] = (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)):
         super().__init__(space, seed)
         self.pairwise, self.live_only, self.alphas = pairwise, live_only, alphas
@@ -50,7 +52,7 @@ class BilinearPredictor(Predictor):
     # ---- design matrix in the coefficient layout ------------------------------------------
     @property
     def _nb201(self) -> bool:
-        return self.space_.name == "nb201"
+        return isinstance(self.space_, CellGraph)
 
     def _design(self, archs) -> np.ndarray:
         sp = self.space_
@@ -58,7 +60,7 @@ class BilinearPredictor(Predictor):
             rows = []
             for a in archs:
                 if self.live_only:
-                    a = nb201_representative(sp, a)
+                    a = representative(sp, a)
                 rows.append(a)
             A = np.asarray(rows, dtype=np.int64).reshape(-1, 6)
             x = np.zeros((len(A), 6, 5))
@@ -140,11 +142,9 @@ class BilinearPredictor(Predictor):
         `SubnetEvaluator`, a table lookup, a synthetic function. It is called once, on all
         `n_per_cell * (1 + number of cells)` subnets.
         """
-        from search.spaces import create_space
-
-        sp = create_space(space) if isinstance(space, str) else space
-        if sp.name != self.space:
-            raise ValueError(f"bilinear was created for space {self.space!r}, not {sp.name!r}")
+        sp = resolve_space(space) if isinstance(space, str) else space
+        if sp.name != self.space_.name:
+            raise ValueError(f"bilinear was created for space {self.space_.name!r}, not {sp.name!r}")
         if n_per_cell < 1:
             raise ValueError(f"n_per_cell must be >= 1, got {n_per_cell}")
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(self.seed if rng is None else rng)

@@ -1,8 +1,8 @@
-"""GCN regressor on the space's graph (METHODS.md section 2; BRP-NAS-style op-on-node graphs).
+"""GCN regressor on the space's graph (docs/methods.md section 2; BRP-NAS-style op-on-node graphs).
 
 Plain torch, dense batched matmuls: every space's graph is small and fixed-size (NB201 8 nodes,
 chain spaces a few dozen), so torch_geometric would add a dependency and buy nothing.
-Reconstruction, as METHODS marks it: `H' = ReLU(Â H W)` with `Â = D^-1/2 (A + A^T + I) D^-1/2`
+Reconstruction, as docs/methods.md marks it: `H' = ReLU(Â H W)` with `Â = D^-1/2 (A + A^T + I) D^-1/2`
 (data flow made symmetric so information flows both ways; padding nodes get only their self
 loop and are masked out of the mean), mean over real nodes, linear head. Loss: MSE on
 standardised targets plus, if `rank_weight > 0`, a pairwise logistic ranking loss over the
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Predictor, register_predictor
-from .encodings import nb201_representative
+from .encodings import representative
 
 
 def normalised_adjacency(adj: np.ndarray, feat: np.ndarray) -> np.ndarray:
@@ -32,7 +32,7 @@ def normalised_adjacency(adj: np.ndarray, feat: np.ndarray) -> np.ndarray:
 class GCNPredictor(Predictor):
     """Graph convolutional regressor; fit time is bounded by `epochs` x ceil(n / batch) steps."""
 
-    def __init__(self, space: str = "nb201", seed: int = 0, encoding: str = "onehot",
+    def __init__(self, space="nb201", seed: int = 0, encoding: str = "onehot",
                  hidden: int = 64, layers: int = 3, epochs: int = 150, lr: float = 3e-3,
                  weight_decay: float = 1e-4, batch_size: int = 64, rank_weight: float = 0.5,
                  max_steps: int = 3000):
@@ -45,8 +45,8 @@ class GCNPredictor(Predictor):
         sp = self.space_
         A, F = [], []
         for a in archs:
-            if self.encoding == "struct" and sp.name == "nb201":
-                a = nb201_representative(sp, a)
+            if self.encoding == "struct":
+                a = representative(sp, a)
             adj, feat = sp.graph(a)
             A.append(adj)
             F.append(feat)

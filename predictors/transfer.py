@@ -54,7 +54,7 @@ class TransferPredictor(Predictor):
     uses_prior = True
     target_kind = "cost"
 
-    def __init__(self, space: str = "nb201", seed: int = 0,
+    def __init__(self, space="nb201", seed: int = 0,
                  alphas: tuple[float, ...] = (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)):
         super().__init__(space, seed)
         self.alphas = alphas

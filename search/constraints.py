@@ -6,7 +6,9 @@ canonical unit per quantity (ms, mJ, bytes), and the table column must say its u
 own name or in its file's name (HELP's `help_nasbench201_latency_ms.csv` columns are device names).
 
 A constraint's source is where its numbers were measured:
-- `table:PATH:COLUMN`: an architecture table (`arch_str` / `arch_idx` / `op_idx_list` rows, e.g.
+- `table:PATH:COLUMN` (or `table:PATH:COLUMN:UNIT`, the unit stated for a column whose names
+  carry none; a stated unit the names contradict is an error): an architecture table
+  (`arch_str` / `arch_idx` / `op_idx_list` rows, e.g.
   HELP's latency of every NB201 cell on a phone): exact look-up per arch;
 - `table:PATH[:COLUMN]` of a block table (`hwnas profile` output): sum of the arch's blocks plus
   the fixed parts (devices/lut.py);
@@ -22,13 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from core import paths
+from devices.table import UNITS, unit_of
 
-#: unit suffix -> (quantity, factor to the canonical unit of that quantity)
-UNITS: dict[str, tuple[str, float]] = {
-    "ms": ("latency", 1.0), "us": ("latency", 1e-3), "s": ("latency", 1e3),
-    "mj": ("energy", 1.0), "uj": ("energy", 1e-3), "j": ("energy", 1e3),
-    "bytes": ("memory", 1.0), "kb": ("memory", 1024.0), "mb": ("memory", 1024.0 ** 2),
-}
 CANONICAL = {"latency": "ms", "energy": "mj", "memory": "bytes"}
 _QUANTITY_WORDS = {"latency": "latency", "energy": "energy", "mem": "memory", "memory": "memory",
                    "params": "memory", "peak_mem": "memory", "param": "memory"}
@@ -54,12 +51,6 @@ class Constraint:
     def satisfied(self, value) -> np.ndarray | bool:
         v = np.asarray(value, dtype=np.float64)
         return v < self.bound if self.strict else v <= self.bound
-
-
-def unit_of(name: str) -> tuple[str, float] | None:
-    """'latency_ms' -> ('latency', 1.0); 'pixel3' -> None (no unit in the name)."""
-    suffix = name.lower().rsplit("_", 1)[-1] if "_" in name else ""
-    return UNITS.get(suffix)
 
 
 def parse_constraint(text: str) -> Constraint:
@@ -137,11 +128,15 @@ class BlockTableCost(CostModel):
 
 def cost_model(space, constraint: Constraint, tables_dir: str | Path = TABLES_DIR) -> CostModel:
     """The cost model that answers `constraint` for `space`; every unit mismatch is an error."""
-    from devices.table import parse_table_spec, read_table_file
+    from devices.table import parse_table_spec_unit, read_table_file
 
     src = constraint.source
+    stated = None
     if src.startswith("table:"):
-        path_s, column = parse_table_spec(src)
+        try:
+            path_s, column, stated = parse_table_spec_unit(src)
+        except ValueError as exc:
+            raise ValueError(f"constraint {constraint.text!r}: {exc}") from None
         path = Path(path_s)
     else:
         path, column = Path(tables_dir) / space.name / f"{src}.parquet", None
@@ -155,22 +150,25 @@ def cost_model(space, constraint: Constraint, tables_dir: str | Path = TABLES_DI
         if column is None:
             column = next((c for c in (f"{constraint.metric.rsplit('_', 1)[0]}_norm_ms", constraint.column)
                            if c in df.columns), constraint.column)
-        factor = _factor(constraint, column, path)
+        factor = _factor(constraint, column, path, stated)
         return BlockTableCost(space, path, column, factor)
     if column is None:
         raise ValueError(f"constraint {constraint.text!r}: {path} is an architecture table; name the column "
                          "as table:PATH:COLUMN")
     if column not in df.columns:
         raise LookupError(f"constraint {constraint.text!r}: {path} has no column {column!r}")
-    return ArchTableCost(space, path, column, _factor(constraint, column, path))
+    return ArchTableCost(space, path, column, _factor(constraint, column, path, stated))
 
 
-def _factor(constraint: Constraint, column: str, path: Path) -> float:
-    """Factor from the column's unit (its name, else its file's name) to the canonical unit."""
-    unit = unit_of(column.replace("_norm_", "_")) or unit_of(path.stem)
+def _factor(constraint: Constraint, column: str, path: Path, stated: str | None = None) -> float:
+    """Factor from the column's unit (stated as table:PATH:COLUMN:UNIT, else its name, else its
+    file's name) to the canonical unit; a stated unit that the names contradict was refused
+    when the spec was read (devices.table.parse_table_spec_unit)."""
+    unit = UNITS[stated] if stated else unit_of(column.replace("_norm_", "_")) or unit_of(path.stem)
     if unit is None:
-        raise ValueError(f"{path}:{column}: cannot tell the unit of this column; name the column or the "
-                         f"file with a unit suffix (e.g. latency_ms)")
+        raise ValueError(f"{path}:{column}: cannot tell the unit of this column; state it as "
+                         f"table:{path}:{column}:UNIT (UNIT one of {', '.join(UNITS)}), or name the column "
+                         f"or the file with a unit suffix (e.g. latency_ms)")
     quantity, factor = unit
     if quantity != constraint.quantity:
         raise ValueError(f"constraint {constraint.text!r} bounds {constraint.quantity} but {path.name}:{column} "

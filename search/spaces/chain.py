@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.capabilities import Chain
+from core.capabilities import Chain, FeatureEncodable
 
 from .base import ArchError, BlockSpec, SearchSpace
 
@@ -37,7 +37,7 @@ class StageSpec:
 ChainArch = tuple[tuple[int, ...], ...]
 
 
-class ChainSpace(SearchSpace, Chain):
+class ChainSpace(SearchSpace, Chain, FeatureEncodable):
     """Shared logic of `mbv3-*` and `fbnet`; subclasses describe blocks and build modules."""
 
     stages: tuple[StageSpec, ...] = ()
@@ -181,6 +181,18 @@ class ChainSpace(SearchSpace, Chain):
             parts.append(slots.ravel())
         return np.concatenate(parts)
 
+    @property
+    def encodings(self) -> tuple[str, ...]:
+        """Feature encodings of `encode_as` (search/spaces/encoders.py describes each)."""
+        from .encoders import CHAIN_ENCODINGS
+
+        return CHAIN_ENCODINGS
+
+    def encode_as(self, archs, encoding: str) -> np.ndarray:
+        from .encoders import chain_encode
+
+        return chain_encode(self, archs, encoding)
+
     def graph(self, arch) -> tuple[np.ndarray, np.ndarray]:
         """Nodes: input, every block slot (absent ones are zero rows), output; a chain of edges.
 
@@ -215,6 +227,13 @@ class ChainSpace(SearchSpace, Chain):
     def blocks(self, arch) -> list[BlockSpec]:
         a = self.validate(arch)
         return [self.block_spec(s, b == 0, c) for s, blocks in enumerate(a) for b, c in enumerate(blocks)]
+
+    def build(self, arch, **kwargs):
+        """The network of `arch`: the fixed stem and head around its blocks, each from `build_block`."""
+        from .mbconv import ChainNetwork
+
+        stem, head = (self.build_block(b) for b in self.fixed_blocks())
+        return ChainNetwork(stem, [self.build_block(b) for b in self.blocks(arch)], head)
 
     def all_blocks(self) -> Iterator[BlockSpec]:
         seen: set[str] = set()

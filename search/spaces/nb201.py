@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from core.capabilities import CellGraph, Enumerable
+from core.capabilities import CellGraph, Enumerable, FeatureEncodable
 
 from .base import ArchError, BlockSpec, SearchSpace
 from .registry import register_space
@@ -54,7 +54,7 @@ def _from_gen_index(g: int) -> tuple[int, ...]:
     return tuple(reversed(ops))
 
 
-class NB201Space(SearchSpace, Enumerable, CellGraph):
+class NB201Space(SearchSpace, Enumerable, CellGraph, FeatureEncodable):
     """Archs are 6-tuples of op indices into `OPS`, edge order as in the arch string."""
 
     ops = OPS
@@ -180,6 +180,12 @@ class NB201Space(SearchSpace, Enumerable, CellGraph):
             nodes[j] = "+".join(sorted(terms)) if terms else "#"
         return nodes[3]
 
+    def representative(self, arch) -> tuple[int, ...]:
+        """The live-masked representative of the cell's isomorphism class (5,390 classes)."""
+        from .encoders import nb201_representatives
+
+        return nb201_representatives(type(self))[self.validate(arch)]
+
     # ---- sampling ------------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> tuple[int, ...]:
         return tuple(int(x) for x in rng.integers(0, N_OPS, size=N_EDGES))
@@ -204,6 +210,18 @@ class NB201Space(SearchSpace, Enumerable, CellGraph):
         x = np.zeros((N_EDGES, N_OPS), dtype=np.float32)
         x[np.arange(N_EDGES), a] = 1.0
         return x.ravel()
+
+    @property
+    def encodings(self) -> tuple[str, ...]:
+        """Feature encodings of `encode_as` (search/spaces/encoders.py describes each)."""
+        from .encoders import NB201_ENCODINGS
+
+        return NB201_ENCODINGS
+
+    def encode_as(self, archs, encoding: str) -> np.ndarray:
+        from .encoders import nb201_encode
+
+        return nb201_encode(self, archs, encoding)
 
     def graph(self, arch) -> tuple[np.ndarray, np.ndarray]:
         """Op-on-node graph (BRP-NAS style): input, the 6 edge ops, output; 8 nodes.

@@ -9,8 +9,10 @@ from predictors.base import NotFittedError, create_predictor, list_predictors, l
 from search.spaces import create_space
 
 PREDICTORS = list_predictors()
-FAST = {"gcn": dict(epochs=5), "gcn-struct": dict(epochs=5), "mlp": dict(max_iter=20),
-        "xgb": dict(n_estimators=30), "xgb-struct": dict(n_estimators=30), "rf": dict(n_estimators=20)}
+FAST = {"gcn": dict(epochs=5), "gcn-struct": dict(epochs=5), "mlp": dict(max_iter=20), "mlp-graf": dict(max_iter=20),
+        "xgb": dict(n_estimators=30), "xgb-struct": dict(n_estimators=30), "xgb-graf": dict(n_estimators=30),
+        "xgb-graf-struct": dict(n_estimators=30), "rf": dict(n_estimators=20), "rf-graf": dict(n_estimators=20),
+        "auto": dict(folds=3)}
 
 
 def _data(space_name: str, n: int = 60, seed: int = 0):
@@ -28,6 +30,17 @@ def make(name: str, space: str = "nb201", seed: int = 0):
 
 def test_registry_has_the_issue_predictors():
     assert {"bilinear", "gcn", "xgb", "rf", "mlp", "ridge", "knn", "lut-sum", "xgb-struct"} <= set(PREDICTORS)
+    assert {"auto", "xgb-graf", "rf-graf", "ridge-graf", "xgb-graf-struct"} <= set(PREDICTORS)
+
+
+def test_registry_metadata_filters_by_target():
+    from predictors.base import predictor_meta
+
+    cost_only = set(list_predictors(targets="cost")) - set(list_predictors(targets="accuracy"))
+    assert {"lut-sum", "transfer"} <= cost_only and "auto" not in cost_only
+    assert "xgb-graf" in list_predictors("*-graf", targets="accuracy")
+    assert set(list_predictors(uses_prior=True)) == {"auto", "transfer"}
+    assert predictor_meta("rf-graf")["encoding"] == "graf"
 
 
 def test_unknown_predictor_names_the_known_ones():

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from predictors.encodings import encode, nb201_representatives
+from core.capabilities import FeatureEncodable
+from predictors.encodings import encode
 from search.spaces import create_space
+from search.spaces.encoders import nb201_representatives
 
 
 def test_isomorphic_and_dead_edge_cells_share_one_struct_encoding():
     sp = create_space("nb201")
-    reps = nb201_representatives()
+    reps = nb201_representatives(type(sp))
     assert len(set(reps.values())) == 5390  # the number of distinct NB201 cells
     # edge 3 (3<-0) is dead-free, but node 1 only feeds a dead end when edges 2 and 4 are none:
     a = sp.from_str("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
@@ -71,3 +74,49 @@ def test_chain_cost_encoding_sums_block_macs_per_stage_width():
     scale = max(block_complexity(sp, s).macs for s in sp.all_blocks())
     want = sum(block_complexity(sp, s).macs for s in sp.blocks(big)) / scale
     np.testing.assert_allclose(total_macs[1], want, rtol=1e-5)
+
+
+# ---- graph features (GRAF style) ---------------------------------------------------------
+def test_every_builtin_space_owns_its_encodings():
+    for name in ("nb201", "fbnet", "mbv3-fmnist"):
+        sp = create_space(name)
+        assert isinstance(sp, FeatureEncodable) and sp.encodings[0] == "onehot" and "graf" in sp.encodings
+        with pytest.raises(ValueError, match="expected one of onehot"):
+            sp.encode_as([sp.sample(np.random.default_rng(0))], "nope")
+
+
+def test_nb201_graf_reads_live_paths_and_degrees():
+    sp = create_space("nb201")
+    # conv3 on 1<-0 feeds a dead end (edges 1->2, 1->3 none), skip on 3<-0: one live path, of length 1
+    a = sp.from_str("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
+    x = encode(sp, [a], "graf")[0]
+    np.testing.assert_array_equal(x[:4], [1, 0, 0, 0])  # live op counts: skip, conv1, conv3, pool
+    np.testing.assert_array_equal(x[4:8], [1, 0, 1, 0])  # raw op counts
+    assert x[8] == 0 and x[9] == 1  # not degenerate, one live path
+    conv = encode(sp, [(3,) * 6], "graf")[0]
+    # subset {conv3} (the third single-op subset): paths of length 1..3, 4 of them, output in-degree 3,
+    # input out-degree 3, mean in-degree of nodes 1, 2 = (1 + 2) / 2, mean out-degree (2 + 1) / 2
+    np.testing.assert_array_equal(conv[14 + 7 * 2:14 + 7 * 3], [1, 3, 4, 3, 3, 1.5, 1.5])
+    assert encode(sp, [(0,) * 6], "graf")[0][8] == 1.0  # degenerate flag
+
+
+def test_nb201_graf_is_equal_for_isomorphic_cells():
+    sp = create_space("nb201")
+    a = (2, 3, 0, 1, 4, 3)  # edge 1->2 none: nodes 1 and 2 can swap
+    b = (3, 2, 0, 1, 3, 4)
+    assert sp.canonical(a) == sp.canonical(b)
+    np.testing.assert_array_equal(*encode(sp, [a, b], "graf"))
+
+
+@pytest.mark.parametrize("name", ["fbnet", "mbv3-fmnist"])
+def test_chain_graf_counts_depth_kernels_and_macs(name):
+    sp = create_space(name)
+    small, archs = sp.smallest(), sp.sample_many(5, np.random.default_rng(0))
+    X = encode(sp, [small, *archs], "graf")
+    assert X.shape[0] == 6 and np.isfinite(X).all()
+    real = sum(1 for blocks, st in zip(archs[0], sp.stages, strict=True) for c in blocks if st.choices[c] != "skip")
+    assert X[1, 0] == real  # whole-network depth counts non-skip blocks
+    assert X[1, 2] == max(int(st.choices[c][1]) for blocks, st in zip(archs[0], sp.stages, strict=True)
+                          for c in blocks if st.choices[c] != "skip")  # max kernel
+    # total MACs (in units of the largest block) are the `cost` encoding's whole-network MACs
+    np.testing.assert_allclose(X[:, 7], encode(sp, [small, *archs], "cost")[:, -3], rtol=1e-5)

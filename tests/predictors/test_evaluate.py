@@ -116,7 +116,7 @@ def test_sampled_accuracy_file_with_repeated_archs_is_averaged(tmp_path):
 
 def test_latency_ceilings_see_op_counts_and_twin_noise(tmp_path):
     """A latency made of op counts only has both ceilings at 1; noise lowers the twin retest."""
-    from bench.pipelines.predictors import _latency_ceilings
+    from bench.pipelines.predictor_report import latency_ceilings as _latency_ceilings
     from predictors.encodings import encode
 
     sp = create_space("nb201")

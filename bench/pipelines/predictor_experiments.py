@@ -1,0 +1,92 @@
+"""The experiments of the standard predictor comparison (`make predictors`), as records.
+
+Each `Experiment` is one call of the evaluation engine (bench/pipelines/predictors.py) into
+`results/predictors/<name>/`; `standard_experiments` lists them. The report
+(bench/pipelines/predictor_report.py) reads the results back by `group`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from core.paths import ACCURACIES_DIR
+
+ACCURACY_PREDICTORS = ("auto", "bilinear", "bilinear-struct", "gcn", "gcn-struct", "xgb", "xgb-struct",
+                       "xgb-graf", "xgb-graf-struct", "rf", "rf-graf", "mlp", "mlp-graf", "ridge",
+                       "ridge-struct", "ridge-graf", "knn", "knn-graf")
+COST_PREDICTORS = ACCURACY_PREDICTORS + ("ridge-ops", "ridge-cost", "lut-sum")
+# Subsets keep `make predictors` within about half an hour on a shared 2-core machine; every
+# accuracy predictor runs on the 200-epoch table with 5 seeds.
+LOWFI_PREDICTORS = ("auto", "bilinear-struct", "gcn-struct", "xgb", "xgb-struct", "xgb-graf", "xgb-graf-struct",
+                    "rf-graf", "ridge-struct")
+LATENCY_PREDICTORS = ("auto", "ridge", "ridge-ops", "ridge-cost", "ridge-struct", "ridge-graf", "bilinear", "lut-sum",
+                      "xgb", "xgb-graf", "transfer")
+PROTOCOL_PREDICTORS = ("auto", "transfer", "ridge-cost")
+
+HELP_NB201_DEVICES = ("1080ti_1", "2080ti_32", "titanxp_256", "gold_6240", "silver_4114", "pixel3",
+                      "samsung_a50", "essential_ph_1")
+HELP_FBNET_DEVICES = ("1080ti_32", "gold_6240", "pixel3")
+SAMPLES = ACCURACIES_DIR / "mbv3-fmnist" / "supernet-samples.parquet"
+ARCH_COLUMNS = ("arch_idx", "arch_str", "op_idx_list")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One comparison: predictors x train sizes x seeds on one table column."""
+
+    name: str
+    group: str  # "accuracy", "accuracy-lowfi", "latency", "help-protocol", "supernet"
+    space: str
+    table: str  # PATH:COLUMN
+    predictors: tuple[str, ...]
+    train_sizes: tuple[int, ...] = (10, 100, 1000)
+    mode: str = "auto"
+    seeds: int | None = None  # None: the run's --seeds
+    prior_tables: tuple[str, ...] = field(default_factory=tuple)
+
+
+def hardware(col: str) -> str:
+    """'titanxp_256' -> 'titanxp': a device's batch-size variants share one chip."""
+    head, _, tail = col.rpartition("_")
+    return head if tail.isdigit() and head else col
+
+
+def device_columns(table: Path) -> list[str]:
+    return [c for c in pd.read_csv(table, nrows=1).columns if c not in ARCH_COLUMNS]
+
+
+def prior_for(table: Path, dev: str) -> tuple[str, ...]:
+    """HELP's prior for `dev`: every other device column of its table except the same chip at
+    other batch sizes (those would leak the target through a near copy)."""
+    return tuple(f"{table}:{c}" for c in device_columns(table) if hardware(c) != hardware(dev))
+
+
+def standard_experiments(data: Path) -> list[Experiment]:
+    acc200 = data / "nb201-acc-200ep/nb201_cifar10_200ep.csv"
+    acc12 = data / "nb201-acc-12ep-minibench/nb201_cifar10_12ep.csv"
+    help201 = data / "help-latency/help_nasbench201_latency_ms.csv"
+    helpfb = data / "help-latency/help_fbnet_latency_ms.csv"
+    for f in (acc200, acc12, help201, helpfb):
+        if not f.exists():
+            raise FileNotFoundError(f"{f}: benchmark table missing; set HWNAS_DATA_DIR to the shared data folder")
+    exps = [
+        Experiment("nb201-c10-200ep", "accuracy", "nb201", f"{acc200}:cifar10_test_acc", ACCURACY_PREDICTORS),
+        Experiment("nb201-c10-12ep", "accuracy-lowfi", "nb201", f"{acc12}:cifar10-test", LOWFI_PREDICTORS, seeds=3),
+    ]
+    for family, space, table, devices in (("nb201", "nb201", help201, HELP_NB201_DEVICES),
+                                          ("fbnet", "fbnet", helpfb, HELP_FBNET_DEVICES)):
+        for dev in devices:
+            exps.append(Experiment(f"help-{family}-{dev}", "latency", space, f"{table}:{dev}", LATENCY_PREDICTORS,
+                                   train_sizes=(20, 100, 1000), mode="cost", prior_tables=prior_for(table, dev)))
+    # HELP's protocol: every device of the NB201 table, 10 and 20 samples of it, the others as prior
+    for dev in device_columns(help201):
+        exps.append(Experiment(f"help-protocol/{dev}", "help-protocol", "nb201", f"{help201}:{dev}",
+                               PROTOCOL_PREDICTORS, train_sizes=(10, 20), mode="cost",
+                               prior_tables=prior_for(help201, dev)))
+    if SAMPLES.exists():
+        exps.append(Experiment("mbv3-fmnist-supernet", "supernet", "mbv3-fmnist", f"{SAMPLES}:val_acc",
+                               ACCURACY_PREDICTORS, mode="accuracy"))
+    return exps
