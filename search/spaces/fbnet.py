@@ -94,12 +94,6 @@ class FBNetSpace(ChainSpace):
             return net.Head(p["c_in"], self.head_channels, self.num_classes)
         raise ArchError(f"fbnet has no block kind {p['kind']!r} (key {block.key})")
 
-    def build(self, arch, **kwargs):
-        from .mbconv import ChainNetwork
-
-        stem, head = (self.build_block(b) for b in self.fixed_blocks())
-        return ChainNetwork(stem, [self.build_block(b) for b in self.blocks(arch)], head)
-
 
 @register_space("fbnet")
 def fbnet(**kw) -> FBNetSpace:
