@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from core import paths
-from core.io import atomic_save_figure, atomic_write_bytes
+from core.io import atomic_write_bytes
 
+from . import figures
 from . import search as search_pipeline
 
 NB201_DEVICES = ("pixel3", "gold_6240", "1080ti_1")
@@ -233,11 +234,7 @@ def _markdown(df, track, quantiles, accuracy, truth, cells, ref, seeds, budgets)
 
 
 def _plot_cells(cells: pd.DataFrame, ref: pd.DataFrame | None, path: Path, track: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = figures.pyplot()
     budgets = sorted(cells.budget.unique())
     keys = list(dict.fromkeys(zip(cells.device, cells["quantile"], strict=True)))
     methods = sorted(cells.method.unique())
@@ -257,10 +254,7 @@ def _plot_cells(cells: pd.DataFrame, ref: pd.DataFrame | None, path: Path, track
         ax.set_ylabel("regret, pp (mean, 95% CI)")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"{track}: regret of the returned cell against the exact constrained optimum", fontsize=10)
-    fig.tight_layout()
-    atomic_save_figure(fig, path, dpi=110)
-    plt.close(fig)
+    figures.save(fig, path, f"{track}: regret of the returned cell against the exact constrained optimum")
 
 
 def _nz(x) -> float:
@@ -268,11 +262,7 @@ def _nz(x) -> float:
 
 
 def _plot(traj: pd.DataFrame, path: Path, track: str, optima: dict[str, float] | None = None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = figures.pyplot()
     cons = list(dict.fromkeys(traj.constraint))
     fig, axes = plt.subplots(1, len(cons), figsize=(5 * len(cons), 3.6), squeeze=False)
     for ax, c in zip(axes[0], cons, strict=True):
@@ -288,7 +278,4 @@ def _plot(traj: pd.DataFrame, path: Path, track: str, optima: dict[str, float] |
         ax.set_ylabel("best feasible accuracy seen (%)")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"{track}: median over seeds of the best feasible accuracy a method has queried", fontsize=10)
-    fig.tight_layout()
-    atomic_save_figure(fig, path, dpi=110)
-    plt.close(fig)
+    figures.save(fig, path, f"{track}: median over seeds of the best feasible accuracy a method has queried")
