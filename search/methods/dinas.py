@@ -1,5 +1,5 @@
-"""DI-NAS: dynamical-isometry initialisation, fair supernet training, BN-gamma module scores,
-evolution under the table constraint (METHODS.md section 5).
+"""DI-NAS: dynamical-isometry initialisation, fair supernet training, Jacobian-based module
+scores, evolution under the table constraint (docs/methods.md section 5).
 
 The paper has no public code: everything below is a reconstruction; the choices it had to make
 are named here and in the docstrings.
@@ -7,7 +7,7 @@ are named here and in the docstrings.
 - Supernet: FairNAS-style, every candidate of every layer is an independent module
   (`space.build_block` of its block spec), not OFA's shared slices: a per-candidate score needs
   per-candidate weights. A parameter-free candidate (FBNet's `skip`) gets a BatchNorm so it is
-  scored like the others (METHODS.md); that BN is the only place the supernet's path differs from
+  scored like the others (docs/methods.md); that BN is the only place the supernet's path differs from
   `space.build(arch)`.
 - Dynamical-isometry init (`di_init_`): delta-orthogonal convolutions (orthogonal at the kernel
   centre, zero elsewhere; a depthwise kernel is a centre delta of 1, the identity per channel),
@@ -44,13 +44,32 @@ are named here and in the docstrings.
   with fewer than m choices pads its permutation with uniform draws. The gradients of the m paths
   are accumulated and applied in one update (the existing `Trainer` does exactly this with the
   path hook `archs_fn`).
-- Module score (the documented proxy for the paper's generalisation estimate): mean |gamma| of
-  the candidate's last BatchNorm after fair training, i.e. how strongly its output is weighted.
-  Architecture score = sum over its blocks. Depth: an absent block (beyond the stage's depth)
-  adds 0, i.e. it is the residual stream's identity; a present block adds its score, so depth is
-  paid for by the constraint, not by the score. Gammas start at 1 and move little in a short
-  training, so then the score mostly counts blocks (the deepest network that fits the bound wins,
-  choices break ties).
+- Module score (`score="jacobian"`, default): the paper estimates every module's generalisation
+  error "with the well-conditioned Jacobian"; reconstructed here as a first-order (Jacobian)
+  estimate of each candidate's effect on the held-out loss (`jacobian_scores`). On each of
+  `score_batches` validation batches one fair path runs forward and backward; g_l, the gradient
+  of the loss at the output of layer l (the downstream network's Jacobian applied to the loss
+  gradient), gives every candidate c of that layer the estimate `g_l . (f_c(x_l) - ref)` of the
+  loss change if it replaced the path's module, ref = the path's module's output for a
+  mandatory block (scores then centred per layer) and the identity x_l for a block beyond the
+  stage's minimum depth (so an absent block scores 0 and depth is scored, not counted). Module
+  score = minus the mean estimate; architecture score = sum over its blocks. Dynamical isometry
+  is what makes the first-order estimate fair: with near-isometric downstream Jacobians the
+  gradients reaching every layer have the same scale, so modules of early and late layers are
+  compared on one footing. NB201: the same estimate per (edge, op) at the edge's destination
+  node, summed over the cells (they share the genotype), centred per edge.
+  `score="bn-gamma"` is the earlier proxy (mean |gamma| of the candidate's last BN): its scores
+  were 1.000 +- 0.0003 after a short training and ranked archs by block count (Kendall tau 0.90),
+  which is why it is no longer the default. `stats_` reports the spread (per-layer std and range
+  of the candidates' scores, the standard error of one estimate) and the Kendall tau between
+  arch score and block count on 200 random archs.
+- NB201 (`FairCellSupernet`): the NB201 skeleton (width `C`, `N` cells per stage) with an
+  independent module per (edge, op) in every cell; fair steps of 5 paths permute each edge's 5
+  ops (`fair_cell_paths`); skip and pool carry a BN; DI init of the convs. The isometry check is
+  on whole cells (the genotypes of one fair step): an NB201 op is ReLU-conv-BN, whose Jacobian
+  drops the half of its input the ReLU zeroes, so a single op is never isometric.
+- Recorded: the supernet's train and val accuracy (mean of 3 uniformly drawn subnets, BN
+  recalibrated, on `n_val` images), its training CPU seconds, the condition numbers.
 - Search: SPOS-style evolution ranked by the score (free): population 50, the top 10 of every arch
   scored so far are the parents, 25 mutations (p = 0.1) + 25 crossovers per generation, 20
   generations; an infeasible or already-scored child is redrawn.
@@ -70,9 +89,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.capabilities import CellGraph, Chain, is_enumerable
 from search.supernet.base import Supernet
 
-from .base import Searcher, feasible_mask, register_method, sample_feasible
+from .base import feasible_mask, register_method, sample_feasible
+from .oneshot import OneShotSearcher
 
 # ---- dynamical-isometry initialisation ---------------------------------------------------------
 
@@ -506,70 +527,382 @@ def evolve(space, score_fn, constraints, rng: np.random.Generator, population: i
     return sorted(scored.values(), key=lambda t: -t[0])
 
 
-@register_method("dinas")
-class DINAS(Searcher):
-    """DI-NAS on chain spaces (reconstruction; see the module docstring).
+# ---- NB201: a fair cell supernet ---------------------------------------------------------------
 
-    `supernet`: a trained `FairChainSupernet`; when None, one is built with DI init and trained
-    fairly on `data` (`digits` by default so the method runs anywhere in seconds; pass
-    `data="fashion-mnist"` and more epochs for a real run). The trained supernet is kept in
-    `supernet_` and reused by later searches of the same space; `scores_` holds the candidate
-    scores, `isometry_` the Jacobian check of the stride-1 candidates after init (when
-    `check_isometry`).
+def _cell_modules():
+    """Torch classes of the NB201 fair supernet (built lazily)."""
+    from search.spaces.nb201 import EDGES, OPS
+    from search.spaces.nb201_net import NB201Network, Zero, make_op
+
+    class FairCell(nn.Module):
+        """An NB201 cell with an independent module per (edge, op); parameter-free ops (skip,
+        pool) carry a BN so they are scored like the convs; `none` stays the zero op."""
+
+        def __init__(self, c: int, di_init: bool, gen):
+            super().__init__()
+            edges = []
+            for _ in EDGES:
+                ops = []
+                for op in OPS:
+                    m = make_op(op, c)
+                    if op in ("skip_connect", "avg_pool_3x3"):
+                        m = ScoredSkip(m, c)
+                    if di_init and not isinstance(m, Zero):
+                        di_init_(m, gen)
+                    ops.append(m)
+                edges.append(nn.ModuleList(ops))
+            self.edges = nn.ModuleList(edges)
+
+        def forward(self, x, arch, record=None):
+            nodes = [x]
+            for j in range(1, 4):
+                terms = [(e, i, self.edges[e][arch[e]](nodes[i])) for e, (to, i) in enumerate(EDGES) if to == j]
+                node = sum(t for _, _, t in terms)
+                if record is not None:
+                    record.append((self, j, node, [(e, nodes[i], t) for e, i, t in terms]))
+                nodes.append(node)
+            return nodes[3]
+
+    class FairCellSupernet(Supernet):
+        """NB201 skeleton (stem, 3 stages of N fair cells, reduction blocks, head) whose cells
+        share one genotype per forward: `forward(x, arch)`."""
+
+        def __init__(self, space, C: int = 8, N: int = 1, in_channels: int = 1, num_classes: int = 10,
+                     di_init: bool = True, seed: int = 0):
+            super().__init__()
+            self.space, self.C, self.N, self.di_init, self.seed = space, C, N, di_init, seed
+            gen = torch.Generator().manual_seed(seed)
+            with _one_thread():
+                self.net = NB201Network(lambda c: FairCell(c, di_init, gen), C, N, in_channels, num_classes)
+
+        def config(self) -> dict:
+            return {"C": self.C, "N": self.N, "di_init": self.di_init, "seed": self.seed}
+
+        def forward(self, x, arch=None, record=None):
+            arch = (3,) * 6 if arch is None else arch
+            x = self.net.stem(x)
+            for cell in self.net.cells:
+                x = cell(x, arch, record) if isinstance(cell, FairCell) else cell(x)
+            return self.net.head(x)
+
+        def fair_cells(self):
+            return [c for c in self.net.cells if isinstance(c, FairCell)]
+
+    return FairCell, FairCellSupernet
+
+
+def fair_cell_paths(n_edges: int, n_ops: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
+    """The n_ops paths of one fair NB201 step: every edge's ops permuted, so each op of each edge
+    runs exactly once per step."""
+    perms = [rng.permutation(n_ops) for _ in range(n_edges)]
+    return [tuple(int(p[j]) for p in perms) for j in range(n_ops)]
+
+
+def cell_isometry_report(net, size: int = 4, iters: int = 40, bn: str = "batch", n: int = 5,
+                         seed: int = 0) -> dict:
+    """Jacobian condition numbers of NB201 cells (the first fair cell, with the genotypes of one
+    fair step): an NB201 op is ReLU-conv-BN, whose Jacobian loses the half of its inputs that
+    the ReLU zeroes, so isometry is checked where the cell's skip edges can give it."""
+    cell = net.fair_cells()[0]
+    paths = fair_cell_paths(len(cell.edges), len(cell.edges[0]), np.random.default_rng(seed))[:n]
+
+    class Fixed(nn.Module):
+        def __init__(self, arch):
+            super().__init__()
+            self.cell, self.arch = cell, arch
+
+        def forward(self, x):
+            return self.cell(x, self.arch)
+
+    conds = [jacobian_condition(Fixed(a), (net.C, size, size), iters=iters, bn=bn, seed=seed)[0] for a in paths]
+    a = np.asarray(conds)
+    return {"n": int(a.size), "median": float(np.median(a)), "max": float(a.max()), "min": float(a.min()),
+            "values": [float(v) for v in a]}
+
+
+# ---- module scores: the Jacobian-based (first-order) generalisation estimate ----------------------
+
+def _first_order_chain(net: FairChainSupernet, space, x, y, path) -> tuple[list, list]:
+    """One batch: per stage [max_depth, n_choices] estimated change of the held-out loss when
+    block (s, b) of `path` is swapped for candidate c (optional positions: relative to the block
+    being absent, i.e. the identity), and a 0/1 mask of the positions evaluated."""
+    import torch.nn.functional as F
+
+    h = net.stem(x)
+    ins, outs = [], []
+    for s, blocks in enumerate(path):
+        for b, c in enumerate(blocks):
+            ins.append((s, b, h.detach()))
+            h = net.candidates[s][b][c](h)
+            outs.append(h)
+    loss = F.cross_entropy(net.head(h), y)
+    grads = torch.autograd.grad(loss, outs)
+    delta = [np.zeros((st.max_depth, len(st.choices))) for st in space.stages]
+    seen = [np.zeros(st.max_depth) for st in space.stages]
+    with torch.no_grad():
+        for (s, b, xin), out, g in zip(ins, outs, grads, strict=True):
+            optional = b >= space.stages[s].min_depth
+            ref = xin if optional else out.detach()
+            for c, mod in enumerate(net.candidates[s][b]):
+                delta[s][b, c] = float((g * (mod(xin) - ref)).sum())
+            seen[s][b] = 1.0
+    return delta, seen
+
+
+def jacobian_scores(net: FairChainSupernet, space, split, rng: np.random.Generator, n_batches: int = 16,
+                    batch_size: int = 64) -> tuple[list[np.ndarray], dict]:
+    """DI-NAS module scores from the first-order (Jacobian) estimate of each candidate's effect
+    on the held-out loss (reconstruction, see the module docstring). Returns (per stage
+    [max_depth, n_choices] scores, higher is better; spread statistics)."""
+    from search.data import batches
+
+    was = net.training
+    net.eval()
+    sums = [np.zeros((st.max_depth, len(st.choices))) for st in space.stages]
+    sq = [np.zeros_like(a) for a in sums]
+    cnt = [np.zeros(st.max_depth) for st in space.stages]
+    try:
+        with _one_thread():
+            for i, (x, y) in enumerate(batches(split, batch_size, rng=rng, drop_last=True)):
+                if i >= n_batches:
+                    break
+                path = fair_paths(space, rng)[int(rng.integers(max(len(st.choices) for st in space.stages)))]
+                d, seen = _first_order_chain(net, space, x, y, path)
+                for s in range(len(sums)):
+                    sums[s] += d[s]
+                    sq[s] += d[s] ** 2
+                    cnt[s] += seen[s]
+    finally:
+        net.train(was)
+    scores, se = [], []
+    for s, st in enumerate(space.stages):
+        n = np.maximum(cnt[s], 1)[:, None]
+        mean = sums[s] / n
+        var = np.maximum(sq[s] / n - mean**2, 0.0)
+        for b in range(st.min_depth):  # mandatory positions: relative to the position's mean
+            mean[b] -= mean[b].mean()
+        scores.append(-mean)
+        se.append(np.sqrt(var / n))
+    return scores, _spread(scores, se)
+
+
+def jacobian_scores_cell(net, space, split, rng: np.random.Generator, n_batches: int = 16,
+                         batch_size: int = 64) -> tuple[np.ndarray, dict]:
+    """NB201: [6, 5] per-(edge, op) scores, the first-order estimate summed over the cells
+    (every cell shares the genotype), relative to each edge's mean."""
+    import torch.nn.functional as F
+
+    from search.data import batches
+
+    E, K = 6, 5
+    sums, sq, cnt = np.zeros((E, K)), np.zeros((E, K)), 0
+    was = net.training
+    net.eval()
+    try:
+        with _one_thread():
+            for i, (x, y) in enumerate(batches(split, batch_size, rng=rng, drop_last=True)):
+                if i >= n_batches:
+                    break
+                arch = fair_cell_paths(E, K, rng)[int(rng.integers(K))]
+                rec: list = []
+                loss = F.cross_entropy(net(x, arch, rec), y)
+                grads = torch.autograd.grad(loss, [node for _, _, node, _ in rec])
+                d = np.zeros((E, K))
+                with torch.no_grad():
+                    for (cell, _, _, terms), g in zip(rec, grads, strict=True):
+                        for e, xin, out in terms:
+                            for o, mod in enumerate(cell.edges[e]):
+                                d[e, o] += float((g * (mod(xin) - out)).sum())
+                sums += d
+                sq += d**2
+                cnt += 1
+    finally:
+        net.train(was)
+    n = max(cnt, 1)
+    mean = sums / n
+    se = np.sqrt(np.maximum(sq / n - mean**2, 0.0) / n)
+    scores = -(mean - mean.mean(1, keepdims=True))
+    return scores, _spread([scores], [se])
+
+
+def _spread(scores: list[np.ndarray], se: list[np.ndarray]) -> dict:
+    """How well the scores separate a layer's candidates: the mean (over layers) std and range of
+    the candidates' scores, and the mean standard error of one candidate's estimate."""
+    rows = [(r, e) for sc, ss in zip(scores, se, strict=True) for r, e in zip(sc, ss, strict=True)]
+    return {"score_std": float(np.mean([r.std() for r, _ in rows])),
+            "score_range": float(np.mean([r.max() - r.min() for r, _ in rows])),
+            "score_se": float(np.mean([e.mean() for _, e in rows]))}
+
+
+def bn_gamma_spread(scores: list[np.ndarray]) -> dict:
+    rows = [r for sc in scores for r in sc]
+    return {"score_std": float(np.mean([r.std() for r in rows])),
+            "score_range": float(np.mean([r.max() - r.min() for r in rows])), "score_se": float("nan")}
+
+
+def supernet_accuracy(net, space, data, rng: np.random.Generator, n_subnets: int = 3, n_val: int = 1000,
+                      n_calib: int | None = None) -> tuple[float, float]:
+    """(train, val) accuracy (%) of the supernet: the mean over `n_subnets` uniformly drawn
+    subnets, each with its BN recalibrated on training images."""
+    from .oneshot import accuracy_of, recalibrate_bn
+
+    n_calib = min(512, 4 * n_val) if n_calib is None else n_calib
+    tr, va = [], []
+    archs = []
+    while len(archs) < n_subnets:  # cells whose `none` ops cut input from output are left out
+        a = space.sample(rng)
+        if isinstance(space, Chain) or np.asarray(space.live_edges(a)).any():
+            archs.append(a)
+    with _one_thread():
+        for a in archs:
+            recalibrate_bn(net, lambda x, a=a: net(x, a), data.train, n=n_calib)
+            tr.append(accuracy_of(lambda x, a=a: net(x, a), data.train, n=n_val))
+            va.append(accuracy_of(lambda x, a=a: net(x, a), data.val, n=n_val))
+    return float(np.mean(tr)), float(np.mean(va))
+
+
+def _kendall_tau(a, b) -> float:
+    from scipy.stats import kendalltau
+
+    return float(kendalltau(a, b)[0])
+
+
+@register_method("dinas", supports=("nb201", "chain"), kind="one-shot")
+class DINAS(OneShotSearcher):
+    """DI-NAS on chain spaces and NB201 (reconstruction; see the module docstring).
+
+    `supernet`: a trained `FairChainSupernet` (chains); when None, one is built with DI init and
+    trained fairly on `data`. The trained supernet is kept in `supernet_` and reused by later
+    searches of the same space (its training cost is then reported again as `supernet_cpu_s`,
+    and `stats_["supernet_reused"]` says so). `score`: "jacobian" (the first-order Jacobian
+    estimate of each module's held-out loss effect, default) or "bn-gamma" (the proxy: mean
+    |gamma| of the module's last BN). `check_isometry` (default on): the Jacobian condition
+    numbers after DI init, in `isometry_` and the result's stats.
+
+    Defaults: Fashion-MNIST, one epoch of 3,200 images at batch 32 (100 fair steps of 9 paths
+    on mbv3-fmnist; 5 paths of an NB201 net of width 8 on NB201), 16 held-out batches for the
+    scores: about 6 to 8 minutes on one core of this loaded 2-core machine (see the report of
+    issue 12 for measured figures). `data="digits"` is the test scale.
     """
 
-    spaces = ("mbv3-fmnist", "mbv3-imagenet", "fbnet")
-
-    def __init__(self, supernet: FairChainSupernet | None = None, data: str = "digits", epochs: int = 2,
-                 batch_size: int = 64, lr: float = 0.05, train_per_epoch: int | None = None,
-                 train_seed: int = 0, threads: int = 2, di_init: bool = True, check_isometry: bool = False,
+    def __init__(self, supernet: FairChainSupernet | None = None, data: str = "fashion-mnist", epochs: int = 1,
+                 batch_size: int = 32, lr: float = 0.05, train_per_epoch: int | None = 3200,
+                 train_seed: int = 0, threads: int = 1, di_init: bool = True, check_isometry: bool = True,
                  population: int = 50, top_k: int = 10, mutations: int = 25, crossovers: int = 25,
-                 mutation_p: float = 0.1, generations: int = 20, validate_top: int = 10, max_redraws: int = 50):
+                 mutation_p: float = 0.1, generations: int = 20, validate_top: int = 10, max_redraws: int = 50,
+                 score: str = "jacobian", score_batches: int = 16, C: int = 8, N: int = 1, n_val: int = 1000):
         self.supernet, self.data, self.epochs, self.batch_size, self.lr = supernet, data, epochs, batch_size, lr
         self.train_per_epoch, self.train_seed, self.threads = train_per_epoch, train_seed, threads
         self.di_init, self.check_isometry = di_init, check_isometry
         self.population, self.top_k, self.mutations, self.crossovers = population, top_k, mutations, crossovers
         self.mutation_p, self.generations, self.validate_top = mutation_p, generations, validate_top
         self.max_redraws = max_redraws
+        self.score, self.score_batches, self.C, self.N, self.n_val = score, score_batches, C, N, n_val
 
-    def get_params(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if not k.endswith("_")}
+    def _fit_supernet(self, space):
+        """The trained fair supernet of `space` (given, reused, or trained now); sets the record."""
+        from .oneshot import cpu_seconds, dataset
 
-    def _fit_supernet(self, space) -> FairChainSupernet:
+        chain = isinstance(space, Chain)
         if self.supernet is not None:
             if self.supernet.space.name != space.name:
                 raise ValueError(f"supernet is of space {self.supernet.space.name!r}, not {space.name!r}")
             return self.supernet
         net = getattr(self, "supernet_", None)
         if net is not None and net.space.name == space.name:
+            self.stats_["supernet_reused"] = 1
             return net
-        from search.data import load_dataset
-
-        data = load_dataset(self.data, shape=space.input_shape, seed=self.train_seed)
+        c0 = cpu_seconds()
+        shape = space.input_shape if chain else None
+        data = dataset(self.data, shape, self.train_seed)
         torch.manual_seed(self.train_seed)
-        net = FairChainSupernet(space, di_init=self.di_init, seed=self.train_seed)
-        if self.check_isometry:
-            self.isometry_ = isometry_report(net)
-        return train_fair_supernet(space, data, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                                   train_per_epoch=self.train_per_epoch, seed=self.train_seed,
-                                   threads=self.threads, net=net)
+        if chain:
+            net = FairChainSupernet(space, di_init=self.di_init, seed=self.train_seed)
+            if self.check_isometry:
+                self.isometry_ = isometry_report(net)
+            net = train_fair_supernet(space, data, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                                      train_per_epoch=self.train_per_epoch, seed=self.train_seed,
+                                      threads=self.threads, net=net)
+        else:
+            _, FairCellSupernet = _cell_modules()
+            net = FairCellSupernet(space, self.C, self.N, data.input_shape[0], data.num_classes,
+                                   di_init=self.di_init, seed=self.train_seed)
+            if self.check_isometry:
+                self.isometry_ = cell_isometry_report(net)
+            from search.supernet.train import TrainConfig, Trainer
+
+            n = len(data.train) if self.train_per_epoch is None else min(self.train_per_epoch, len(data.train))
+            total = max(1, n // self.batch_size) * self.epochs
+            cfg = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                              train_per_epoch=self.train_per_epoch, seed=self.train_seed, threads=self.threads,
+                              monitor_val=0, warmup_steps=max(1, min(50, total // 10)))
+            tr = Trainer(net, cfg, lambda r: fair_cell_paths(6, 5, r), progress=False).fit(data)
+            net.history_ = tr.history_
+        rng = np.random.default_rng(self.train_seed)
+        train_acc, val_acc = supernet_accuracy(net, space, data, rng, n_val=self.n_val)
+        net.record_ = {"train_acc": train_acc, "val_acc": val_acc, "cpu_s": cpu_seconds() - c0,
+                       "isometry": getattr(self, "isometry_", None)}
+        self.stats_["supernet_reused"] = 0
+        return net
+
+    def _scores(self, space, net, rng):
+        from .oneshot import dataset
+
+        chain = isinstance(space, Chain)
+        data = dataset(self.data, space.input_shape if chain else None, self.train_seed)
+        if self.score == "bn-gamma":
+            if not chain:
+                raise ValueError("dinas: score='bn-gamma' is implemented for chain spaces only")
+            sc = net.candidate_scores()
+            return sc, bn_gamma_spread(sc)
+        if self.score != "jacobian":
+            raise ValueError(f"dinas: score must be 'jacobian' or 'bn-gamma', got {self.score!r}")
+        if chain:
+            return jacobian_scores(net, space, data.val, rng, self.score_batches)
+        sc, spread = jacobian_scores_cell(net, space, data.val, rng, self.score_batches)
+        return [sc], spread
 
     def _search(self, space, accuracy, constraints, budget, rng):
-        self.supernet_ = self._fit_supernet(space)
-        self.scores_ = scores = self.supernet_.candidate_scores()
-        ranked = evolve(space, lambda archs: [arch_score(scores, a) for a in archs], constraints, rng,
+        from .oneshot import cpu_seconds
+
+        chain = isinstance(space, Chain)
+        if not chain and not (isinstance(space, CellGraph) and is_enumerable(space)):
+            raise ValueError(f"dinas runs on NB201-like cell spaces and chain spaces, not {space.name!r}")
+        self.supernet_ = net = self._fit_supernet(space)
+        rec = getattr(net, "record_", {})
+        self.train_acc_, self.val_acc_, self.train_cpu_s_ = rec.get("train_acc"), rec.get("val_acc"), rec.get("cpu_s")
+        c0 = cpu_seconds()
+        self.scores_, spread = self._scores(space, net, np.random.default_rng(self.train_seed + 1))
+        scores = self.scores_
+
+        def score_of(a):
+            return arch_score(scores, a) if chain else float(sum(scores[0][e, o] for e, o in enumerate(a)))
+
+        ranked = evolve(space, lambda archs: [score_of(a) for a in archs], constraints, rng,
                         self.population, self.top_k, self.mutations, self.crossovers, self.mutation_p,
                         self.generations, self.max_redraws)
         self.ranked_ = ranked
+        iso = rec.get("isometry") or {}
+        rng7 = np.random.default_rng(7)
+        sample = [space.sample(rng7) for _ in range(200)]
+        n_blocks = [sum(len(b) for b in a) if chain else sum(int(o != 0) for o in a) for a in sample]
+        sc_sample = [score_of(a) for a in sample]
+        tau = _kendall_tau(sc_sample, n_blocks) if np.ptp(sc_sample) > 0 and np.ptp(n_blocks) > 0 else float("nan")
+        self.stats_.update({**{f"isometry_cond_{k}": v for k, v in iso.items() if k in ("n", "median", "max", "min")},
+                            **spread, "score_tau_vs_block_count": tau, "score_cpu_s": cpu_seconds() - c0})
+        head = (f"supernet train {self.train_acc_:.1f}% / val {self.val_acc_:.1f}% ({self.data}); "
+                f"{self.score} scores: spread {spread['score_std']:.3g} (std per layer) vs standard error "
+                f"{spread['score_se']:.3g}; Kendall tau with the block count {tau:.2f}")
+        if iso:
+            head += f"; Jacobian condition after DI init: median {iso['median']:.3g}, max {iso['max']:.3g} (n={iso['n']})"
         if not ranked:
-            return space.smallest(), None, "no feasible arch found by sampling; returned the smallest"
+            return space.smallest() if chain else space.sample(rng), None, head + "; no feasible arch found by sampling"
         cands = [a for _, a in ranked[:max(1, min(budget, self.validate_top))]]
         ok = feasible_mask(constraints, cands)
         cands = [a for a, f in zip(cands, ok, strict=True) if f]  # all feasible by construction
         acc = accuracy.query(cands)
         i = int(np.argmax(acc))
-        score = arch_score(scores, cands[i])
-        return cands[i], None, (f"DI score {score:.4g} (rank {i + 1} of {len(cands)} validated; "
+        return cands[i], None, (f"{head}; DI score {score_of(cands[i]):.4g} (rank {i + 1} of {len(cands)} validated; "
                                 f"{len(ranked)} archs scored)")
 
 
@@ -588,4 +921,4 @@ def isometry_report(net: FairChainSupernet, size: int = 4, iters: int = 60, bn: 
                                                 exact=exact)[0])
     a = np.asarray(conds)
     return {"n": int(a.size), "median": float(np.median(a)) if a.size else float("nan"),
-            "max": float(a.max()) if a.size else float("nan")}
+            "max": float(a.max()) if a.size else float("nan"), "min": float(a.min()) if a.size else float("nan")}

@@ -19,10 +19,14 @@ from search.methods.dinas import (
     FairChainSupernet,
     arch_score,
     chi_gain,
+    delta_orthogonal_,
     di_init_,
     evolve,
+    fair_cell_paths,
     fair_paths,
     jacobian_condition,
+    jacobian_scores,
+    orthogonal,
 )
 from search.spaces import create_space
 from search.spaces.chain import StageSpec
@@ -86,7 +90,7 @@ def test_fair_paths_use_every_candidate_of_every_layer_once(space):
     seen_depths = set()
     for _ in range(30):
         paths = fair_paths(space, rng)
-        assert len(paths) == 9
+        assert len(paths) == max(len(st.choices) for st in space.stages)
         for p in paths:
             space.validate(p)
         for s, st in enumerate(space.stages):
@@ -94,7 +98,7 @@ def test_fair_paths_use_every_candidate_of_every_layer_once(space):
             seen_depths.add(d)
             for b in range(d):
                 assert sorted(p[s][b] for p in paths) == list(range(len(st.choices)))
-    assert seen_depths == {2, 3, 4}
+    assert seen_depths == {d for st in space.stages for d in st.depths}
 
 
 def test_fair_paths_pad_a_layer_with_fewer_choices():
@@ -185,7 +189,8 @@ def test_tiny_search_is_feasible_within_budget(space, table):
     def acc_fn(archs):
         return np.array([70 + sum(len(b) for b in a) + 0.1 * sum(c for b in a for c in b) for a in archs])
 
-    m = create_method("dinas", epochs=1, train_per_epoch=16, batch_size=16, threads=1, generations=5)
+    m = create_method("dinas", data="digits", epochs=1, train_per_epoch=16, batch_size=16, threads=1, generations=5,
+                      check_isometry=False, score_batches=2, n_val=64)
     assert isinstance(m, DINAS)
     acc = FunctionAccuracy(acc_fn)
     r = m.search(space, acc, cons, budget=4, seed=0)
@@ -200,6 +205,63 @@ def test_tiny_search_is_feasible_within_budget(space, table):
     assert m.search(space, FunctionAccuracy(acc_fn), cons, budget=1, seed=0).queries == 1
 
 
-def test_rejects_nb201():
-    with pytest.raises(ValueError, match="does not support space 'nb201'"):
-        DINAS().search(create_space("nb201"), FunctionAccuracy(lambda a: np.zeros(len(a))), [], budget=1)
+def test_orthogonal_modules_have_jacobian_condition_near_one():
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    for k in (1, 3):  # a square delta-orthogonal conv is an orthogonal map of every pixel
+        conv = delta_orthogonal_(torch.nn.Conv2d(8, 8, k, padding=k // 2, bias=False), 1.0, generator=g)
+        cond, smax, smin = jacobian_condition(conv, (8, 3, 3), iters=50, bn="eval")
+        assert cond == pytest.approx(1.0, abs=1e-3) and smax == pytest.approx(1.0, abs=1e-3)
+    q = orthogonal(6, 6, g)
+    assert torch.allclose(q @ q.T, torch.eye(6), atol=1e-5)
+    lin = torch.nn.Linear(6, 6, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(2.0 * q)  # a scaled orthogonal map: condition 1, singular values 2
+    cond, smax, smin = jacobian_condition(torch.nn.Sequential(torch.nn.Flatten(), lin), (6, 1, 1), iters=50, bn="eval")
+    assert cond == pytest.approx(1.0, abs=1e-3) and smin == pytest.approx(2.0, abs=1e-3)
+
+
+def test_fair_cell_paths_use_every_op_of_every_edge_once():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        paths = fair_cell_paths(6, 5, rng)
+        assert len(paths) == 5 and all(len(p) == 6 for p in paths)
+        for e in range(6):
+            assert sorted(p[e] for p in paths) == [0, 1, 2, 3, 4]
+
+
+def test_jacobian_scores_separate_candidates(space):
+    """First-order scores on a tiny chain supernet: finite, mandatory positions centred,
+    different candidates get different scores, and the spread statistics are reported."""
+    from search.data import Split
+    from tests.search.chain_tiny import tiny_space
+
+    sp = tiny_space()
+    torch.manual_seed(0)
+    net = FairChainSupernet(sp)
+    rng = np.random.default_rng(0)
+    split = Split(rng.normal(size=(64, 1, 8, 8)).astype(np.float32), rng.integers(0, 10, 64))
+    scores, spread = jacobian_scores(net, sp, split, np.random.default_rng(1), n_batches=4, batch_size=16)
+    assert [s.shape for s in scores] == [(2, 9), (2, 9)]
+    assert all(np.isfinite(s).all() for s in scores)
+    assert all(abs(s[0].sum()) < 1e-9 for s in scores)  # mandatory block: relative to the mean
+    assert spread["score_std"] > 0 and spread["score_range"] > 0 and spread["score_se"] >= 0
+
+
+def test_tiny_nb201_search_reports_isometry_and_scores(nb201_tables):
+    from search.constraints import resolve as _resolve
+    from search.methods import TableAccuracy
+
+    acc_path, lat_path, accs, lat = nb201_tables
+    sp = create_space("nb201")
+    cons = _resolve(sp, [f"latency_ms<=6@table:{lat_path}:dev"])
+    m = create_method("dinas", data="digits", train_per_epoch=64, batch_size=32, C=4, score_batches=2,
+                      generations=3, n_val=64)
+    r = m.search(sp, TableAccuracy(sp, f"table:{acc_path}:acc"), cons, budget=5, seed=0)
+    assert r.feasible and lat[sp.to_index(r.arch)] <= 6 and r.queries <= 5
+    assert m.scores_[0].shape == (6, 5) and np.allclose(m.scores_[0].sum(1), 0)
+    st = r.stats
+    assert st["isometry_cond_n"] == 5 and st["isometry_cond_median"] >= 1
+    assert {"score_std", "score_range", "score_se", "score_tau_vs_block_count"} <= set(st)
+    assert r.supernet_train_acc is not None and r.supernet_val_acc is not None and r.supernet_cpu_s > 0
+    assert "Jacobian condition" in r.notes
