@@ -1,15 +1,14 @@
-"""Latency look-up tables: the sum of a network's measured blocks plus the fixed parts, and a
-calibrated predictor on top.
+"""Latency look-up tables: the sum of a network's measured blocks plus the fixed parts.
 
 A plain per-block sum is biased (docs/design.md, "Additivity": blocks timed alone see other cache
-and scheduling states than inside a network), so `LUTPredictor` fits a small linear model on
-whole networks measured end to end: latency ~ a + b * table_sum + sum_s c_s * blocks_in_stage_s.
-It follows the scikit-learn estimator API (fit returns self, fitted attributes end in `_`).
+and scheduling states than inside a network); the calibrated predictor on top of these sums
+(latency ~ a + b * table_sum + sum_s c_s * blocks_in_stage_s) is the registered `lut-sum`
+predictor with a block table as `lut` (predictors/baselines.py). This module keeps the plain
+table and its sums, which the constraint layer reads directly.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -73,56 +72,3 @@ def stage_counts(space, arch) -> list[int]:
 
 def features(table: BlockTable, space, archs) -> np.ndarray:
     return np.array([[table.network_sum(space, a), *stage_counts(space, a)] for a in archs], dtype=float)
-
-
-class LUTPredictor:
-    """Table sum, optionally calibrated on whole networks (`fit`). Unfitted, it predicts the
-    plain sum; fitted, the linear correction. Least squares via numpy (no pickles: `save` writes
-    JSON)."""
-
-    def __init__(self, table: BlockTable, space, calibrate: bool = True):
-        self.table = table
-        self.space = space
-        self.calibrate = calibrate
-
-    def fit(self, archs, y) -> LUTPredictor:
-        y = np.asarray(y, dtype=float)
-        X = features(self.table, self.space, archs)
-        if len(y) != len(X):
-            raise ValueError(f"got {len(X)} architectures but {len(y)} targets")
-        keep = [0] + [j for j in range(1, X.shape[1]) if np.ptp(X[:, j]) > 0]  # drop constant counts
-        if len(y) < len(keep) + 2:  # too few networks for per-stage terms: scale and offset only
-            keep = [0]
-        if len(y) < 3:
-            raise ValueError(f"need at least 3 networks to calibrate, got {len(y)}")
-        A = np.column_stack([np.ones(len(X)), X[:, keep]])
-        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-        self.columns_ = keep
-        self.intercept_ = float(coef[0])
-        self.coef_ = coef[1:].astype(float)
-        self.n_train_ = len(y)
-        return self
-
-    def predict_sum(self, archs) -> np.ndarray:
-        return np.array([self.table.network_sum(self.space, a) for a in archs])
-
-    def predict(self, archs) -> np.ndarray:
-        if not self.calibrate or not hasattr(self, "coef_"):
-            return self.predict_sum(archs)
-        X = features(self.table, self.space, archs)[:, self.columns_]
-        return self.intercept_ + X @ self.coef_
-
-    def save(self, path: str | Path) -> None:
-        if not hasattr(self, "coef_"):
-            raise ValueError("LUTPredictor is not fitted; call fit() first")
-        Path(path).write_text(json.dumps({
-            "kind": "lut-linear", "column": self.table.column, "source": self.table.source,
-            "features": ["table_sum"] + [f"stage{j - 1}_blocks" for j in self.columns_[1:]],
-            "columns": self.columns_, "intercept": self.intercept_, "coef": self.coef_.tolist(),
-            "n_train": self.n_train_}, indent=2))
-
-    def load_params(self, path: str | Path) -> LUTPredictor:
-        d = json.loads(Path(path).read_text())
-        self.columns_, self.intercept_ = d["columns"], d["intercept"]
-        self.coef_, self.n_train_ = np.array(d["coef"]), d["n_train"]
-        return self

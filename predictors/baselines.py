@@ -15,7 +15,7 @@ import numpy as np
 
 from core.capabilities import CellGraph
 
-from .base import Predictor, register_predictor
+from .base import Predictor, create_predictor, register_predictor
 from .encodings import encode
 
 
@@ -251,18 +251,25 @@ def cost_units(space, arch) -> list[str]:
 class LUTSumPredictor(Predictor):
     """cost = T0 + sum of per-unit costs (a lookup table summed over the network's blocks).
 
-    With `lut` (a CSV/Parquet with columns `key` and `column`), unit costs come from that measured
-    table and only T0 and a scale are fitted; otherwise all unit costs are fitted from (arch,
-    cost) pairs by non-negative least squares (scipy.optimize.lsq_linear), T0 unconstrained.
-    Units never seen in training cost the mean fitted unit cost of their kind.
+    Three modes, by `lut`:
+    - none: all unit costs are fitted from (arch, cost) pairs by non-negative least squares
+      (scipy.optimize.lsq_linear), T0 unconstrained; units never seen in training cost the mean
+      fitted unit cost of their kind;
+    - a CSV/Parquet with columns `key` and `column`: unit costs come from that measured table and
+      only T0 and a scale are fitted;
+    - a `hwnas profile` block table (columns `block_key`, `kind`): the table's sum over the arch's
+      blocks plus the fixed parts, calibrated on whole networks measured end to end (DESIGN.md,
+      "Additivity"): cost ~ a + b * table_sum + sum_s c_s * blocks_in_stage_s (least squares;
+      stage terms only where they vary and the networks are enough). `calibrate=False` predicts
+      the plain sum. `table_sum(archs)` is the plain sum in every case of this mode.
     """
 
     target_kind = "cost"
 
     def __init__(self, space="nb201", seed: int = 0, lut: str | None = None,
-                 column: str = "latency_ms", ridge: float = 1e-3):
+                 column: str = "latency_ms", ridge: float = 1e-3, calibrate: bool = True):
         super().__init__(space, seed)
-        self.lut, self.column, self.ridge = lut, column, ridge
+        self.lut, self.column, self.ridge, self.calibrate = lut, column, ridge, calibrate
 
     def _counts(self, archs, keys: dict[str, int]) -> np.ndarray:
         X = np.zeros((len(archs), len(keys)), dtype=np.float64)
@@ -276,10 +283,15 @@ class LUTSumPredictor(Predictor):
     def _fit(self, archs, y, prior) -> None:
         from scipy.optimize import lsq_linear
 
+        self.mode_ = "fitted-units"
         if self.lut:
             from devices.table import read_table_file
 
             df = read_table_file(self.lut)
+            if "block_key" in df.columns:
+                self._fit_block_table(df, archs, y)
+                return
+            self.mode_ = "unit-table"
             if "key" not in df.columns or self.column not in df.columns:
                 raise ValueError(f"{self.lut}: a lut-sum table needs columns 'key' and {self.column!r}")
             table = dict(zip(df["key"].astype(str), df[self.column].astype(float), strict=True))
@@ -310,7 +322,63 @@ class LUTSumPredictor(Predictor):
         self._index = {k: i for i, k in enumerate(self.keys_)}
         self._fill = _kind_means(self.keys_, self.unit_cost_)
 
+    # ---- block-table mode (the calibrated look-up table of `hwnas validate-lut`) -----------
+    def _fit_block_table(self, df, archs, y) -> None:
+        from devices.lut import BlockTable
+
+        self.mode_ = "block-table"
+        self.table_ = BlockTable.from_frame(df, self.column, str(self.lut))
+        if not self.calibrate:
+            self.columns_, self.intercept_, self.coef_ = [0], 0.0, np.ones(1)
+            return
+        X = self._table_features(archs)
+        keep = [0] + [j for j in range(1, X.shape[1]) if np.ptp(X[:, j]) > 0]  # drop constant counts
+        if len(y) < len(keep) + 2:  # too few networks for per-stage terms: scale and offset only
+            keep = [0]
+        if len(y) < 3:
+            raise ValueError(f"{self.name}: need at least 3 networks to calibrate a block table, got {len(y)}")
+        A = np.column_stack([np.ones(len(X)), X[:, keep]])
+        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+        self.columns_, self.intercept_, self.coef_ = keep, float(coef[0]), coef[1:].astype(float)
+
+    def _table_features(self, archs) -> np.ndarray:
+        from devices.lut import features
+
+        return features(self.table_, self.space_, archs)
+
+    def table_sum(self, archs) -> np.ndarray:
+        """The plain table sum (blocks + fixed parts) of each arch (block-table mode)."""
+        self._check_fitted()
+        if self.mode_ != "block-table":
+            raise ValueError(f"{self.name}: table_sum needs a block table as `lut`")
+        return np.array([self.table_.network_sum(self.space_, a) for a in archs])
+
+    @classmethod
+    def from_calibration(cls, space, table, doc) -> LUTSumPredictor:
+        """A fitted block-table `lut-sum` from a block table (path) and the calibration JSON
+        (path or dict) that `hwnas validate-lut` wrote with `calibration_doc`."""
+        import json
+
+        from devices.lut import BlockTable
+
+        d = json.loads(Path(doc).read_text()) if not isinstance(doc, dict) else doc
+        model = create_predictor("lut-sum", space=space, lut=str(table), column=d["column"])
+        model.mode_ = "block-table"
+        model.table_ = BlockTable.from_file(table, d["column"])
+        model.columns_, model.intercept_ = list(d["columns"]), float(d["intercept"])
+        model.coef_, model.n_train_ = np.asarray(d["coef"], dtype=float), int(d["n_train"])
+        return model
+
+    def calibration_doc(self) -> dict:
+        """The calibration as `hwnas validate-lut` writes it (features, intercept, coefficients)."""
+        return {"kind": "lut-linear", "column": self.table_.column, "source": self.table_.source,
+                "features": ["table_sum"] + [f"stage{j - 1}_blocks" for j in self.columns_[1:]],
+                "columns": self.columns_, "intercept": self.intercept_, "coef": self.coef_.tolist(),
+                "n_train": self.n_train_}
+
     def _predict(self, archs) -> np.ndarray:
+        if self.mode_ == "block-table":
+            return self.intercept_ + self._table_features(archs)[:, self.columns_] @ self.coef_
         out = np.full(len(archs), self.T0_)
         for i, a in enumerate(archs):
             for u in cost_units(self.space_, a):
@@ -319,9 +387,26 @@ class LUTSumPredictor(Predictor):
         return out
 
     def _state(self, folder):
-        return {"T0": self.T0_, "keys": self.keys_}, {"unit_cost": self.unit_cost_}
+        if self.mode_ == "block-table":
+            t = self.table_
+            return ({"mode": self.mode_, "columns": self.columns_, "intercept": self.intercept_,
+                     "table_column": t.column, "table_source": t.source, "block_keys": list(t.values),
+                     "fixed_keys": list(t.fixed)},
+                    {"coef": self.coef_, "block_values": np.array(list(t.values.values()), dtype=np.float64),
+                     "fixed_values": np.array(list(t.fixed.values()), dtype=np.float64)})
+        return {"mode": self.mode_, "T0": self.T0_, "keys": self.keys_}, {"unit_cost": self.unit_cost_}
 
     def _set_state(self, state, arrays, folder) -> None:
+        self.mode_ = state.get("mode", "fitted-units")
+        if self.mode_ == "block-table":
+            from devices.lut import BlockTable
+
+            values = dict(zip(state["block_keys"], arrays["block_values"].tolist(), strict=True))
+            fixed = dict(zip(state["fixed_keys"], arrays["fixed_values"].tolist(), strict=True))
+            self.table_ = BlockTable(values, fixed, state["table_column"], state["table_source"])
+            self.columns_, self.intercept_ = list(state["columns"]), float(state["intercept"])
+            self.coef_ = arrays["coef"]
+            return
         self.T0_, self.keys_ = float(state["T0"]), list(state["keys"])
         self.unit_cost_ = arrays["unit_cost"]
         self._index = {k: i for i, k in enumerate(self.keys_)}
