@@ -10,7 +10,7 @@ HWNAS ?= $(PYTHON) -m bench.cli
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 export HWNAS_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: setup demo profile validate-lut supernet sample predictors search leaderboard test test-slow bench lint help
+.PHONY: setup demo profile validate-lut supernet sample standalone predictors search leaderboard test test-slow bench lint help
 
 help:
 	@echo "make setup | demo | test | profile DEVICE=cpu SPACE=mbv3-fmnist | validate-lut | supernet | sample | predictors | search | leaderboard | bench | lint"
@@ -85,10 +85,29 @@ sample: setup
 	OMP_WAIT_POLICY=PASSIVE $(HWNAS) sample --space $(SPACE) --supernet $(SUPERNET_CKPT) \
 	  --n $(SAMPLE_N) $(SAMPLE_ARGS) --out $(SAMPLES_OUT) --summary $(SAMPLES_OUT:.parquet=.md)
 
+# The chain track's ground truth: 40 archs stratified over the latency range of the measured
+# cpu-t1 table, each trained from scratch with 2 seeds (bench/pipelines/standalone.py has the
+# protocol), then the supernet's estimate of each and the report. Resumable at every step;
+# STANDALONE_EXECUTOR=ray runs on Ray. Not part of the demo (about 1-2 h on 2 cores).
+STANDALONE_DIR ?= results/accuracies/$(SPACE)
+STANDALONE_TABLE ?= results/tables/$(SPACE)/cpu-t1.parquet
+STANDALONE_EXECUTOR ?= process
+STANDALONE_SUPERNET ?= runs/supernet/$(SPACE)-reference.ckpt
+STANDALONE_SUPERNET_ARGS ?= --epochs 4 --train-per-epoch 10000 --sampler sandwich --sandwich-random 2 --distill --threads 1
+standalone: setup
+	OMP_WAIT_POLICY=PASSIVE $(HWNAS) standalone train --space $(SPACE) --table $(STANDALONE_TABLE) \
+	  --out $(STANDALONE_DIR)/standalone.parquet --executor $(STANDALONE_EXECUTOR)
+	OMP_WAIT_POLICY=PASSIVE $(HWNAS) supernet train --space $(SPACE) --data fashion-mnist \
+	  $(STANDALONE_SUPERNET_ARGS) --out $(STANDALONE_SUPERNET) --resume
+	OMP_WAIT_POLICY=PASSIVE $(HWNAS) standalone supernet --space $(SPACE) --supernet $(STANDALONE_SUPERNET) \
+	  --out $(STANDALONE_DIR)/standalone.parquet
+	$(HWNAS) standalone report --out $(STANDALONE_DIR)/standalone.parquet --report-dir $(STANDALONE_DIR)
+
 # NB201 accuracy (200/12 ep), HELP latency (NB201 + FBNet), few-shot transfer, and the
 # mbv3-fmnist supernet samples when results/accuracies/mbv3-fmnist/supernet-samples.parquet exists.
 predictors: setup
 	nice -n 10 $(HWNAS) predictors standard --out results/predictors
+	nice -n 10 $(PYTHON) -m bench.pipelines.ws_fitting --out results/predictors
 
 # One search, by default on the NB201 track (benchmark accuracy, HELP pixel3 latency); e.g.
 # make search SEARCH_SPACE=mbv3-fmnist ACCURACY=supernet:runs/demo/supernet/mbv3-fmnist.ckpt \

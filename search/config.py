@@ -23,6 +23,9 @@ class TrainConfig:
     #: `sandwich_random` random ones per batch, gradients accumulated (BigNAS); fixed: one arch
     sampler: str = "uniform"
     sandwich_random: int = 2
+    #: in-place distillation (BigNAS/OFA): with the sandwich sampler, every path but the largest
+    #: learns the largest path's soft predictions of the same batch instead of the labels
+    distill: bool = False
     #: images drawn per epoch from the training split (None = all): short budgets on big sets
     train_per_epoch: int | None = None
     seed: int = 0
@@ -39,4 +42,6 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
+        if self.distill and self.sampler != "sandwich":
+            raise ValueError("--distill needs --sampler sandwich (the largest path is the teacher)")
         return self

@@ -6,8 +6,9 @@ from bench.commands.predictors import predictors
 from bench.commands.profile import profile, validate_lut
 from bench.commands.search import search
 from bench.commands.spaces import spaces
+from bench.commands.standalone import standalone
 from bench.commands.supernet import sample, supernet, train
 from bench.commands.tables import tables
 
 COMMANDS = [spaces, tables, profile, validate_lut, agent, supernet, sample, train, predictors,
-            search, leaderboard]
+            search, leaderboard, standalone]

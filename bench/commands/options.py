@@ -125,6 +125,9 @@ def sampler():
                      help="uniform: one random path per batch; sandwich: largest + smallest + --sandwich-random "
                           "random paths."),
         click.option("--sandwich-random", default=_TRAIN["sandwich_random"], show_default=True, type=int),
+        click.option("--distill/--no-distill", default=_TRAIN["distill"], show_default=True,
+                     help="In-place distillation (BigNAS): with sandwich, the smaller paths learn the largest "
+                          "path's soft predictions."),
     )
 
 

@@ -28,7 +28,7 @@ def supernet() -> None:
 @click.option("--kernel-transform", is_flag=True, help="OFA's learned kernel transform instead of a plain centre crop (mbv3).")
 @options.monitor_val()
 def supernet_train(space, data, epochs, out, resume, force, seed, batch_size, lr, sampler, sandwich_random,
-                   train_per_epoch, kernel_transform, threads, monitor_val) -> None:
+                   distill, train_per_epoch, kernel_transform, threads, monitor_val) -> None:
     """Train a supernet on a dataset's train split."""
     import time
     from pathlib import Path
@@ -43,8 +43,8 @@ def supernet_train(space, data, epochs, out, resume, force, seed, batch_size, lr
         raise ValueError("--resume and --force contradict each other; pass one")
     sp = create_space(space)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, sampler=sampler,
-                      sandwich_random=sandwich_random, train_per_epoch=train_per_epoch, seed=seed,
-                      threads=threads, monitor_val=monitor_val).validate()
+                      sandwich_random=sandwich_random, distill=distill, train_per_epoch=train_per_epoch,
+                      seed=seed, threads=threads, monitor_val=monitor_val).validate()
     t0 = time.perf_counter()
     with output_lock(out, "--out", is_dir=False):  # one writer; also proves the folder writable now
         _check_writable(out)

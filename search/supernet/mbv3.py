@@ -2,7 +2,8 @@
 
 Kernel: centre crop of the largest kernel (optionally OFA's learned kernel transform).
 Expansion: the first `mid` channels of the largest expansion's 1x1 / depthwise / SE / project
-weights. Depth: a stage of depth d runs its first d blocks and skips the trailing ones.
+weights; expansion 1 has no 1x1 expand (as in the static MBConv) and runs the first `c_in`
+channels of the shared depthwise / SE / project weights. Depth: a stage of depth d runs its first d blocks and skips the trailing ones.
 Stem and head are fixed in these spaces, so they are ordinary layers.
 """
 
@@ -29,8 +30,8 @@ class DynamicMBConv(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int, se: bool, act: str,
                  kernels: tuple[int, ...], expansions: tuple[float, ...], kernel_transform: bool):
         super().__init__()
-        if min(expansions) <= 1:
-            raise ValueError("DynamicMBConv needs expansions > 1 (expansion 1 has no 1x1 expand)")
+        if min(expansions) < 1:
+            raise ValueError(f"DynamicMBConv needs expansions >= 1, got {min(expansions)}")
         self.c_in, self.c_out, self.stride = c_in, c_out, stride
         mid_max = max(self.mid(e) for e in expansions)
         self.expand_conv = DynamicPointwise(c_in, mid_max)
@@ -44,11 +45,13 @@ class DynamicMBConv(nn.Module):
         self.residual = stride == 1 and c_in == c_out
 
     def mid(self, expand: float) -> int:
-        return make_divisible(round(self.c_in * expand))  # as in search.spaces.mbconv.MBConv
+        if expand == 1:  # as in search.spaces.mbconv.MBConv
+            return self.c_in
+        return make_divisible(round(self.c_in * expand))
 
     def forward(self, x, kernel: int, expand: float):
         mid = self.mid(expand)
-        y = self.act(self.expand_bn(self.expand_conv(x, mid)))
+        y = x if expand == 1 else self.act(self.expand_bn(self.expand_conv(x, mid)))
         y = self.act(self.depthwise_bn(self.depthwise(y, kernel)))
         if self.se is not None:
             y = self.se(y)
@@ -58,8 +61,9 @@ class DynamicMBConv(nn.Module):
     def copy_to(self, block, kernel: int, expand: float) -> None:
         """Write this position's weights for (kernel, expand) into a static `MBConv`."""
         mid = self.mid(expand)
-        copy_into(block.expand[0].weight, self.expand_conv.weight[:mid, : self.c_in])
-        _copy_bn(block.expand[1], self.expand_bn, mid)
+        if expand != 1:
+            copy_into(block.expand[0].weight, self.expand_conv.weight[:mid, : self.c_in])
+            _copy_bn(block.expand[1], self.expand_bn, mid)
         copy_into(block.depthwise[0].weight, self.depthwise.kernel(mid, kernel))
         _copy_bn(block.depthwise[1], self.depthwise_bn, mid)
         if self.se is not None:

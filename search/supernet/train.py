@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # options that change the trained weights: a resumed run must match them
 _RESUME_KEYS = ("batch_size", "lr", "momentum", "weight_decay", "label_smoothing", "warmup_steps",
-                "sampler", "sandwich_random", "train_per_epoch", "seed")
+                "sampler", "sandwich_random", "distill", "train_per_epoch", "seed")
 
 
 @dataclass
@@ -106,9 +106,15 @@ class Trainer:
                     x = x.contiguous(memory_format=torch.channels_last)
                 archs = self.archs_fn(rng) if self.archs_fn is not None else [None]
                 opt.zero_grad(set_to_none=True)
+                teacher = None
                 for j, arch in enumerate(archs):
                     out = self.model(x, arch)
-                    loss = F.cross_entropy(out, y, label_smoothing=c.label_smoothing)
+                    if teacher is None:
+                        loss = F.cross_entropy(out, y, label_smoothing=c.label_smoothing)
+                    else:
+                        loss = F.kl_div(F.log_softmax(out, 1), teacher, reduction="batchmean")
+                    if c.distill and j == 0:
+                        teacher = F.softmax(out.detach(), 1)
                     loss.backward()
                     if j == len(archs) - 1:  # statistics of the last path of the step
                         loss_sum += float(loss.detach()) * len(y)
@@ -174,13 +180,18 @@ class _Static(nn.Module):
         return self.net(x)
 
 
-def train_standalone(space, arch, data: Dataset, config: TrainConfig, progress: bool = True) -> dict:
-    """Train `space.build(arch)` from scratch; returns val accuracy (%) and the history."""
+def train_standalone(space, arch, data: Dataset, config: TrainConfig, progress: bool = True,
+                     test: bool = False) -> dict:
+    """Train `space.build(arch)` from scratch; returns val accuracy (%), with `test` also the
+    test split's (final reporting only: no method ever reads it), and the history."""
     from .evaluate import accuracy
 
     torch.manual_seed(config.seed)
     model = _Static(space.build(space.validate(arch)))
     tr = Trainer(model, config, None, progress=progress).fit(data)
-    val_acc = accuracy(lambda x: model(x), data.val, channels_last=config.channels_last)
-    return {"arch_str": space.to_str(arch), "val_acc": val_acc, "history": tr.history_, "model": model.net}
+    with torch.no_grad():
+        val_acc = accuracy(lambda x: model(x), data.val, channels_last=config.channels_last)
+        test_acc = accuracy(lambda x: model(x), data.test, channels_last=config.channels_last) if test else None
+    return {"arch_str": space.to_str(arch), "val_acc": val_acc, "test_acc": test_acc,
+            "history": tr.history_, "model": model.net}
 
