@@ -22,8 +22,8 @@ COST_PREDICTORS = ACCURACY_PREDICTORS + ("ridge-ops", "ridge-cost", "lut-sum")
 # accuracy predictor runs on the 200-epoch table with 5 seeds.
 LOWFI_PREDICTORS = ("auto", "bilinear-struct", "gcn-struct", "xgb", "xgb-struct", "xgb-graf", "xgb-graf-struct",
                     "rf-graf", "ridge-struct")
-LATENCY_PREDICTORS = ("auto", "ridge", "ridge-ops", "ridge-cost", "ridge-struct", "ridge-graf", "bilinear", "lut-sum",
-                      "xgb", "xgb-graf", "transfer")
+LATENCY_PREDICTORS = ("auto", "ridge", "ridge-ops", "ridge-cost", "ridge-struct", "bilinear", "lut-sum", "xgb",
+                      "transfer")
 PROTOCOL_PREDICTORS = ("auto", "transfer", "ridge-cost")
 
 HELP_NB201_DEVICES = ("1080ti_1", "2080ti_32", "titanxp_256", "gold_6240", "silver_4114", "pixel3",

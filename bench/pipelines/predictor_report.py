@@ -186,8 +186,9 @@ def _protocol_lines(proto: dict[str, pd.DataFrame], ceilings: dict[str, tuple[fl
     L += ["", f"- `auto` @10: mean {means[10]:.3f} (target >= 0.97: {'met' if means[10] >= 0.97 else 'NOT met'}); "
           f"{len(per) - len(short)} of {len(per)} devices >= 0.95."]
     for dev, v, ceil in short:
-        why = (f"an integer-ms phone table; its twin-retest noise ceiling is {ceil:.3f}" if dev in PHONES
-               else f"noise ceiling {ceil:.3f}")
+        kind = "integer-ms phone table, " if dev in PHONES else ""
+        why = (f"{kind}noise ceiling {ceil:.3f}: out of reach on this table" if ceil < 0.95
+               else f"{kind}noise ceiling {ceil:.3f}: table noise does not explain the shortfall")
         L.append(f"  - {dev}: {v:.3f} < 0.95 ({why})")
     L += ["- HELP's published Spearman at 10 samples (paper Table 3, as in the authors' README): "
           + ", ".join(f"{k} {v:.3f}" for k, v in HELP_PUBLISHED_NB201.items())
@@ -198,7 +199,7 @@ def _protocol_lines(proto: dict[str, pd.DataFrame], ceilings: dict[str, tuple[fl
 
 
 def standard_summary(results: dict[str, pd.DataFrame], groups: dict[str, str], samples: Path | None,
-                     ceilings: dict[str, tuple[float, float]]) -> list[str]:
+                     ceilings: dict[str, tuple[float, float]], skipped: dict[str, str] | None = None) -> list[str]:
     """The lines of `results/predictors/summary.md`."""
     L = ["# Predictors: standard comparison", "",
          "Written by `make predictors` (`hwnas predictors standard --out results/predictors`). Each folder",
@@ -250,6 +251,10 @@ def standard_summary(results: dict[str, pd.DataFrame], groups: dict[str, str], s
                  f"a 1000-image evaluation (the sampler's count, see results/accuracies/mbv3-fmnist/) carries up to "
                  f"{100 * np.sqrt(p * (1 - p) / 1000):.2f} pp binomial noise (less between subnets scored on the "
                  "same images): much of this ranking may be evaluation noise; not separated here")
+    elif skipped and "mbv3-fmnist-supernet" in skipped:
+        L += ["", f"- mbv3-fmnist supernet samples: skipped; the sample file does not match the current space "
+              f"({skipped['mbv3-fmnist-supernet']}). `hwnas sample` must rewrite it; the folder keeps the last "
+              "comparison that ran."]
     elif samples is None:
         L += ["", "- mbv3-fmnist supernet samples: the sample file was absent when this ran, so that comparison is "
               "not in this folder; `make predictors` adds it once `hwnas sample` has written the file."]

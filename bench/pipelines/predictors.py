@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import tempfile
 import time
@@ -46,6 +47,8 @@ from .predictor_report import (
 
 __all__ = ["ACCURACY_PREDICTORS", "COST_PREDICTORS", "STUDIES", "aggregate", "evaluate", "load_prior",
            "load_target", "split", "standard"]
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ["predictor", "train_size", "seed", "kendall_tau", "spearman", "pearson", "mae", "rmse",
            "precision_at_top5pct", "within_10pct", "n_test", "fit_seconds", "predict_seconds"]
@@ -229,6 +232,7 @@ def standard(out_root: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str |
     out_root = Path(out_root)
     results: dict[str, pd.DataFrame] = {}
     groups: dict[str, str] = {}
+    skipped: dict[str, str] = {}
     for e in standard_experiments(data):
         if only and not any(e.name.startswith(o) for o in only):
             continue
@@ -236,7 +240,12 @@ def standard(out_root: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str |
         if e.group == "supernet":  # the sample file may hold fewer archs than 1000 + test
             from search.spaces import create_space
 
-            n_rows = len(load_target(create_space(e.space), e.table, None, e.mode).y)
+            try:
+                n_rows = len(load_target(create_space(e.space), e.table, None, e.mode).y)
+            except (ValueError, LookupError) as exc:  # written by another pipeline for an older space
+                log.warning("%s skipped: %s", e.name, exc)
+                skipped[e.name] = str(exc).split(" (and ", 1)[0]
+                continue
             sizes = tuple(s for s in sizes if s <= n_rows // 2) or (n_rows // 2,)
         results[e.name] = evaluate(e.space, e.table, None, out_root / e.name, predictors=list(e.predictors),
                                    train_sizes=sizes, seeds=e.seeds or seeds, prior_tables=list(e.prior_tables),
@@ -246,7 +255,7 @@ def standard(out_root: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str |
     devices = sorted({n.split("/", 1)[1] if "/" in n else n.split("help-nb201-", 1)[1] for n, g in groups.items()
                       if g == "help-protocol" or n.startswith("help-nb201-")})
     ceilings = latency_ceilings(help201, devices)
-    lines = standard_summary(results, groups, SAMPLES if SAMPLES.exists() else None, ceilings)
+    lines = standard_summary(results, groups, SAMPLES if SAMPLES.exists() else None, ceilings, skipped)
     for study in STUDIES:
         lines += study(out_root, data, seeds, only, progress)
     if not only:

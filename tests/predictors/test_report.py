@@ -1,0 +1,39 @@
+"""The top-level predictor summary: `auto` is the headline, the test-set best is marked as such."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bench.pipelines.predictor_experiments import Experiment, hardware, prior_for
+from bench.pipelines.predictor_report import standard_summary
+
+
+def _rows(values: dict[tuple[str, int], float], metric: str) -> pd.DataFrame:
+    return pd.DataFrame([{"predictor": p, "train_size": n, "seed": s, metric: v + 0.001 * s, "n_test": 100}
+                         for (p, n), v in values.items() for s in range(5)])
+
+
+def test_summary_checks_the_accuracy_targets_against_auto_and_the_oracle():
+    acc = _rows({("auto", 100): 0.805, ("xgb-graf", 100): 0.81, ("auto", 1000): 0.85, ("xgb-graf", 1000): 0.91}, "kendall_tau")
+    lines = "\n".join(standard_summary({"nb201-c10-200ep": acc}, {"nb201-c10-200ep": "accuracy"}, None, {}))
+    assert "100 train archs (5 seeds): best `xgb-graf` Kendall tau 0.812 (chosen on the test set), target >= 0.80: met" in lines
+    assert "`auto` 0.807 (gap 0.005, within 0.02: met)" in lines
+    assert "`auto` 0.852 (gap 0.060, within 0.02: NOT met)" in lines
+
+
+def test_protocol_table_names_devices_short_of_the_target_and_why():
+    good = _rows({("auto", 10): 0.98, ("auto", 20): 0.99, ("transfer", 10): 0.97, ("ridge-cost", 10): 0.9}, "spearman")
+    bad = _rows({("auto", 10): 0.90, ("auto", 20): 0.92, ("transfer", 10): 0.90, ("ridge-cost", 10): 0.8}, "spearman")
+    res = {"help-protocol/gold_6240": good, "help-protocol/essential_ph_1": bad}
+    groups = dict.fromkeys(res, "help-protocol")
+    lines = "\n".join(standard_summary(res, groups, None, {"essential_ph_1": (0.9, 0.878)}))
+    assert "| **mean of 2** | **0.942** |" in lines and "target >= 0.97: NOT met" in lines
+    assert "essential_ph_1: 0.902 < 0.95 (integer-ms phone table, noise ceiling 0.937: out of reach" in lines
+
+
+def test_help_prior_excludes_the_same_chip_at_other_batch_sizes(tmp_path):
+    f = tmp_path / "t.csv"
+    pd.DataFrame(columns=["arch_idx", "arch_str", "titanxp_1", "titanxp_256", "pixel3", "gold_6240"]).to_csv(f, index=False)
+    assert hardware("titanxp_256") == "titanxp" and hardware("pixel3") == "pixel3"
+    assert prior_for(f, "titanxp_1") == (f"{f}:pixel3", f"{f}:gold_6240")
+    assert Experiment("x", "latency", "nb201", "t:c", ("auto",)).seeds is None
