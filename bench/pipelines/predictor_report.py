@@ -232,12 +232,13 @@ def standard_summary(results: dict[str, pd.DataFrame], groups: dict[str, str], s
             dev = k.split("help-nb201-", 1)[-1]
             op, twin = ceilings.get(dev, (np.nan, np.nan)) if k.startswith("help-nb201-") else (np.nan, np.nan)
             fmt = lambda x: "" if not np.isfinite(x) else f"{x:.3f}"  # noqa: E731
-            L.append(f"| {k} | {m.get('auto', float('nan')):.3f} | `{m.idxmax()}` {m.max():.3f} | "
+            L.append(f"| {k} | {fmt(m.get('auto', float('nan')))} | `{m.idxmax()}` {m.max():.3f} | "
                      f"`{no_prior.idxmax()}` {no_prior.max():.3f} | {m.get('ridge', float('nan')):.3f} | {fmt(op)} | "
                      f"{fmt(np.sqrt(max(twin, 0)) if np.isfinite(twin) else twin)} |")
         L += ["", "- op-count ceiling: Spearman of the latency with its own mean over all cells that share raw and "
               "live op counts (in-sample, whole table): no predictor on op counts alone can beat it. FBNet has no "
-              "twins in HELP's table, so its noise ceiling is not measured."]
+              "twins in HELP's table, so its noise ceiling is not measured; `auto` is not run on FBNet (minutes per "
+              "fit at 1000 archs on this machine)."]
     r = results.get("mbv3-fmnist-supernet")
     if r is not None and samples is not None:
         L += ["", "## mbv3-fmnist supernet samples", ""]
