@@ -70,9 +70,10 @@ LUT_ARGS ?= --rel-ci 0.01
 validate-lut: setup
 	$(HWNAS) validate-lut --device $(DEVICE) --space $(SPACE) --samples $(LUT_SAMPLES) --resume $(LUT_ARGS)
 
-# Supernet budget sized for `make demo` on 2 shared cores (train + 200 subnets within 12 min).
+# The supernet recipe (sandwich rule + in-place distillation, BigNAS/OFA), at a budget sized for
+# `make demo` on 2 shared cores; `make standalone` trains the same recipe at the reference budget.
 SUPERNET_CKPT ?= runs/supernet/$(SPACE).ckpt
-SUPERNET_ARGS ?= --epochs 5 --train-per-epoch 30000
+SUPERNET_ARGS ?= --epochs 3 --train-per-epoch 10000 --sampler sandwich --sandwich-random 2 --distill
 SAMPLE_N ?= 200
 SAMPLE_ARGS ?= --calib-images 256 --val-images 1000
 SAMPLES_OUT ?= results/accuracies/$(SPACE)/supernet-samples.parquet
@@ -108,6 +109,10 @@ standalone: setup
 predictors: setup
 	nice -n 10 $(HWNAS) predictors standard --out results/predictors
 	nice -n 10 $(PYTHON) -m bench.pipelines.ws_fitting --out results/predictors
+	@if [ -e $(STANDALONE_DIR)/standalone.parquet ] && [ -e $(SAMPLES_OUT) ]; then \
+	  nice -n 10 $(HWNAS) standalone predictors --space $(SPACE) --out $(STANDALONE_DIR)/standalone.parquet \
+	    --samples $(SAMPLES_OUT) --report-dir results/predictors/$(SPACE)-standalone; \
+	else echo "predictors vs stand-alone truth skipped: run make standalone and make sample first"; fi
 
 # One search, by default on the NB201 track (benchmark accuracy, HELP pixel3 latency); e.g.
 # make search SEARCH_SPACE=mbv3-fmnist ACCURACY=supernet:runs/demo/supernet/mbv3-fmnist.ckpt \

@@ -122,30 +122,37 @@ def sample(space, checkpoint, n, out, archs_file, data, seed, calib_images, val_
 @options.space(help=None)
 @click.option("--arch", required=True, help="Architecture string (see `hwnas spaces`).")
 @options.data()
-@options.seed()
-@options.train(epochs=1, per_epoch_help="Images per epoch (default all).")
+@options.seed(help="Training seed (init, shuffles); the val/test split is fixed by --split-seed.")
+@click.option("--split-seed", default=0, show_default=True, type=int, help="Seeds the val split (protocol: 0).")
+@click.option("--epochs", default=2, show_default=True, type=int)
+@click.option("--train-per-epoch", default=10_000, show_default=True, type=int, help="Images per epoch.")
+@click.option("--threads", default=1, show_default=True, type=int)
 @options.out_file(required=False, help="Write the result as JSON.")
-def train(space, arch, data, epochs, seed, batch_size, lr, train_per_epoch, threads, out) -> None:
-    """Train one architecture stand-alone for a short budget (val accuracy)."""
+def train(space, arch, data, seed, split_seed, epochs, train_per_epoch, threads, out) -> None:
+    """Train one architecture stand-alone under the chain track's protocol (val and test accuracy).
+
+    The defaults are `make standalone`'s protocol (bench.pipelines.standalone.StandaloneProtocol),
+    so a single run here reproduces a row of the reference set."""
     import json
+    from dataclasses import asdict
     from pathlib import Path
 
-    from search.data import load_dataset
+    from bench.pipelines.standalone import StandaloneProtocol, _init, _train
     from search.spaces import create_space
-    from search.supernet import TrainConfig, train_standalone
 
     sp = create_space(space)
-    a = sp.from_str(arch)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, sampler="fixed", seed=seed,
-                      train_per_epoch=train_per_epoch, threads=threads, monitor_val=0).validate()
-    ds = load_dataset(data, shape=sp.input_shape, seed=seed)
-    r = train_standalone(sp, a, ds, cfg)
-    rec = {"space": sp.name, "arch_str": r["arch_str"], "val_acc": r["val_acc"], "data": data,
-           "epochs": epochs, "seed": seed, "history": r["history"]}
+    arch_str = sp.to_str(sp.from_str(arch))
+    proto = StandaloneProtocol(data=data, split_seed=split_seed, epochs=epochs, train_per_epoch=train_per_epoch,
+                               seeds=(seed,), threads=threads)
+    proto.train_config(seed)  # validates
+    _init(sp.name, {**asdict(proto), "seeds": [seed]}, threads=threads)
+    r = _train((arch_str, seed))
+    rec = {"space": sp.name, **r, "protocol": proto.key()}
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(rec, indent=2) + "\n")
-    click.echo(f"{r['arch_str']}: val_acc {r['val_acc']:.2f}% after {epochs} epoch(s)")
+    click.echo(f"{arch_str}: val_acc {r['val_acc']:.2f}%, test_acc {r['test_acc']:.2f}% after {epochs} epoch(s) "
+               f"({r['train_wall_s']:.0f} s)")
 
 
 def _check_writable(path) -> None:
