@@ -22,14 +22,17 @@ Steps of one search:
    cut (MILP) and the program is re-solved; after `n_cuts` cuts (or at once for Frank-Wolfe)
    the violated linear bounds are also tightened by the violation. After `max_resolve` tries
    the best feasible arch whose accuracy was read is returned. The result is always feasible.
-5. `verify=k` (an addition, default 0 = the paper's BINAS): keep k queries back, read the k
+5. `verify=k` (an addition; default budget // 10, 0 = the paper's BINAS): keep k queries back, read the k
    best feasible solutions of the program (next ones by no-good cuts) and return the most
    accurate feasible arch read, samples included.
 
-NB201 estimator: `pairwise=False` (the sum over edges docs/methods.md names) by default. Pairwise terms
-(`pairwise=True`) fit the real NB201 table better (Kendall tau 0.565 vs 0.514 fitted on all
-15,625 cells) but with 100-300 sampled cells the searches were no better on average and the
-MILP gets 375 more variables.
+NB201 (an enumerable CellGraph space): `strategy="rounds"` (default) is fit -> solve -> read the
+top unread solutions -> refit, returning the best feasible cell read (see the class docstring).
+`estimator="struct"` (default) is a structure-aware ridge model, not linear in the 0/1 edge
+variables, so its "program" is solved by enumerating the feasible cells; `estimator="additive"`
+keeps BINAS's sum over edges (`pairwise=True` adds pairwise products) and its exact MILP with
+no-good cuts for the cells already read. `strategy="single"` is the paper's one-shot procedure
+below (steps 1-5), the one chain spaces use.
 
 Program, chain spaces (stage s, slot b, choice c, depth d; docs/methods.md's T = T0 + sum_s [...]):
 binary `beta[s,d]` (one-hot depth), binary `a[s,b,c]` (one-hot choice per optional slot), and
@@ -283,7 +286,7 @@ class BINAS(Searcher):
     def __init__(self, mode: str = "least_squares", solver: str = "milp", pairwise: bool = False,
                  n_per_cell: int | None = None, max_resolve: int = 40, n_cuts: int = 10,
                  fw_iters: int = 30, cost_samples: int = 3000, relax: float = 0.99,
-                 verify: int = 0, time_limit: float = 60.0, strategy: str = "rounds",
+                 verify: int | None = None, time_limit: float = 60.0, strategy: str = "rounds",
                  estimator: str = "struct", init_frac: float = 0.5, batch: int | None = None):
         self.mode, self.solver, self.pairwise, self.n_per_cell = mode, solver, pairwise, n_per_cell
         self.max_resolve, self.n_cuts, self.fw_iters = max_resolve, n_cuts, fw_iters
@@ -306,7 +309,7 @@ class BINAS(Searcher):
                 raise ValueError(f"binas mode must be 'least_squares' or 'measured', got {self.mode!r}")
             if self.solver not in ("milp", "frank-wolfe"):
                 raise ValueError(f"binas solver must be 'milp' or 'frank-wolfe', got {self.solver!r}")
-            if not 0 <= self.verify < budget:
+            if self.verify is not None and not 0 <= self.verify < budget:
                 raise ValueError(f"binas verify={self.verify} must be >= 0 and below the budget ({budget})")
             if self.strategy == "rounds" and isinstance(space, CellGraph) and cells(space) is not None \
                     and self.mode == "least_squares":
@@ -380,8 +383,9 @@ class BINAS(Searcher):
             raise ValueError(f"binas mode must be 'least_squares' or 'measured', got {self.mode!r}")
         if self.solver not in ("milp", "frank-wolfe"):
             raise ValueError(f"binas solver must be 'milp' or 'frank-wolfe', got {self.solver!r}")
-        if not 0 <= self.verify < budget:
-            raise ValueError(f"binas verify={self.verify} must be >= 0 and below the budget ({budget})")
+        verify = self.verify if self.verify is not None else (max(1, budget // 10) if budget >= 4 else 0)
+        if not 0 <= verify < budget:
+            raise ValueError(f"binas verify={verify} must be >= 0 and below the budget ({budget})")
         nb201 = isinstance(space, CellGraph)
         if not nb201 and not isinstance(space, ChainSpace):
             raise ValueError(f"binas runs on nb201 and chain spaces, not {space.name!r}")
@@ -391,18 +395,18 @@ class BINAS(Searcher):
                  for c, v in zip(constraints, all_vals or [None] * len(constraints), strict=True)]
         self._check_feasible(space, constraints, costs, all_vals)
 
-        pred, queried = self._estimator(space, accuracy, constraints, budget - self.verify, rng)
+        pred, queried = self._estimator(space, accuracy, constraints, budget - verify, rng)
         acc = _coef(pred, with_pairwise=nb201 and self.pairwise)
         if nb201:
             prog = _NB201Program(space, pairwise=acc.dP is not None)
         else:
             prog = _ChainProgram(space)
         if self.solver == "milp":
-            archs, how = self._solve_milp(space, prog, acc, costs, constraints, k=max(1, self.verify))
+            archs, how = self._solve_milp(space, prog, acc, costs, constraints, k=max(1, verify))
         else:
             archs, how = self._solve_fw(space, prog, acc, costs, constraints)
-        if archs and self.verify:
-            read = archs[:self.verify]  # the estimator left at least `verify` queries
+        if archs and verify:
+            read = archs[:verify]  # the estimator left at least `verify` queries
             queried = queried + list(zip(read, accuracy.query(read), strict=True))
             arch = _best_read(constraints, queried)
             how = f"{how}; read {len(read)} solution(s), returned the best feasible arch read"

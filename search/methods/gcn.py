@@ -1,42 +1,35 @@
-"""GCN fitting of the weight-sharing search space (docs/methods.md section 2), as a search method.
+"""GCN fitting of the weight-sharing search space (METHODS.md section 2), as a search method.
 
 Idea (Chen et al., AAAI 2021): a supernet's accuracy of a subnet is its true accuracy plus a
 random error from the mismatched shared weights; a GCN fitted on many evaluated subnets averages
 that error out and becomes a look-up table of the whole space. A new hardware constraint then
 needs only a new query of the fitted GCN, not a new search.
 
-Procedure, in two steps a leaderboard can call apart (one fit, several constraints):
-1. `fit_space(space, accuracy, budget, rng, constraints=())` spends the accuracy budget and
-   returns the fitted `predictors.gcn.GCNPredictor`. Reconstruction (the paper samples uniformly
-   and gives no query budget): `1 - refine` of the budget goes to feasible archs drawn uniformly
-   and the GCN is fitted; the rest (`refine`) is spent in `rounds` equal rounds, each querying the
-   not yet queried archs the current GCN ranks highest under the constraints (`ranked_under`) and
-   refitting on everything. Measured on NB201 CIFAR-10 200 ep under the HELP gold_6240 latency
-   (bound = its 30% quantile, 8.33 ms), 100 queries, 10 seeds, median regret of the GCN's
-   argmax: 1.49 pp uniform only (refine=0), 1.20 pp with one refinement round, 0.44 pp with three
-   (the default; random search 0.96, regularised evolution 0.66). Under pixel3 (median bound)
-   the default gives 0.78 pp (random 0.49, evolution 0.29): the argmax of a GCN fitted on 100
-   archs (Kendall tau ~0.7 over the feasible cells) is a noisy pick. `pick="queried"` gave
-   0.44 / 0.23 pp there. (Ad-hoc runs of this class through the Searcher API, not kept as a
-   pipeline.)
-   A fit meant to be reused under several constraints should use `refine=0` (uniform only,
-   the paper's setting) and no constraints, so it is not tuned to one bound.
-2. `best_under(space, predictor, constraints, rng)` is the look-up: (arch, predicted accuracy) of
-   the feasible arch the GCN scores highest; it reads no accuracy. Finite spaces (NB201) are
-   enumerated and every feasible arch is scored. Chain spaces (mbv3, fbnet) are too large: an
-   elitist evolutionary search uses the GCN as its free scorer under the table constraint
-   (mutation and crossover from the space, infeasible children redrawn). The paper instead goes
-   segment by segment, keeping the top cells of each segment; the evolution is a reconstruction.
+Enumerable cell spaces (NB201, `cell_model="fast"`, the default): refine on the reads, score the
+whole space, read the top unread predictions, return the best read. `init_frac` (0.5) of the
+budget reads uniformly drawn feasible cells; then rounds of `batch` (budget // 10) read the
+feasible cells the GCN scores highest among those not read (one per isomorphism class), and the
+GCN is refitted (warm-started) on everything read (`enumerated.read_in_rounds`). The GCN is
+`enumerated.CellGCN`: two graph convolutions of width `cell_hidden` over op-on-node graphs of every
+cell, built once per process; a node's features are its op, its edge position and input/output
+flags, and `none` / dead edges are cut out of the adjacency, so isomorphic cells share a graph
+(each class is scored once). Plain numpy with written-out gradients: a 200-query search costs
+about half a CPU second. The result is the best feasible cell read, never an unread prediction
+(the Searcher base enforces that for every query-based method). Reconstruction: the paper
+samples uniformly and gives no query budget; the rounds are this suite's.
 
-`pick="predicted"` (default) returns the GCN's argmax, the paper's answer: on a supernet the
-measured accuracies are the noisy ones and the fit averages that noise out. `pick="queried"`
-returns the best feasible arch actually queried (better when the accuracy source is exact, as a
-benchmark table is). Either way the arch is feasible by construction (only archs that pass
-`feasible_mask` are scored or returned); if the GCN could not be fitted or scored no feasible arch,
-the best feasible queried arch is returned, else the space's smallest arch (then infeasible).
-`encoding="struct"` feeds NB201 cells' live-masked isomorphism representatives to the GCN
-(predictors/encodings.py; Kendall tau 0.67 vs 0.59 one-hot at 100 training archs,
-results/predictors/nb201-c10-200ep); it has no effect on chain spaces.
+Other spaces (chain spaces) use the older two-step procedure, which a leaderboard can call apart
+(one fit, several constraints):
+1. `fit_space(space, accuracy, budget, rng, constraints=())` spends the accuracy budget and
+   returns the fitted `predictors.gcn.GCNPredictor`: `1 - refine` of the budget uniform feasible
+   archs, then `rounds` rounds of the GCN's top unqueried archs (`ranked_under`), refit after each.
+2. `best_under(space, predictor, constraints, rng)` is the look-up: (arch, predicted accuracy) of
+   the feasible arch the GCN scores highest; it reads no accuracy. Chain spaces are too large to
+   enumerate: an elitist evolutionary search uses the GCN as its free scorer under the table
+   constraint (the paper goes segment by segment; the evolution is a reconstruction).
+`pick="predicted"` returns the GCN's argmax (read by the base if budget is left, else replaced by
+the best read); `pick="queried"` the best feasible arch queried. `encoding="struct"` feeds live-
+masked isomorphism representatives to the predictor.
 """
 
 from __future__ import annotations
@@ -47,8 +40,8 @@ import numpy as np
 
 from core.capabilities import CellGraph, Chain
 
-from .base import Searcher, feasible_mask, register_method, sample_feasible
-from .enumerated import cells
+from .base import Searcher, cheapest, feasible_mask, register_method, sample_feasible
+from .enumerated import cells, feasible_all
 
 
 @register_method("gcn", supports=("nb201", "chain"), kind="query")
@@ -105,10 +98,14 @@ class GCNSearch(Searcher):
 
     # ---- the Searcher entry point ----------------------------------------------------------
     def _search(self, space, accuracy, constraints, budget, rng):
-        if isinstance(space, CellGraph) and cells(space) is not None and self.cell_model == "fast":
-            return self._search_cells(space, accuracy, constraints, budget, rng)
         if self.pick not in ("predicted", "queried"):
             raise ValueError(f"gcn: pick must be 'predicted' or 'queried', got {self.pick!r}")
+        if self.cell_model not in ("fast", "predictor"):
+            raise ValueError(f"gcn: cell_model must be 'fast' or 'predictor', got {self.cell_model!r}")
+        if isinstance(space, CellGraph) and cells(space) is not None and self.cell_model == "fast":
+            if not feasible_all(space, constraints).any():
+                return cheapest(space, constraints, rng), None, "no feasible arch in the space; returned the cheapest"
+            return self._search_cells(space, accuracy, constraints, budget, rng)
         predictor, queried = self._fit(space, accuracy, budget, rng, constraints)
         ok = feasible_mask(constraints, [a for a, _ in queried]) if queried else np.zeros(0, bool)
         if predictor is not None and self.pick == "queried" and ok.any():
