@@ -74,7 +74,8 @@ are named here and in the docstrings.
   scored so far are the parents, 25 mutations (p = 0.1) + 25 crossovers per generation, 20
   generations; an infeasible or already-scored child is redrawn.
 - Budget: DI-NAS reads no accuracy while searching. To compete on the same terms as the other
-  methods it validates the `min(budget, validate_top)` best-scored archs through
+  methods it validates the `min(budget, validate_top)` best-scored archs (None, the default:
+  the whole budget) through
   `accuracy.query` and returns the most accurate of them.
 """
 
@@ -789,7 +790,7 @@ class DINAS(OneShotSearcher):
                  batch_size: int = 32, lr: float = 0.05, train_per_epoch: int | None = 3200,
                  train_seed: int = 0, threads: int = 1, di_init: bool = True, check_isometry: bool = True,
                  population: int = 50, top_k: int = 10, mutations: int = 25, crossovers: int = 25,
-                 mutation_p: float = 0.1, generations: int = 20, validate_top: int = 10, max_redraws: int = 50,
+                 mutation_p: float = 0.1, generations: int = 20, validate_top: int | None = None, max_redraws: int = 50,
                  score: str = "jacobian", score_batches: int = 16, C: int = 8, N: int = 1, n_val: int = 1000):
         self.supernet, self.data, self.epochs, self.batch_size, self.lr = supernet, data, epochs, batch_size, lr
         self.train_per_epoch, self.train_seed, self.threads = train_per_epoch, train_seed, threads
@@ -897,7 +898,8 @@ class DINAS(OneShotSearcher):
             head += f"; Jacobian condition after DI init: median {iso['median']:.3g}, max {iso['max']:.3g} (n={iso['n']})"
         if not ranked:
             return space.smallest() if chain else space.sample(rng), None, head + "; no feasible arch found by sampling"
-        cands = [a for _, a in ranked[:max(1, min(budget, self.validate_top))]]
+        top = budget if self.validate_top is None else min(budget, self.validate_top)
+        cands = [a for _, a in ranked[:max(1, top)]]
         ok = feasible_mask(constraints, cands)
         cands = [a for a, f in zip(cands, ok, strict=True) if f]  # all feasible by construction
         acc = accuracy.query(cands)

@@ -15,6 +15,8 @@ FAST: dict[str, dict] = {"evolution": dict(population=10, sample=3)}
 FAST["bayesnas"] = dict(data="digits", n_images=320, epochs=1, C=4)  # a tiny switch network: seconds
 FAST["mgas"] = dict(data="digits", n_train=256, epochs=4, C=4)  # 16 steps of a 4-channel net: seconds
 FAST["gcn"] = dict(epochs=60)  # 4 fits of <=120 steps: seconds
+FAST["dinas"] = dict(data="digits", train_per_epoch=64, batch_size=32, C=4, score_batches=2, generations=3,
+                     n_val=64)  # 2 fair steps of a 4-channel NB201 net: seconds
 
 
 def _skip_unless_nb201(name: str) -> None:
