@@ -24,8 +24,9 @@ LOWFI_PREDICTORS = ("auto", "bilinear-struct", "gcn-struct", "xgb", "xgb-struct"
                     "rf-graf", "ridge-struct")
 LATENCY_PREDICTORS = ("auto", "ridge", "ridge-ops", "ridge-cost", "ridge-struct", "bilinear", "lut-sum", "xgb",
                       "transfer")
-# `auto` on FBNet fits for minutes at 1000 archs on this machine (chain-space encodings are
-# computed per arch, 5 folds x 4 candidates): left out to keep `make predictors` near half an hour
+# `auto` fits 5 folds x 4 candidates: on the latency tables it runs at 20 and 100 archs only (at
+# 1000 it took 0.5-3 min per fit here), and not on FBNet (chain-space encodings are computed per
+# arch: minutes per fit); this keeps `make predictors` near half an hour
 FBNET_PREDICTORS = tuple(n for n in LATENCY_PREDICTORS if n != "auto")
 PROTOCOL_PREDICTORS = ("auto", "transfer", "ridge-cost")
 
@@ -49,6 +50,7 @@ class Experiment:
     mode: str = "auto"
     seeds: int | None = None  # None: the run's --seeds
     prior_tables: tuple[str, ...] = field(default_factory=tuple)
+    size_limits: tuple[tuple[str, int], ...] = ()  # (predictor, largest train size it runs at)
 
 
 def hardware(col: str) -> str:
@@ -83,7 +85,8 @@ def standard_experiments(data: Path) -> list[Experiment]:
                                                  ("fbnet", "fbnet", helpfb, HELP_FBNET_DEVICES, FBNET_PREDICTORS)):
         for dev in devices:
             exps.append(Experiment(f"help-{family}-{dev}", "latency", space, f"{table}:{dev}", names,
-                                   train_sizes=(20, 100, 1000), mode="cost", prior_tables=prior_for(table, dev)))
+                                   train_sizes=(20, 100, 1000), mode="cost", prior_tables=prior_for(table, dev),
+                                   size_limits=(("auto", 100),)))
     # HELP's protocol: every device of the NB201 table, 10 and 20 samples of it, the others as prior
     for dev in device_columns(help201):
         exps.append(Experiment(f"help-protocol/{dev}", "help-protocol", "nb201", f"{help201}:{dev}",

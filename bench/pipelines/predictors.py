@@ -145,8 +145,13 @@ def split(n_rows: int, train_size: int, seed: int) -> tuple[np.ndarray, np.ndarr
 def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
              predictors: list[str] | None = None, train_sizes: tuple[int, ...] = (10, 100, 1000),
              seeds: int = 5, prior_tables: list[str] | None = None, mode: str = "auto",
-             fresh: bool = False, progress: bool = True, title: str | None = None) -> pd.DataFrame:
-    """Run the comparison into `out`; returns the rows. Validates everything before fitting."""
+             fresh: bool = False, progress: bool = True, title: str | None = None,
+             size_limits: dict[str, int] | None = None) -> pd.DataFrame:
+    """Run the comparison into `out`; returns the rows. Validates everything before fitting.
+
+    `size_limits` caps the train size per predictor (e.g. {"auto": 100}: the slow ones skip 1000).
+    """
+    limits = dict(size_limits or {})
     from tqdm import tqdm
 
     from search.spaces import create_space
@@ -183,7 +188,8 @@ def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
         rows = read_csv_rows(csv_path, ["predictor", "train_size", "seed"], "rank-correlation table").to_dict("records")
     atomic_write_bytes(cfg_path, (json.dumps(config, indent=2) + "\n").encode())
     done = {(r["predictor"], int(r["train_size"]), int(r["seed"])) for r in rows}
-    jobs = [(n, s, k) for n in names for s in sizes for k in range(seeds) if (n, s, k) not in done]
+    jobs = [(n, s, k) for n in names for s in sizes for k in range(seeds)
+            if (n, s, k) not in done and s <= limits.get(n, s)]
     bar = tqdm(jobs, desc=title or out.name, disable=not progress, unit="fit")
     for name, size, seed in bar:
         bar.set_postfix_str(f"{name} n={size} seed={seed}")
@@ -202,6 +208,7 @@ def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
         _write_rows(csv_path, rows, names, sizes)
     df = _write_rows(csv_path, rows, names, sizes)
     df = df[df.predictor.isin(names) & df.train_size.isin(sizes) & (df.seed < seeds)]
+    df = df[df.train_size <= df.predictor.map(limits).fillna(np.inf)]
     write_summary(df, out, config, title)
     learning_curve(df, out / "learning_curve.png", cost=t.cost, title=title or out.name)
     return df
@@ -249,7 +256,7 @@ def standard(out_root: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str |
             sizes = tuple(s for s in sizes if s <= n_rows // 2) or (n_rows // 2,)
         results[e.name] = evaluate(e.space, e.table, None, out_root / e.name, predictors=list(e.predictors),
                                    train_sizes=sizes, seeds=e.seeds or seeds, prior_tables=list(e.prior_tables),
-                                   mode=e.mode, progress=progress, title=e.name)
+                                   mode=e.mode, progress=progress, title=e.name, size_limits=dict(e.size_limits))
         groups[e.name] = e.group
     help201 = data / "help-latency/help_nasbench201_latency_ms.csv"
     devices = sorted({n.split("/", 1)[1] if "/" in n else n.split("help-nb201-", 1)[1] for n, g in groups.items()

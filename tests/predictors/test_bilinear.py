@@ -29,8 +29,11 @@ def test_least_squares_recovers_an_exact_bilinear_target():
     p = create_predictor("bilinear", space="mbv3-fmnist", alphas=(1e-6,)).fit(archs[:500], f(archs[:500]))
     np.testing.assert_allclose(p.predict(archs[500:]), f(archs[500:]), atol=1e-3)
     S = len(sp.stages)
-    assert p.dA_.shape == (S, 4, 9) and p.dB_.shape == (S, 5)
-    assert np.isnan(p.dB_[:, :2]).all() and np.isfinite(p.dB_[:, 2:]).all()
+    D = max(st.max_depth for st in sp.stages)
+    C = max(len(st.choices) for st in sp.stages)
+    lo = min(st.min_depth for st in sp.stages)
+    assert p.dA_.shape == (S, D, C) and p.dB_.shape == (S, D + 1)
+    assert np.isnan(p.dB_[:, :lo]).all() and np.isfinite(p.dB_[:, lo:]).all()
 
 
 def test_measured_mode_ranks_an_additive_source():
