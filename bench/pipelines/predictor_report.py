@@ -237,8 +237,8 @@ def standard_summary(results: dict[str, pd.DataFrame], groups: dict[str, str], s
                      f"{fmt(np.sqrt(max(twin, 0)) if np.isfinite(twin) else twin)} |")
         L += ["", "- op-count ceiling: Spearman of the latency with its own mean over all cells that share raw and "
               "live op counts (in-sample, whole table): no predictor on op counts alone can beat it. FBNet has no "
-              "twins in HELP's table, so its noise ceiling is not measured; `auto` is not run on FBNet (minutes per "
-              "fit at 1000 archs on this machine)."]
+              "twins in HELP's table, so its noise ceiling is not measured. `auto` runs at 20 and 100 archs on these "
+              "tables and not on FBNet (0.5-3 min per fit at 1000 archs on this machine, minutes on FBNet)."]
     r = results.get("mbv3-fmnist-supernet")
     if r is not None and samples is not None:
         L += ["", "## mbv3-fmnist supernet samples", ""]
