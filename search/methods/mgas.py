@@ -93,9 +93,10 @@ oneshot.py (`build_mixed_net`, generic ChainSpace API only):
   repair with the table (`chain_repair`: one-block moves, smallest score lost per excess
   removed); then the decoded arch and its best-scored feasible neighbours are read
   (`min(budget, k)`), the best read returned;
-- recorded (`OneShotResult`): the supernet's train accuracy over the last quarter of its steps,
-  its val accuracy on `n_val` held-out images (final masks, BN recalibrated), CPU seconds, pruned
-  shares per level, regrown units.
+- after the last sub-net's prune, a `retrain` share of a sub-net's steps re-trains the weights
+  with every mask frozen (the masks the decoding reads); recorded (`OneShotResult`): the
+  supernet's train accuracy over those steps, its val accuracy on `n_val` held-out images (the
+  same masks, BN recalibrated), CPU seconds, pruned shares per level, regrown units.
 """
 
 from __future__ import annotations
@@ -950,7 +951,7 @@ def _train_chain(self, space, constraints, rng: np.random.Generator):
 
     data = stream()
     lam, mu = float(self.lam), float(self.mu)
-    history, regrown, tail = [], [], [0, 0]
+    history, regrown = [], []
     step_i = 0
     net.train()
     for gi in range(len(groups)):
@@ -985,9 +986,6 @@ def _train_chain(self, space, constraints, rng: np.random.Generator):
                 torch.nn.utils.clip_grad_norm_(everything, self.grad_clip)
                 opt.step()
                 step_i += 1
-                if step_i > 0.75 * total:
-                    tail[0] += int((out.argmax(1) == y).sum())
-                    tail[1] += len(y)
                 if search and ((k + 1) % max(1, min(every, n // 8)) == 0 or k == n - 1):
                     pr = gates.pruned_fraction(idx)
                     frac = (k + 1) / max(1.0, self.prune_by * n)
@@ -1007,6 +1005,22 @@ def _train_chain(self, space, constraints, rng: np.random.Generator):
                         elif load < self.slack:
                             mu = max(mu / 2, self.mu_min)
         gates.prune(idx)
+    # the final prune switches masks off that the weights never trained without: re-train with
+    # every mask frozen (as before a later sub-net stage), and report the train accuracy there
+    n_final = max(1, int(round(self.retrain * (total // len(groups)))))
+    tail = [0, 0]
+    frozen = gates.gates(set(), set(), frozen=True)
+    for _ in range(n_final):
+        x, y = next(data)
+        out = net(x, frozen)
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(out, y).backward()
+        for p in gates.weight_threshold_params(all_idx):
+            p.grad = None
+        torch.nn.utils.clip_grad_norm_(everything, self.grad_clip)
+        opt.step()
+        tail[0] += int((out.argmax(1) == y).sum())
+        tail[1] += len(y)
     net.eval()
     final = gates.gates(set(), set(), frozen=True)
     with torch.no_grad():
