@@ -24,8 +24,10 @@ from core.paths import LEADERBOARDS_DIR
 @options.params(help="METHOD.PARAM=VALUE; repeatable.")
 @options.executor(help=None)
 @options.workers(help=None)
+@click.option("--report-only", is_flag=True,
+              help="NB201 tracks: rewrite the board from the runs already in OUT, running nothing.")
 def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, tables_dir, data, params, executor,
-                workers) -> None:
+                workers, report_only) -> None:
     """Every method under the same measured constraints and budget -> OUT/<track>.md|csv|png."""
     from bench.pipelines import leaderboard as pipeline
     from bench.pipelines.search import parse_params
@@ -36,6 +38,9 @@ def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, 
         raise ValueError(f"--quantile must be comma-separated numbers, got {quantile!r}") from None
     if qs and not all(0 < q < 1 for q in qs):
         raise ValueError(f"--quantile values must be between 0 and 1, got {quantile}")
+    if report_only:
+        click.echo(pipeline.report(track, out, seeds=seeds, budgets=_ints(budget, "--budget")).read_text())
+        return
     md = pipeline.run(track, out, methods=_csv(methods) or None, seeds=seeds, budgets=_ints(budget, "--budget"),
                       quantile=qs, supernet=supernet, device=device, tables_dir=tables_dir, data=data,
                       params=parse_params(params), executor=executor, workers=workers)

@@ -104,6 +104,68 @@ def run(track: str, out: str | os.PathLike = paths.LEADERBOARDS_DIR, methods: li
     df = search_pipeline.run(space, methods, accuracy, constraints, budgets, seeds, out / f"{track}-runs",
                              params=params, data=data, tables_dir=tables_dir, progress=progress,
                              executor=executor, workers=workers, truth=truth)
+    return _write_board(track, out, df, constraints, where, accuracy, truth, methods, seeds, budgets, qs, space,
+                        data, tables_dir)
+
+
+def _source_argmax(space_name, accuracy, truth, constraints, where, data, tables_dir) -> pd.DataFrame:
+    """The reference row: the accuracy source's own feasible argmax (zero queries), scored by the
+    truth. NB201 tables hold every cell once, so this is plain table arithmetic (first maximum in
+    arch_idx order, as `exact_optimum` takes it)."""
+    from devices.table import parse_table_spec
+
+    def column(spec):
+        path, col = parse_table_spec(os.path.expandvars(spec))
+        t = pd.read_csv(path).sort_values("arch_idx")
+        return t.arch_str.to_numpy(), t[col].to_numpy(float)
+
+    strs, src = column(accuracy)
+    _, tru = column(truth)
+    rows = []
+    for c in constraints:
+        head, _, lat_spec = c.partition("@")
+        bound = float(head.split("<=")[1])
+        _, lat = column(lat_spec)
+        ok = lat <= bound
+        i = int(np.argmax(np.where(ok, src, -np.inf)))
+        opt = float(np.max(tru[ok]))
+        rows.append({"method": "supernet-argmax", "constraint": c, "budget": 0, "seed": 0, "space": space_name,
+                     "arch_str": strs[i], "accuracy": float(src[i]), "true_accuracy": float(tru[i]), "feasible": True,
+                     "queries": 0, "optimum_accuracy": opt, "regret": opt - float(tru[i]),
+                     "n_feasible": int(ok.sum()), "device": where[c][0], "quantile": where[c][1],
+                     "notes": "the accuracy source's best feasible cell; reads nothing"})
+    return pd.DataFrame(rows)
+
+
+def report(track: str, out: str | os.PathLike = paths.LEADERBOARDS_DIR, seeds: int = 20,
+           budgets: tuple[int, ...] = (100, 200), data_dir: str | os.PathLike | None = None) -> Path:
+    """Rewrite OUT/<track>.md|csv|png from the runs already in OUT/<track>-runs without running
+    anything (an interrupted board; `hwnas leaderboard` resumes the rest). NB201 tracks only:
+    each constraint's device and quantile are read back from the latency table."""
+    from devices.table import parse_table_spec
+
+    out = Path(out)
+    data_dir = paths.data_dir(data_dir)
+    runs = pd.read_csv(out / f"{track}-runs" / "runs.csv")
+    lat = pd.read_csv(data_dir / _LATENCY)
+    where = {}
+    for c in runs.constraint.unique():
+        head, _, lat_spec = c.partition("@")
+        dev = parse_table_spec(lat_spec)[1]
+        b = float(head.split("<=")[1])
+        q = min(NB201_QUANTILES, key=lambda q: abs(float(f"{np.quantile(lat[dev], q):.4g}") - b))
+        where[c] = (dev, q)
+    constraints = sorted(where, key=lambda c: (NB201_DEVICES.index(where[c][0]), where[c][1]))
+    acc_s = paths.portable(data_dir / _ACC_200EP[0])
+    truth = f"table:{acc_s}:{_ACC_200EP[1]}"
+    accuracy = f"table:{paths.portable(data_dir / _SUPERNET[0])}:{_SUPERNET[1]}" if track == "nb201-ws" else truth
+    methods = [m for m in runs.method.unique()]
+    return _write_board(track, out, runs, constraints, where, accuracy, truth if track == "nb201-ws" else None,
+                        methods, seeds, budgets, NB201_QUANTILES, "nb201", "fashion-mnist", paths.TABLES_DIR)
+
+
+def _write_board(track, out, df, constraints, where, accuracy, truth, methods, seeds, budgets, qs, space, data,
+                 tables_dir) -> Path:
     df = df[df.constraint.isin(constraints) & df.budget.isin([int(b) for b in budgets])
             & (df.seed < seeds) & df.method.isin(methods)].copy()
     df["device"] = df.constraint.map(lambda c: where.get(c, ("", float("nan")))[0])
@@ -120,26 +182,6 @@ def run(track: str, out: str | os.PathLike = paths.LEADERBOARDS_DIR, methods: li
     md = _markdown(df, track, qs or NB201_QUANTILES, accuracy, truth, cells, ref, seeds, budgets)
     atomic_write_bytes(out / f"{track}.md", "\n".join(md).encode())
     return out / f"{track}.md"
-
-
-def _source_argmax(space_name, accuracy, truth, constraints, where, data, tables_dir) -> pd.DataFrame:
-    """The reference row: the accuracy source's own feasible argmax (zero queries), scored by the truth."""
-    from search.optimum import exact_optimum
-
-    space, acc, bound, tr = search_pipeline._load_problem(space_name, accuracy, tuple(constraints), data,
-                                                          str(tables_dir), truth)
-    rows = []
-    for c in constraints:
-        pick = exact_optimum(space, acc, [bound[c]])
-        opt = exact_optimum(space, tr, [bound[c]])
-        true_acc = float(tr.peek([space.from_str(pick.arch_str)])[0])
-        rows.append({"method": "supernet-argmax", "constraint": c, "budget": 0, "seed": 0, "space": space.name,
-                     "accuracy_source": acc.name, "truth": tr.name, "arch_str": pick.arch_str,
-                     "accuracy": pick.accuracy, "true_accuracy": true_acc, "feasible": True, "queries": 0,
-                     "optimum_accuracy": opt.accuracy, "regret": opt.accuracy - true_acc,
-                     "n_feasible": opt.n_feasible, "device": where[c][0], "quantile": where[c][1],
-                     "notes": "the accuracy source's best feasible cell; reads nothing"})
-    return pd.DataFrame(rows)
 
 
 def _cell_stats(df: pd.DataFrame) -> pd.DataFrame:

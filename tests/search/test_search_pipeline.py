@@ -50,12 +50,20 @@ def test_leaderboard_report_and_plot_from_runs(nb201_tables, tmp_path):
     from bench.pipelines import leaderboard, search
 
     acc, lat, _, _ = nb201_tables
-    df = search.run("nb201", ["random", "evolution"], f"table:{acc}:acc", [f"latency_ms<=6@table:{lat}:dev"], (20,), 2,
+    c = f"latency_ms<=6@table:{lat}:dev"
+    df = search.run("nb201", ["random", "evolution"], f"table:{acc}:acc", [c], (20,), 3,
                     tmp_path / "runs", params={"evolution": {"population": 8}}, progress=False)
-    md = "\n".join(leaderboard._markdown(df, "nb201", 0.25, f"table:{acc}:acc"))
-    assert "## `latency_ms<=6@dev`" in md and "| random | 20 | 2 |" in md and "Exact optimum" in md
-    leaderboard._plot(pd.read_parquet(tmp_path / "runs" / "trajectories.parquet"), tmp_path / "t.png", "nb201",
-                      {df.constraint[0]: float(df.optimum_accuracy[0])})
+    df["device"], df["quantile"] = "dev", 0.25
+    cells = leaderboard._cell_stats(df)
+    ev = cells[cells.method == "evolution"].iloc[0]
+    rnd = df[df.method == "random"].set_index("seed").regret
+    evo = df[df.method == "evolution"].set_index("seed").regret
+    assert ev.wins == int((evo < rnd - 1e-9).sum()) and ev.losses == int((evo > rnd + 1e-9).sum())
+    assert ev.regret_mean == pytest.approx(evo.mean()) and ev.ci_low <= ev.regret_mean <= ev.ci_high
+    md = "\n".join(leaderboard._markdown(df, "nb201", (0.25,), f"table:{acc}:acc", None, cells, None, 3, (20,)))
+    assert "## `latency_ms<=6@dev` (25% quantile)" in md and "| random | 20 | 3 |" in md and "Exact optimum" in md
+    assert "0 infeasible picks" in md and "mgas" in md  # the one-shot methods' line
+    leaderboard._plot_cells(cells, None, tmp_path / "t.png", "nb201")
     assert (tmp_path / "t.png").stat().st_size > 1000
 
 
