@@ -164,9 +164,8 @@ def _protocol_lines(proto: dict[str, pd.DataFrame], ceilings: dict[str, tuple[fl
     L = ["", "## HELP's protocol (NB201 latency, few samples of a new device)", "",
          "For each device column of the shared HELP table: 10 or 20 archs of that device to train on, every "
          "other device's full table as prior except the same chip at other batch sizes, Spearman on all "
-         "remaining cells, mean of 5 seeds. HELP's published figures (Table 3 of the paper, 10 samples) are for "
-         "six devices none of which is a column here, so the HELP column is empty for every row; they are "
-         "listed below the table.", "",
+         "remaining cells, mean of 5 seeds. HELP's figures (its Table 3, 10 samples) are for six devices none of "
+         "which is a column here, so the HELP column is empty for every row; they are listed below the table.", "",
          "| device | auto @10 | auto @20 | transfer @10 | ridge-cost @10 (no prior) | noise ceiling | HELP @10 |",
          "|---|---:|---:|---:|---:|---:|---:|"]
     g = lambda m, k: m.get(k, float("nan"))  # noqa: E731
@@ -190,7 +189,8 @@ def _protocol_lines(proto: dict[str, pd.DataFrame], ceilings: dict[str, tuple[fl
         why = (f"{kind}noise ceiling {ceil:.3f}: out of reach on this table" if ceil < 0.95
                else f"{kind}noise ceiling {ceil:.3f}: table noise does not explain the shortfall")
         L.append(f"  - {dev}: {v:.3f} < 0.95 ({why})")
-    L += ["- HELP's published Spearman at 10 samples (paper Table 3, as in the authors' README): "
+    L += ["- HELP's Spearman at 10 samples as printed in the authors' repository README (github.com/HayeonLee/HELP, "
+          "\"Table 3\"; the paper's own table text could not be read here, only its abstract): "
           + ", ".join(f"{k} {v:.3f}" for k, v in HELP_PUBLISHED_NB201.items())
           + f"; mean {HELP_PUBLISHED_NB201_MEAN:.3f}. Different devices from ours, so not a like-for-like comparison.",
           "- noise ceiling: square root of the Spearman between the 1,500 NB201 twin cells (same ops on the same "
