@@ -181,18 +181,38 @@ def load_predictor(path: str | Path, space=None) -> Predictor:
         raise ValueError(f"{meta}: corrupt predictor file ({exc}); re-fit and save it again") from None
     if doc.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{meta}: format_version {doc.get('format_version')} unknown (this build reads {FORMAT_VERSION})")
+    for key in ("predictor", "params", "state", "n_train"):
+        if key not in doc:
+            raise ValueError(f"{meta}: no {key!r} entry; the folder was edited or truncated, re-fit and save it again")
+    _check_native_files(meta, doc["state"])
     # JSON has no tuples: sequence parameters (all tuples in __init__ signatures) come back as lists
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in doc["params"].items()}
     if space is not None:
         if space.name != params.get("space"):
             raise ValueError(f"{meta}: saved for space {params.get('space')!r}, not {space.name!r}")
         params["space"] = space
-    model = create_predictor(doc["predictor"], **params)
-    with np.load(folder / "arrays.npz", allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    model._set_state(doc["state"], arrays, folder)
-    model.n_train_ = int(doc["n_train"])
+    try:
+        model = create_predictor(doc["predictor"], **params)
+        with np.load(folder / "arrays.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        for k, v in arrays.items():
+            if v.dtype.kind in "fc" and not np.isfinite(v).all():
+                raise ValueError(f"array {k!r} holds NaN or inf")
+        model._set_state(doc["state"], arrays, folder)
+        model.n_train_ = int(doc["n_train"])
+    except (KeyError, TypeError, ValueError, OSError) as exc:
+        raise ValueError(f"{folder}: cannot rebuild the saved predictor ({type(exc).__name__}: {exc}); "
+                         "the folder was edited or damaged, re-fit and save it again") from None
     return model
+
+
+def _check_native_files(meta: Path, state) -> None:
+    """A saved state names its native files (xgboost JSON ...) by plain names inside the folder."""
+    if not isinstance(state, dict):
+        raise ValueError(f"{meta}: 'state' is not a mapping; re-fit and save the predictor again")
+    for key, name in state.items():
+        if key.endswith("_file") and (not isinstance(name, str) or Path(name).name != name or name in ("", ".", "..")):
+            raise ValueError(f"{meta}: {key} {name!r} is not a file name inside the folder; re-fit and save it again")
 
 
 # ---- registry (timm style) ----------------------------------------------------------------
