@@ -64,7 +64,7 @@ from search.constraints import BlockTableCost
 from search.spaces.chain import ChainSpace
 
 from .base import Searcher, feasible_mask, register_method, sample_feasible
-from .enumerated import cells, feasible_all, read_in_rounds, ridge_loo, struct_features
+from .enumerated import cells, first_reads, read_in_rounds, ridge_loo, struct_features
 
 _FINITE_MAX = 50_000  # enumerate spaces up to this size for cost fits and the feasibility check
 
@@ -327,14 +327,8 @@ class BINAS(Searcher):
             arch, best, how = read_in_rounds(space, accuracy, constraints, budget, rng, fit_score,
                                              self.init_frac, self.batch)
             return arch, best, f"struct ridge estimator, solved by enumeration: {how}"
-        cs = cells(space)
-        ok = feasible_all(space, constraints)
-        if not ok.any():
-            texts = ", ".join(c.constraint.text for c in constraints)
-            raise ValueError(f"no arch of {space.name} meets {texts}; loosen the bound")
-        feas = np.flatnonzero(ok)
-        n0 = min(len(feas), max(2, int(round(self.init_frac * budget))), budget)
-        read = list(rng.choice(feas, size=n0, replace=False))
+        cs, ok, feas, read = first_reads(space, constraints, rng, self.init_frac, budget)
+        n0 = len(read)
         y = list(accuracy.query([cs.archs[i] for i in read]))
         batch = self.batch or max(1, budget // 10)
         costs, _ = self._costs_enumerated(space, constraints, cs, rng)

@@ -296,6 +296,19 @@ class CellGCN:
         return z.astype(np.float64) * self.sd_ + self.mu_
 
 
+def first_reads(space, constraints, rng: np.random.Generator, init_frac: float, budget: int):
+    """(cells, feasible mask, feasible indices, the `init_frac` of the budget of uniformly drawn
+    feasible cells to read first); a clear error when no cell is feasible."""
+    cs = cells(space)
+    ok = feasible_all(space, constraints)
+    if not ok.any():
+        texts = ", ".join(c.constraint.text for c in constraints)
+        raise ValueError(f"no arch of {space.name} meets {texts}; loosen the bound")
+    feas = np.flatnonzero(ok)
+    n0 = min(len(feas), max(2, int(round(init_frac * budget))), budget)
+    return cs, ok, feas, [int(i) for i in rng.choice(feas, size=n0, replace=False)]
+
+
 def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Generator, fit_score,
                    init_frac: float = 0.5, batch: int | None = None) -> tuple[object, float, str]:
     """Fit -> score -> read -> refit on an enumerable cell space, the schedule BINAS and GCN share.
@@ -305,14 +318,8 @@ def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Gen
     reads the `batch` (default budget // 10) best-scored unread feasible cells, skipping cells
     isomorphic to one already read (the structure-aware models cannot tell them apart). Returns
     (best feasible cell read, its accuracy read, a note)."""
-    cs = cells(space)
-    ok = feasible_all(space, constraints)
-    if not ok.any():
-        texts = ", ".join(c.constraint.text for c in constraints)
-        raise ValueError(f"no arch of {space.name} meets {texts}; loosen the bound")
-    feas = np.flatnonzero(ok)
-    n0 = min(len(feas), max(2, int(round(init_frac * budget))), budget)
-    read = [int(i) for i in rng.choice(feas, size=n0, replace=False)]
+    cs, ok, feas, read = first_reads(space, constraints, rng, init_frac, budget)
+    n0 = len(read)
     y = list(accuracy.query([cs.archs[i] for i in read]))
     batch = batch or max(1, budget // 10)
     canon = canonical_ids(space)
