@@ -501,32 +501,22 @@ class ChainSwitches:
         kinds, parent, owner, index = [], [], [], []
         self.origin, self.kernel, self.expand = [], [], []
         last_origin: dict[int, int] = {}
+
+        def switch(kind: str, par: int, blk_i: int, idx: int) -> int:
+            kinds.append(kind)
+            parent.append(par)
+            owner.append(blk_i)
+            index.append(idx)
+            return len(kinds) - 1
+
         for i, blk in enumerate(self.blocks):
             o = -1
             if blk.optional:
-                o = len(kinds)
-                kinds.append("origin")
-                parent.append(last_origin.get(blk.s, -1))
-                owner.append(i)
-                index.append(0)
+                o = switch("origin", last_origin.get(blk.s, -1), i, 0)
                 last_origin[blk.s] = o
             self.origin.append(o)
-            ks = []
-            for k in range(blk.n_ops):
-                ks.append(len(kinds))
-                kinds.append("kernel")
-                parent.append(o)
-                owner.append(i)
-                index.append(k)
-            self.kernel.append(ks)
-            xs = []
-            for g in range(len(blk.mids) if blk.factorised else 0):
-                xs.append(len(kinds))
-                kinds.append("expand")
-                parent.append(o)
-                owner.append(i)
-                index.append(g)
-            self.expand.append(xs)
+            self.kernel.append([switch("kernel", o, i, k) for k in range(blk.n_ops)])
+            self.expand.append([switch("expand", o, i, g) for g in range(len(blk.mids) if blk.factorised else 0)])
         self.kinds, self.parent, self.owner, self.index = kinds, np.array(parent), owner, index
         self.G = len(kinds)
         # protected: a mandatory block's last kernel, every block's narrowest width segment
