@@ -152,6 +152,20 @@ def step(x):
     return _step_fn().apply(x)
 
 
+def _gate_keeping_one(logits, threshold, alive):
+    """`w = sigmoid(logits)` and its mask `Step(w - threshold) * alive`; when every unit is masked
+    the strongest alive one is switched on (value 1, gradient of the mask kept)."""
+    torch = _torch()
+    w = torch.sigmoid(logits)
+    m = step(w - threshold) * alive
+    if float(m.detach().sum()) == 0:
+        j = int(torch.argmax(w.detach() + alive * 10))
+        force = torch.zeros_like(m)
+        force[j] = 1.0
+        m = m + force * (1 - m).detach()
+    return w, m
+
+
 def keep_last(w, m):
     """Masks `m` [6, 4] with every node's last op kept: if every gated op on a node's incoming
     edges is masked, the one with the largest `w` is switched on (value 1, gradient of m kept)."""
@@ -699,30 +713,12 @@ class _ChainGates:
 
     # masks ---------------------------------------------------------------------------------------
     def op_mask(self, i):
-        torch = _torch()
-        w = torch.sigmoid(self.alpha[i])
-        alive = self.alive_op[i]
-        m = step(w - self.t_op[i]) * alive
-        if float(m.detach().sum()) == 0:  # the block's last op is never pruned
-            j = int(torch.argmax(w.detach() + alive * 10))
-            force = torch.zeros_like(m)
-            force[j] = 1.0
-            m = m + force * (1 - m).detach()
-        return w, m
+        return _gate_keeping_one(self.alpha[i], self.t_op[i], self.alive_op[i])  # the last op is never pruned
 
     def filter_mask(self, i):
-        torch = _torch()
         if self.beta[i] is None:
             return None, None
-        w = torch.sigmoid(self.beta[i])
-        alive = self.alive_f[i]
-        m = step(w - self.t_f[i]) * alive
-        if float(m.detach().sum()) == 0:
-            j = int(torch.argmax(w.detach() + alive * 10))
-            force = torch.zeros_like(m)
-            force[j] = 1.0
-            m = m + force * (1 - m).detach()
-        return w, m
+        return _gate_keeping_one(self.beta[i], self.t_f[i], self.alive_f[i])
 
     def depth_mask(self, i):
         torch = _torch()
