@@ -253,9 +253,8 @@ def standard_summary(results: dict[str, pd.DataFrame], groups: dict[str, str], s
                  f"{100 * np.sqrt(p * (1 - p) / 1000):.2f} pp binomial noise (less between subnets scored on the "
                  "same images): much of this ranking may be evaluation noise; not separated here")
     elif skipped and "mbv3-fmnist-supernet" in skipped:
-        L += ["", f"- mbv3-fmnist supernet samples: skipped; the sample file does not match the current space "
-              f"({skipped['mbv3-fmnist-supernet']}). `hwnas sample` must rewrite it; the folder keeps the last "
-              "comparison that ran."]
+        L += ["", f"- mbv3-fmnist supernet samples: not in this summary ({skipped['mbv3-fmnist-supernet']}); "
+              "the folder keeps the last comparison that ran."]
     elif samples is None:
         L += ["", "- mbv3-fmnist supernet samples: the sample file was absent when this ran, so that comparison is "
               "not in this folder; `make predictors` adds it once `hwnas sample` has written the file."]

@@ -251,7 +251,7 @@ def standard(out_root: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str |
                 n_rows = len(load_target(create_space(e.space), e.table, None, e.mode).y)
             except (ValueError, LookupError) as exc:  # written by another pipeline for an older space
                 log.warning("%s skipped: %s", e.name, exc)
-                skipped[e.name] = str(exc).split(" (and ", 1)[0]
+                skipped[e.name] = "the sample file does not match the current space: " + str(exc).split(" (and ", 1)[0]
                 continue
             sizes = tuple(s for s in sizes if s <= n_rows // 2) or (n_rows // 2,)
         results[e.name] = evaluate(e.space, e.table, None, out_root / e.name, predictors=list(e.predictors),
