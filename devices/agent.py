@@ -648,8 +648,13 @@ def create_app(cfg: AgentConfig, agent: Agent | None = None):
     return app
 
 
-def serve(cfg: AgentConfig, host: str = "127.0.0.1", port: int = 8765, log=print) -> None:
-    """Run the agent until interrupted. Says where it listens and warns off loopback."""
+def serve(cfg: AgentConfig, host: str = "127.0.0.1", port: int = 8765, log=None) -> None:
+    """Run the agent until interrupted. Says where it listens (through `log`, by default the
+    package logger at INFO) and warns off loopback."""
+    if log is None:
+        import logging
+
+        log = logging.getLogger(__name__).info
     sys.dont_write_bytecode = True
     agent = Agent(cfg)
     # Everything this process and its worker write goes to the agent's folder; onnxruntime's
