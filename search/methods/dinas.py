@@ -806,11 +806,11 @@ class DINAS(OneShotSearcher):
 
         chain = isinstance(space, Chain)
         if self.supernet is not None:
-            if self.supernet.space.name != space.name:
+            if self.supernet.space.describe() != space.describe():
                 raise ValueError(f"supernet is of space {self.supernet.space.name!r}, not {space.name!r}")
             return self.supernet
         net = getattr(self, "supernet_", None)
-        if net is not None and net.space.name == space.name:
+        if net is not None and net.space.describe() == space.describe():  # the same space
             self.stats_["supernet_reused"] = 1
             return net
         c0 = cpu_seconds()
