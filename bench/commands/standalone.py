@@ -64,12 +64,10 @@ def standalone_report(out, report_dir) -> None:
     """Trade-off, seed noise, supernet ranking (Kendall tau) and the two plots."""
     import pandas as pd
 
-    from bench.pipelines.standalone_report import figures, write_report
+    from bench.pipelines.standalone_report import write_report
     from devices.table import read_sidecar
 
-    df = pd.read_parquet(out)
-    p = write_report(df, report_dir, read_sidecar(out), command="make standalone")
-    f = figures(df)
+    p, f = write_report(pd.read_parquet(out), report_dir, read_sidecar(out), command="make standalone")
     click.echo(f"{p}: gap {f['decile_gap_pp']:.2f} pp, seed std {f['seed_std_pp']:.2f} pp, spread "
                f"{f['spread_std_pp']:.2f} pp, tau supernet {f.get('tau_supernet_vs_standalone', float('nan')):.3f}")
 

@@ -1,8 +1,8 @@
 """The chain track's ground truth: subnets trained from scratch under one fixed protocol.
 
 A reference set is chosen stratified over the latency range of a measured block table (one arch
-nearest each of N evenly spaced latencies, from a seeded pool of random archs plus the smallest
-and largest), and each arch is trained with every protocol seed. Rows (arch, seed) are appended
+nearest each of N evenly spaced latencies, from a seeded pool of random archs and random
+monotone paths up from the smallest), and each arch is trained with every protocol seed. Rows (arch, seed) are appended
 as they finish, so `make standalone` resumes after a kill; a protocol that differs from the one
 recorded in the sidecar refuses to mix rows. The supernet's estimate of each arch is a separate
 column, filled by `add_supernet_estimates` once a supernet checkpoint exists.
@@ -213,7 +213,8 @@ def train_reference(space, table_path: str | Path, out: str | Path, n: int = 40,
                     bar.update(1)
         finally:
             ex.close()
-    complete = all((s, sd) in {(r["arch_str"], int(r["seed"])) for r in rows} for s in strs for sd in proto.seeds)
+    have = {(r["arch_str"], int(r["seed"])) for r in rows}
+    complete = all((s, sd) in have for s in strs for sd in proto.seeds)
     return _write(rows, out_p, {**meta, "complete": complete})
 
 

@@ -71,7 +71,8 @@ def pareto(a: pd.DataFrame) -> pd.DataFrame:
     return a.loc[keep]
 
 
-def write_report(df: pd.DataFrame, out_dir: str | Path, meta: dict, command: str) -> Path:
+def write_report(df: pd.DataFrame, out_dir: str | Path, meta: dict, command: str) -> tuple[Path, dict]:
+    """Write standalone.md, the per-arch CSV and the plots; returns the report's path and figures."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -125,7 +126,7 @@ def write_report(df: pd.DataFrame, out_dir: str | Path, meta: dict, command: str
                   f"training config {meta.get('supernet_train_config')}."]
     p = out / "standalone.md"
     p.write_text("\n".join(lines) + "\n")
-    return p
+    return p, f
 
 
 def predictor_study(space, samples: pd.DataFrame, reference: pd.DataFrame, predictors: list[str],
