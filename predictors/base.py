@@ -188,7 +188,7 @@ def load_predictor(path: str | Path, space=None) -> Predictor:
     # JSON has no tuples: sequence parameters (all tuples in __init__ signatures) come back as lists
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in doc["params"].items()}
     if space is not None:
-        if space.name != params.get("space"):
+        if not _describes_saved(space, params.get("space")):
             raise ValueError(f"{meta}: saved for space {params.get('space')!r}, not {space.name!r}")
         params["space"] = space
     try:
@@ -204,6 +204,14 @@ def load_predictor(path: str | Path, space=None) -> Predictor:
         raise ValueError(f"{folder}: cannot rebuild the saved predictor ({type(exc).__name__}: {exc}); "
                          "the folder was edited or damaged, re-fit and save it again") from None
     return model
+
+
+def _describes_saved(space, saved: str) -> bool:
+    """The given space is the one the predictor was saved for (same description, not just name)."""
+    try:
+        return resolve_space(saved).describe() == space.describe()
+    except LookupError:  # not registered here: the caller's object is the only description there is
+        return True
 
 
 def _check_native_files(meta: Path, state) -> None:

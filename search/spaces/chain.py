@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.capabilities import Chain, FeatureEncodable
+from core.capabilities import Chain
 
 from .base import ArchError, BlockSpec, SearchSpace
+from .encoders import EncodedByFamily
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,10 @@ class StageSpec:
 ChainArch = tuple[tuple[int, ...], ...]
 
 
-class ChainSpace(SearchSpace, Chain, FeatureEncodable):
+class ChainSpace(SearchSpace, Chain, EncodedByFamily):
     """Shared logic of `mbv3-*` and `fbnet`; subclasses describe blocks and build modules."""
+
+    ENCODER_FAMILY = "chain"
 
     stages: tuple[StageSpec, ...] = ()
     #: channels and spatial size entering the first stage (after the stem)
@@ -180,18 +183,6 @@ class ChainSpace(SearchSpace, Chain, FeatureEncodable):
             slots[np.arange(len(blocks)), list(blocks)] = 1.0
             parts.append(slots.ravel())
         return np.concatenate(parts)
-
-    @property
-    def encodings(self) -> tuple[str, ...]:
-        """Feature encodings of `encode_as` (search/spaces/encoders.py describes each)."""
-        from .encoders import CHAIN_ENCODINGS
-
-        return CHAIN_ENCODINGS
-
-    def encode_as(self, archs, encoding: str) -> np.ndarray:
-        from .encoders import chain_encode
-
-        return chain_encode(self, archs, encoding)
 
     def graph(self, arch) -> tuple[np.ndarray, np.ndarray]:
         """Nodes: input, every block slot (absent ones are zero rows), output; a chain of edges.

@@ -40,6 +40,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from core.capabilities import FeatureEncodable
+
 NB201_ENCODINGS = ("onehot", "struct", "ops", "cost", "graf", "graf-struct")
 CHAIN_ENCODINGS = ("onehot", "struct", "ops", "cost", "graf", "graf-struct")
 
@@ -321,3 +323,20 @@ def _chain_graf(space, a) -> np.ndarray:
     for rows in groups:
         feats += _block_stats(rows)
     return np.asarray(feats, dtype=np.float32)
+
+
+# ---- the spaces' side ----------------------------------------------------------------------
+_FAMILIES = {"nb201": (NB201_ENCODINGS, nb201_encode), "chain": (CHAIN_ENCODINGS, chain_encode)}
+
+
+class EncodedByFamily(FeatureEncodable):
+    """FeatureEncodable through one of this module's families: a space sets `ENCODER_FAMILY`."""
+
+    ENCODER_FAMILY: str
+
+    @property
+    def encodings(self) -> tuple[str, ...]:
+        return _FAMILIES[self.ENCODER_FAMILY][0]
+
+    def encode_as(self, archs, encoding: str) -> np.ndarray:
+        return _FAMILIES[self.ENCODER_FAMILY][1](self, archs, encoding)

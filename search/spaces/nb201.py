@@ -14,9 +14,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from core.capabilities import CellGraph, Enumerable, FeatureEncodable
+from core.capabilities import CellGraph, Enumerable
 
 from .base import ArchError, BlockSpec, SearchSpace
+from .encoders import EncodedByFamily
 from .registry import register_space
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -54,8 +55,10 @@ def _from_gen_index(g: int) -> tuple[int, ...]:
     return tuple(reversed(ops))
 
 
-class NB201Space(SearchSpace, Enumerable, CellGraph, FeatureEncodable):
+class NB201Space(SearchSpace, Enumerable, CellGraph, EncodedByFamily):
     """Archs are 6-tuples of op indices into `OPS`, edge order as in the arch string."""
+
+    ENCODER_FAMILY = "nb201"
 
     ops = OPS
     edges = EDGES
@@ -210,18 +213,6 @@ class NB201Space(SearchSpace, Enumerable, CellGraph, FeatureEncodable):
         x = np.zeros((N_EDGES, N_OPS), dtype=np.float32)
         x[np.arange(N_EDGES), a] = 1.0
         return x.ravel()
-
-    @property
-    def encodings(self) -> tuple[str, ...]:
-        """Feature encodings of `encode_as` (search/spaces/encoders.py describes each)."""
-        from .encoders import NB201_ENCODINGS
-
-        return NB201_ENCODINGS
-
-    def encode_as(self, archs, encoding: str) -> np.ndarray:
-        from .encoders import nb201_encode
-
-        return nb201_encode(self, archs, encoding)
 
     def graph(self, arch) -> tuple[np.ndarray, np.ndarray]:
         """Op-on-node graph (BRP-NAS style): input, the 6 edge ops, output; 8 nodes.
