@@ -8,6 +8,7 @@ import pytest
 
 from bench.pipelines.standalone import (
     LatencyModel,
+    _ends_first,
     StandaloneProtocol,
     select_reference,
     train_reference,
@@ -78,3 +79,9 @@ def test_figures_by_hand():
     assert f["tau_seed_vs_seed"] == pytest.approx(1.0)
     a = per_arch(pd.DataFrame(rows))
     assert list(pareto(a)["arch_str"]) == [f"a{i}" for i in range(10)]
+
+
+def test_runs_start_from_both_ends_of_the_latency_range():
+    assert _ends_first([1, 2, 3, 4, 5]) == [1, 5, 2, 4, 3]
+    assert _ends_first([1, 2, 3, 4]) == [1, 4, 2, 3]
+    assert _ends_first([]) == []
