@@ -72,3 +72,39 @@ def stage_counts(space, arch) -> list[int]:
 
 def features(table: BlockTable, space, archs) -> np.ndarray:
     return np.array([[table.network_sum(space, a), *stage_counts(space, a)] for a in archs], dtype=float)
+
+
+# ---- validate-lut's whole-network calibration of a table ------------------------------------
+def calibration_path(table_path: str | Path, column: str = DEFAULT_COLUMN) -> Path:
+    """Where `hwnas validate-lut` writes the calibration of `table_path`'s `column`."""
+    p = Path(table_path)
+    return p.with_name(f"{p.stem}-lut-{'normalised' if column.endswith('_norm_ms') else 'raw'}.json")
+
+
+def read_calibration(table_path: str | Path, column: str = DEFAULT_COLUMN) -> dict | None:
+    """The calibration of this very table (None when validate-lut has not run on it).
+
+    A calibration names the digest of the table it was fitted on; one fitted on an earlier table
+    (re-profiled since) is refused with a line saying so. Calibrations written before digests
+    were recorded are accepted when newer than the table (file times, as before).
+    """
+    import json
+
+    from core.io import file_sha256
+
+    cp = calibration_path(table_path, column)
+    if not cp.exists():
+        return None
+    try:
+        doc = json.loads(cp.read_text())
+    except json.JSONDecodeError as exc:
+        raise TableError(f"{cp}: corrupt calibration ({exc}); run `hwnas validate-lut --resume` again") from None
+    if doc.get("column") != column:
+        raise TableError(f"{cp}: calibrates column {doc.get('column')!r}, not {column!r}")
+    digest = doc.get("table_sha256")
+    if digest is None:
+        return doc if cp.stat().st_mtime >= Path(table_path).stat().st_mtime else None
+    if digest != file_sha256(table_path):
+        raise TableError(f"{cp}: fitted on another version of {Path(table_path).name} (re-profiled since); "
+                         "run `hwnas validate-lut --resume` again, or drop ':calibrated'")
+    return doc

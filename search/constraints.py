@@ -12,7 +12,10 @@ A constraint's source is where its numbers were measured:
   HELP's latency of every NB201 cell on a phone): exact look-up per arch;
 - `table:PATH[:COLUMN]` of a block table (`hwnas profile` output): sum of the arch's blocks plus
   the fixed parts (devices/lut.py);
-- a device id (`cpu-t1`): the block table `results/tables/<space>/<device-id>.parquet`.
+- a device id (`cpu-t1`): the block table `results/tables/<space>/<device-id>.parquet`;
+- `cpu-t1:calibrated`: that sum corrected by the whole-network calibration `hwnas validate-lut`
+  fitted on this very table (blocks timed alone overestimate whole networks): the latency a
+  re-measured pick is judged by.
 """
 
 from __future__ import annotations
@@ -126,6 +129,52 @@ class BlockTableCost(CostModel):
                 self.table.fixed_sum(self.space) * self.factor)
 
 
+class CalibratedBlockTableCost(BlockTableCost):
+    """The block sum corrected by `hwnas validate-lut`'s whole-network calibration
+    (a + b * sum + c_s * blocks in stage s; DESIGN.md, "Additivity"): what whole networks
+    measure, where the plain sum of blocks timed alone overestimates them."""
+
+    def __init__(self, space, path: Path, column: str, factor: float):
+        from devices.lut import calibration_path, read_calibration
+
+        super().__init__(space, path, column, factor)
+        doc = read_calibration(path, column)
+        if doc is None:
+            raise FileNotFoundError(f"{path}: no whole-network calibration ({calibration_path(path, column).name}); "
+                                    f"run `hwnas validate-lut --space {space.name} --device ...` first, or drop "
+                                    "':calibrated'")
+        self.columns, self.intercept = list(doc["columns"]), float(doc["intercept"])
+        self.coef = np.asarray(doc["coef"], dtype=float)
+        self.description = f"{path.name}:{column} calibrated on whole networks ({calibration_path(path, column).name})"
+
+    def predict(self, archs) -> np.ndarray:
+        from devices.lut import features
+
+        X = features(self.table, self.space, archs)
+        return (self.intercept + X[:, self.columns] @ self.coef) * self.factor
+
+    def block_costs(self) -> tuple[dict[str, float], float]:
+        """The calibration is additive, so it folds into per-block costs: b * value + c_s for a
+        block of stage s, and b * fixed + a. A block key shared by stages whose c_s differ has
+        no single cost (a ValueError says so)."""
+        scale = self.coef[self.columns.index(0)]
+        per_stage = {j - 1: c for j, c in zip(self.columns, self.coef, strict=True) if j > 0}
+        stage_of: dict[str, float] = {}
+        for s, st in enumerate(getattr(self.space, "stages", ())):
+            for b in range(st.max_depth):
+                for ch in range(len(st.choices)):
+                    key, term = self.space.block_spec(s, b == 0, ch).key, per_stage.get(s, 0.0)
+                    if stage_of.setdefault(key, term) != term:
+                        raise ValueError(f"{self.description}: block {key!r} sits in stages with different "
+                                         "calibration terms, so it has no single cost; constrain the plain "
+                                         "table sum (drop ':calibrated')")
+        vals = {k: (scale * v + stage_of.get(k, 0.0)) * self.factor for k, v in self.table.values.items()}
+        return vals, (scale * self.table.fixed_sum(self.space) + self.intercept) * self.factor
+
+
+CALIBRATED = ":calibrated"
+
+
 def cost_model(space, constraint: Constraint, tables_dir: str | Path = TABLES_DIR) -> CostModel:
     """The cost model that answers `constraint` for `space`; every unit mismatch is an error."""
     from devices.table import parse_table_spec_unit, read_table_file
@@ -139,7 +188,8 @@ def cost_model(space, constraint: Constraint, tables_dir: str | Path = TABLES_DI
             raise ValueError(f"constraint {constraint.text!r}: {exc}") from None
         path = Path(path_s)
     else:
-        path, column = Path(tables_dir) / space.name / f"{src}.parquet", None
+        device = src.removesuffix(CALIBRATED)
+        path, column = Path(tables_dir) / space.name / f"{device}.parquet", None
         if not path.exists():
             raise FileNotFoundError(f"constraint {constraint.text!r}: no table for device {src!r} at {path}; "
                                     f"run `make profile DEVICE=... SPACE={space.name}` or give table:PATH:COLUMN")
@@ -151,6 +201,8 @@ def cost_model(space, constraint: Constraint, tables_dir: str | Path = TABLES_DI
             column = next((c for c in (f"{constraint.metric.rsplit('_', 1)[0]}_norm_ms", constraint.column)
                            if c in df.columns), constraint.column)
         factor = _factor(constraint, column, path, stated)
+        if src.endswith(CALIBRATED):
+            return CalibratedBlockTableCost(space, path, column, factor)
         return BlockTableCost(space, path, column, factor)
     if column is None:
         raise ValueError(f"constraint {constraint.text!r}: {path} is an architecture table; name the column "

@@ -76,15 +76,15 @@ class LatencyModel:
     _calib: object = field(default=None, repr=False)
 
     def __post_init__(self):
-        from devices.lut import BlockTable
+        from devices.lut import BlockTable, calibration_path, read_calibration
         from predictors.baselines import LUTSumPredictor
 
         self.table = BlockTable.from_file(self.table_path, "latency_norm_ms")
-        calib = self.table_path.with_name(self.table_path.stem + "-lut-normalised.json")
         self.source = "table sum (latency_norm_ms, reference-normalised)"
-        if calib.exists() and calib.stat().st_mtime >= self.table_path.stat().st_mtime:
+        calib = read_calibration(self.table_path, "latency_norm_ms")
+        if calib is not None:
             self._calib = LUTSumPredictor.from_calibration(self.space, self.table_path, calib)
-            self.source = f"whole-network calibration {calib.name} of the table sum"
+            self.source = f"whole-network calibration {calibration_path(self.table_path).name} of the table sum"
 
     def table_ms(self, archs) -> np.ndarray:
         return np.array([self.table.network_sum(self.space, a) for a in archs])

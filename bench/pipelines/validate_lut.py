@@ -23,9 +23,10 @@ from tqdm.auto import tqdm
 
 from bench.pipelines.profile import measure_unit, network_units, table_path
 from bench.pipelines.store import RowStore
-from core.io import atomic_write_bytes
+from core.io import atomic_write_bytes, file_sha256
 from core.paths import TABLES_DIR
 from devices.export import DEFAULT_CACHE_DIR, OnnxCache
+from devices.lut import calibration_path
 from devices.table import TableError, now_iso, read_sidecar, write_sidecar
 from devices.timing import TimingConfig
 
@@ -146,7 +147,8 @@ def validate(vc: ValidateConfig) -> dict:
             split = "all" if mask.all() else ("test" if (mask == ~tr).all() else "train")
             rows.append({"latency": name, "predictor": pred_name, "split": split, **metrics(y[mask], pred[mask])})
         rows.append({"latency": name, "predictor": "test-retest (run 1 vs run 0)", "split": "all", **metrics(r0, r1)})
-        tpath.with_name(f"{device.device_id}-lut-{name}.json").write_text(json.dumps(lut.calibration_doc(), indent=2))
+        doc = {**lut.calibration_doc(), "table_sha256": file_sha256(tpath)}  # read_calibration checks it
+        atomic_write_bytes(calibration_path(tpath, col), json.dumps(doc, indent=2).encode())
     rep = pd.DataFrame(rows)
     base = tpath.with_name(f"{device.device_id}-validation")
     atomic_write_bytes(base.with_suffix(".csv"), rep.to_csv(index=False).encode())
@@ -156,6 +158,7 @@ def validate(vc: ValidateConfig) -> dict:
             "load_avg_start": [round(x, 2) for x in load0], "load_avg_end": [round(x, 2) for x in os.getloadavg()],
             "table": str(tpath), "processor": tmeta.get("processor"), "threads": tmeta.get("threads"),
             "written_at": now_iso(), "ref_latency_ms": cal.get("ref_latency_ms")}
+    info.update(_measured_before(base, nets))
     md = _markdown(rep, info, tmeta)
     atomic_write_bytes(base.with_suffix(".md"), md.encode())
     _plot(per_net, list(tables), base.with_suffix(".png"), info)
@@ -166,6 +169,18 @@ def validate(vc: ValidateConfig) -> dict:
                         for r in head.itertuples())
     return {"csv": str(base.with_suffix(".csv")), "md": str(base.with_suffix(".md")),
             "png": str(base.with_suffix(".png")), "report": rep, "summary": summary}
+
+
+def _measured_before(base: Path, nets: pd.DataFrame) -> dict:
+    """A resumed run that measured nothing new reports when and under what load the networks
+    were measured (the earlier report's figures), not the seconds it took to re-read them."""
+    sidecar = base.with_suffix(".csv")
+    if not sidecar.exists() or "measured_at" not in nets.columns:
+        return {}
+    prev = read_sidecar(sidecar)
+    if not prev.get("written_at") or str(nets["measured_at"].max()) > prev["written_at"]:
+        return {}
+    return {k: prev[k] for k in ("wall_s", "load_avg_start", "load_avg_end", "written_at") if k in prev}
 
 
 def _markdown(rep: pd.DataFrame, info: dict, tmeta: dict) -> str:

@@ -140,6 +140,12 @@ def test_full_profile_then_validate_lut(tmp_path):
     rep = pd.read_csv(base.with_suffix(".csv"))
     assert {"table sum", "calibrated", "test-retest (run 1 vs run 0)"} <= set(rep.predictor)
     assert base.with_suffix(".md").exists() and base.with_suffix(".png").stat().st_size > 1000
+    from search.constraints import resolve
+    from search.spaces import create_space
+
+    sp = create_space("mbv3-fmnist")  # the calibration names its table and serves constraints
+    (cal,) = resolve(sp, ["latency_ms<=1@cpu-t1:calibrated"], tmp_path / "t")
+    assert "calibrated" in cal.cost.description and cal.values([sp.smallest()])[0] > 0
 
 
 def test_validate_lut_without_table_is_one_line(tmp_path):
