@@ -25,9 +25,14 @@ from core.paths import LEADERBOARDS_DIR
 @options.executor(help=None)
 @options.workers(help=None)
 @click.option("--report-only", is_flag=True,
-              help="NB201 tracks: rewrite the board from the runs already in OUT, running nothing.")
+              help="Rewrite the board from the runs already in OUT, running nothing.")
+@click.option("--stages", default="search,measure,train,report", show_default=True,
+              help="Chain track: which stages run (search, measure: picks timed end to end, train: picks "
+                   "trained stand-alone, report); each resumes.")
+@click.option("--reference", type=click.Path(dir_okay=False), default=None,
+              help="Chain track: the stand-alone reference set (default results/accuracies/<space>/standalone.parquet).")
 def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, tables_dir, data, params, executor,
-                workers, report_only) -> None:
+                workers, report_only, stages, reference) -> None:
     """Every method under the same measured constraints and budget -> OUT/<track>.md|csv|png."""
     from bench.pipelines import leaderboard as pipeline
     from bench.pipelines.search import parse_params
@@ -38,6 +43,20 @@ def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, 
         raise ValueError(f"--quantile must be comma-separated numbers, got {quantile!r}") from None
     if qs and not all(0 < q < 1 for q in qs):
         raise ValueError(f"--quantile values must be between 0 and 1, got {quantile}")
+    if track == "mbv3-fmnist":
+        from pathlib import Path
+
+        from bench.pipelines import chain_board
+        from core.paths import ACCURACIES_DIR
+
+        board = chain_board.ChainBoard(
+            space=track, device=device, supernet=supernet, methods=tuple(_csv(methods)) or None,
+            quantiles=qs or (0.25, 0.5), seeds=seeds, budget=_ints(budget, "--budget")[0],
+            params=parse_params(params), data=data, tables_dir=Path(tables_dir), out=Path(out),
+            reference=Path(reference) if reference else ACCURACIES_DIR / track / "standalone.parquet",
+            stages=("report",) if report_only else tuple(_csv(stages)), executor=executor, workers=workers)
+        click.echo(chain_board.run(board).read_text())
+        return
     if report_only:
         click.echo(pipeline.report(track, out, seeds=seeds, budgets=_ints(budget, "--budget")).read_text())
         return

@@ -74,7 +74,11 @@ def block_units(space) -> list[Unit]:
 
 
 def network_units(space, n: int, seed: int) -> list[Unit]:
-    archs = space.sample_many(n, np.random.default_rng(seed))
+    return arch_units(space, space.sample_many(n, np.random.default_rng(seed)))
+
+
+def arch_units(space, archs) -> list[Unit]:
+    """Whole networks to time end to end, keyed `network:<arch string>`."""
     return [Unit("network", f"network:{space.to_str(a)}", tuple(space.input_shape),
                  (lambda a=a: space.build(a)), arch_str=space.to_str(a)) for a in archs]
 

@@ -38,7 +38,8 @@ def accuracy_source(space, spec: str, data: str = "fashion-mnist"):
         from search.supernet import SubnetEvaluator
 
         evaluator = SubnetEvaluator(space, ckpt, data=data)
-        return FunctionAccuracy(lambda archs: evaluator(archs), name=f"supernet:{ckpt.name}")
+        return FunctionAccuracy(lambda archs: evaluator(archs), name=f"supernet:{ckpt.name}",
+                                remote_cpu=lambda: evaluator.remote_cpu_s_)
     raise ValueError(f"accuracy source {spec!r}: expected table:PATH:COLUMN or supernet:CKPT")
 
 
@@ -167,17 +168,22 @@ def _init_worker(space_name, accuracy, constraints, data, tables_dir, truth=None
 
 def _run_one(job) -> tuple[dict, list[dict]]:
     from search.methods import create_method
+    from search.methods.oneshot import cpu_seconds
 
     m, c, b, s, kw = job
     space, acc, bound, truth = _WORKER["problem"]
+    c0 = cpu_seconds() + acc.remote_cpu_seconds()
     r = create_method(m, **kw).search(space, acc, [bound[c]], budget=b, seed=s)
+    # one-shot results time themselves; a query method pays for its queries' evaluation too
+    cpu = getattr(r, "search_cpu_s", None) or cpu_seconds() + acc.remote_cpu_seconds() - c0
     true_acc = r.accuracy if truth is acc else float(truth.peek([r.arch])[0])
     row = {"method": m, "constraint": c, "budget": b, "seed": s, "space": space.name, "accuracy_source": acc.name,
            "truth": truth.name, "arch_str": r.arch_str, "accuracy": r.accuracy, "true_accuracy": true_acc,
            "predicted_accuracy": r.predicted_accuracy,
            "cost": next(iter(r.costs.values())), "bound": bound[c].constraint.bound,
            "cost_metric": bound[c].constraint.metric, "feasible": r.feasible, "queries": r.queries,
-           "wall_seconds": round(r.wall_seconds, 3), "notes": r.notes}
+           "wall_seconds": round(r.wall_seconds, 3), "search_cpu_s": round(cpu, 2), "notes": r.notes,
+           **{k: getattr(r, k) for k in ("supernet_cpu_s", "supernet_train_acc", "supernet_val_acc") if hasattr(r, k)}}
     curve = [{"method": m, "constraint": c, "budget": b, "seed": s, "query": i + 1, "best_accuracy": v}
              for i, v in enumerate(r.best_so_far)]
     return row, curve

@@ -60,6 +60,12 @@ def metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
             "kendall_tau": float(tau), "spearman": float(rho), "n": int(len(y))}
 
 
+def reference_calibration(table_meta: dict) -> dict:
+    """The reference-network calibration a block table was profiled with: whole networks timed
+    against it share the table's normalised scale."""
+    return {k: table_meta[k] for k in table_meta if k.startswith("ref") or k == "reference"}
+
+
 def measure_networks(vc: ValidateConfig, device, space, units, cal: dict, path: Path) -> pd.DataFrame:
     store = RowStore(path, key=("block_key", "repeat"), chunk=4)
     store.check_writable()
@@ -99,7 +105,7 @@ def validate(vc: ValidateConfig) -> dict:
         raise FileNotFoundError(f"{tpath}: no block table for {device.device_id}; run "
                                 f"`hwnas profile --device {vc.device} --space {space.name}` first")
     tmeta = read_sidecar(tpath)
-    cal = {k: tmeta[k] for k in tmeta if k.startswith("ref") or k == "reference"}
+    cal = reference_calibration(tmeta)
     if vc.reference and not cal.get("ref_latency_ms"):
         raise TableError(f"{tpath}: the table has no reference calibration (profiled with --no-reference?); "
                          "validate with --no-reference or re-profile")

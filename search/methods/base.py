@@ -47,6 +47,11 @@ class AccuracySource(ABC):
     def remaining(self) -> int | None:
         return None if self.budget is None else self.budget - self.queries
 
+    def remote_cpu_seconds(self) -> float:
+        """CPU seconds spent in other processes answering queries so far (a supernet's
+        evaluation workers): a search's cost counts them beside its own process's."""
+        return 0.0
+
     def query(self, archs: Sequence) -> np.ndarray:
         keys = [self.space.to_str(a) for a in archs]
         new = list(dict.fromkeys(k for k in keys if k not in self._cache))
@@ -105,9 +110,13 @@ class TableAccuracy(AccuracySource):
 class FunctionAccuracy(AccuracySource):
     """Any callable archs -> accuracy (a supernet's SubnetEvaluator, a trained predictor)."""
 
-    def __init__(self, fn: Callable[[list], np.ndarray], name: str = "function"):
+    def __init__(self, fn: Callable[[list], np.ndarray], name: str = "function",
+                 remote_cpu: Callable[[], float] | None = None):
         super().__init__()
-        self.fn, self.name = fn, name
+        self.fn, self.name, self._remote_cpu = fn, name, remote_cpu
+
+    def remote_cpu_seconds(self) -> float:
+        return float(self._remote_cpu()) if self._remote_cpu else 0.0
 
     def _evaluate(self, archs: list) -> np.ndarray:
         return np.asarray(self.fn(archs), dtype=np.float64)

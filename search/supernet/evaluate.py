@@ -8,6 +8,7 @@ parallel by an executor (`search.supernet.executor`); each worker holds its own 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from torch import nn
 from search.data import Dataset, Split, batches, load_dataset
 
 from .dynamic import DynamicBatchNorm2d
-from .executor import Executor, create_executor
+from .executor import Executor, SerialExecutor, create_executor
 
 _BN = (nn.BatchNorm2d, DynamicBatchNorm2d)
 
@@ -112,8 +113,10 @@ def _worker_init(checkpoint: str, space_name: str, x_calib: np.ndarray, val_x: n
     _W.update(net=net, x_calib=torch.from_numpy(x_calib), val=Split(val_x, val_y), batch_size=batch_size)
 
 
-def _worker_eval(task: tuple[list[str], bool]) -> list[tuple[float, int | None, int | None]]:
+def _worker_eval(task: tuple[list[str], bool]) -> tuple[list[tuple[float, int | None, int | None]], float]:
+    """The chunk's (val_acc, params, macs) and the CPU seconds the worker spent on it."""
     arch_strs, with_cost = task
+    c0 = time.process_time()
     net = _W["net"]
     out = []
     for s in arch_strs:
@@ -126,7 +129,7 @@ def _worker_eval(task: tuple[list[str], bool]) -> list[tuple[float, int | None, 
         acc = accuracy(fwd, _W["val"], _W["batch_size"])
         params, macs = count_params_macs(net.space, arch) if with_cost else (None, None)
         out.append((acc, params, macs))
-    return out
+    return out, time.process_time() - c0
 
 
 class SubnetEvaluator:
@@ -157,6 +160,7 @@ class SubnetEvaluator:
         self.executor = executor
         self.progress = progress
         self._ex: Executor | None = None
+        self.remote_cpu_s_ = 0.0  # CPU seconds of worker processes so far (search cost accounting)
 
     def _start(self) -> Executor:
         if self._ex is not None:
@@ -189,10 +193,17 @@ class SubnetEvaluator:
         tasks = [(strs[i:i + chunk], with_cost) for i in range(0, len(strs), chunk)]
         out = []
         with tqdm(total=len(strs), desc="subnets", disable=not self.progress, mininterval=1.0) as bar:
-            for res in ex.map(_worker_eval, tasks):
+            for res, cpu in ex.map(_worker_eval, tasks):
+                self._count(ex, cpu)
                 out.extend(res)
                 bar.update(len(res))
         return out
+
+    def _count(self, ex: Executor, cpu: float) -> None:
+        """Worker CPU seconds, where workers are other processes (a serial executor's work is
+        this process's own CPU time already)."""
+        if not isinstance(ex, SerialExecutor):
+            self.remote_cpu_s_ += cpu
 
     def iter_chunks(self, archs: list, with_cost: bool = True, chunk: int = 8):
         """Yield (arch_strs, results) chunk by chunk, in order (for resumable writers)."""
@@ -201,7 +212,8 @@ class SubnetEvaluator:
         ex = self._start()
         strs = [self.space.to_str(a) if not isinstance(a, str) else a for a in archs]
         tasks = [(strs[i:i + chunk], with_cost) for i in range(0, len(strs), chunk)]
-        for task, res in zip(tasks, ex.map(_worker_eval, tasks), strict=True):
+        for task, (res, cpu) in zip(tasks, ex.map(_worker_eval, tasks), strict=True):
+            self._count(ex, cpu)
             yield task[0], res
 
     def __call__(self, archs: list) -> np.ndarray:

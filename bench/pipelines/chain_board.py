@@ -1,0 +1,284 @@
+"""The chain-track board: every method on one chain space under the latency measured on this
+CPU, each pick judged by what it really achieves and costs.
+
+Stages (each resumable; `stages` picks which run, the report reads whatever has landed):
+1. `search`: every method x bound x seed (bench/pipelines/search.py). Bounds are quantiles of
+   the calibrated latency (`latency_ms@<device>:calibrated`: the block table's sum corrected by
+   validate-lut's whole-network calibration) over sampled archs. Query methods read a shared
+   supernet's estimates; one-shot methods train their own supernets.
+2. `measure`: each distinct pick timed end to end with validate-lut's protocol (two passes
+   interleaved with the reference network, normalised on the table's scale); a pick meets its
+   bound when the mean of the two passes does.
+3. `train`: each distinct pick trained stand-alone with the reference protocol
+   (bench/pipelines/standalone.py), every protocol seed; accuracy = mean over seeds.
+4. `report`: OUT/<space>.csv (one row per method, bound and seed) and OUT/<space>.md. Regret is
+   against the best stand-alone accuracy known among feasible archs: the reference set (its
+   calibrated latency) and every pick (its measured latency).
+
+Cost: `search_cpu_s` is the CPU seconds of the search itself (a one-shot method's includes
+training its supernet); the shared supernet the query methods read was trained once, and its
+cost is shown once beside the board, not charged to every row.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bench.pipelines import search as search_pipeline
+from bench.pipelines.standalone import StandaloneProtocol
+from core import paths
+from core.io import atomic_write_bytes
+
+log = logging.getLogger("hwnas")
+
+STAGES = ("search", "measure", "train", "report")
+
+
+@dataclass
+class ChainBoard:
+    """What a chain-track board runs; `stages` chooses how far (the report always follows)."""
+
+    space: str = "mbv3-fmnist"
+    device: str = "cpu-t1"  # block table id under tables_dir/<space>/
+    supernet: str | None = None  # shared checkpoint the query methods read
+    methods: tuple[str, ...] | None = None  # default: every method that runs on the space
+    quantiles: tuple[float, ...] = (0.25, 0.5)
+    seeds: int = 3
+    budget: int = 100  # queries of the query-based methods
+    params: dict = field(default_factory=dict)
+    data: str = "fashion-mnist"
+    tables_dir: Path = paths.TABLES_DIR
+    reference: Path | None = None  # the stand-alone reference set (results/accuracies/<space>/standalone.parquet)
+    out: Path = paths.LEADERBOARDS_DIR
+    stages: tuple[str, ...] = STAGES
+    rel_ci: float = 0.01  # whole networks timed as validate-lut times them (Makefile LUT_ARGS)
+    executor: str = "serial"
+    workers: int | None = None
+    protocol: StandaloneProtocol = field(default_factory=StandaloneProtocol)
+    progress: bool = True
+
+    @property
+    def runs_dir(self) -> Path:
+        return Path(self.out) / f"{self.space}-runs"
+
+    def table(self) -> Path:
+        return Path(self.tables_dir) / self.space / f"{self.device}.parquet"
+
+    def constraints(self, space) -> dict[str, float]:
+        """Constraint text -> its quantile (quantiles of calibrated latency over 4,000 archs)."""
+        spec = f"latency_ms@{self.device}:calibrated"
+        return {f"latency_ms<={search_pipeline.bound_at_quantile(space, spec, q, self.tables_dir):.4g}"
+                f"@{self.device}:calibrated": q for q in self.quantiles}
+
+
+def run(board: ChainBoard) -> Path:
+    """Run the chosen stages (resumably) and write the board."""
+    from search.methods import list_methods
+    from search.spaces import create_space
+
+    unknown = sorted(set(board.stages) - set(STAGES))
+    if unknown:
+        raise ValueError(f"unknown stage {unknown[0]!r}; expected some of {', '.join(STAGES)}")
+    space = create_space(board.space)
+    if not board.table().exists():
+        raise FileNotFoundError(f"{board.table()}: no block table; run `make profile DEVICE=... SPACE={board.space}` "
+                                "and `make validate-lut` first")
+    constraints = board.constraints(space)
+    methods = list(board.methods or list_methods(supports=board.space))
+    if "search" in board.stages:
+        if not board.supernet:
+            raise ValueError(f"the {board.space} board needs --supernet CKPT (the shared supernet the query "
+                             "methods read; `make standalone` trains the reference one)")
+        search_pipeline.run(board.space, methods, f"supernet:{board.supernet}", list(constraints), (board.budget,),
+                            board.seeds, board.runs_dir, params=board.params, data=board.data,
+                            tables_dir=board.tables_dir, progress=board.progress, executor=board.executor,
+                            workers=board.workers)
+    runs = _runs(board)
+    picks = list(dict.fromkeys(runs["arch_str"])) if not runs.empty else []
+    if "measure" in board.stages and picks:
+        measure_picks(board, space, picks)
+    if "train" in board.stages and picks:
+        from bench.pipelines.standalone import train_reference
+
+        train_reference(space, board.table(), board.runs_dir / "picks-standalone.parquet", protocol=board.protocol,
+                        archs=[space.from_str(s) for s in picks], executor="process" if board.executor == "serial"
+                        else board.executor, workers=board.workers or 1, progress=board.progress)
+    return write_board(board, constraints)
+
+
+def _runs(board: ChainBoard) -> pd.DataFrame:
+    p = board.runs_dir / "runs.csv"
+    return pd.read_csv(p) if p.exists() else pd.DataFrame(columns=["method", "constraint", "seed", "arch_str"])
+
+
+def measure_picks(board: ChainBoard, space, picks: list[str]) -> pd.DataFrame:
+    """Time each pick end to end (validate-lut's protocol, two passes; resumable rows)."""
+    from bench.pipelines.profile import arch_units
+    from bench.pipelines.validate_lut import ValidateConfig, measure_networks, reference_calibration
+    from devices.registry import create_device
+    from devices.table import read_sidecar
+    from devices.timing import TimingConfig
+
+    tmeta = read_sidecar(board.table())
+    if "device" not in tmeta:
+        raise ValueError(f"{board.table()}: its sidecar names no device spec; re-profile it with `hwnas profile`")
+    device = create_device(tmeta["device"])
+    vc = ValidateConfig(space=board.space, device=tmeta["device"], timing=TimingConfig(rel_ci=board.rel_ci),
+                        resume=True, progress=board.progress)
+    try:
+        return measure_networks(vc, device, space, arch_units(space, [space.from_str(s) for s in picks]),
+                                reference_calibration(tmeta), board.runs_dir / "picks-latency.parquet")
+    finally:
+        device.close()
+
+
+def measured_latency(board: ChainBoard) -> dict[str, float]:
+    """Arch string -> mean of the two end-to-end passes (normalised ms); only archs with both."""
+    p = board.runs_dir / "picks-latency.parquet"
+    if not p.exists():
+        return {}
+    df = pd.read_parquet(p)
+    col = "latency_norm_ms" if df.get("latency_norm_ms") is not None and df["latency_norm_ms"].notna().all() \
+        else "latency_ms"
+    g = df.groupby("arch_str")[col].agg(["mean", "count"])
+    return g.loc[g["count"] >= 2, "mean"].to_dict()
+
+
+def _standalone(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        return pd.DataFrame(columns=["arch_str", "val_acc", "test_acc", "latency_ms", "n_seeds"])
+    df = pd.read_parquet(path)
+    return df.groupby("arch_str").agg(val_acc=("val_acc", "mean"), test_acc=("test_acc", "mean"),
+                                      latency_ms=("latency_ms", "first"), n_seeds=("seed", "nunique")).reset_index()
+
+
+def board_rows(board: ChainBoard, constraints: dict[str, float]) -> tuple[pd.DataFrame, dict]:
+    """One row per run with what its pick measured and achieved, and the best known feasible
+    stand-alone accuracy of each bound."""
+    runs = _runs(board)
+    if runs.empty:
+        return runs, {}
+    need = len(board.protocol.seeds)  # an accuracy is the mean over every protocol seed
+    lat = measured_latency(board)
+    picks = _standalone(board.runs_dir / "picks-standalone.parquet")
+    picks = picks[picks.n_seeds >= need]
+    ref = _standalone(Path(board.reference)) if board.reference else _standalone(board.runs_dir / "no-reference")
+    ref = ref[ref.n_seeds >= need]
+    acc, test = dict(zip(picks.arch_str, picks.val_acc, strict=True)), dict(zip(picks.arch_str, picks.test_acc, strict=True))
+    df = runs.copy()
+    df["bound"] = df["bound"].astype(float)
+    df["quantile"] = df["constraint"].map(constraints)
+    df["predicted_latency_ms"] = df["cost"]
+    df["measured_latency_ms"] = df["arch_str"].map(lat)
+    # nullable bool: <NA> where the pick is not measured yet
+    df["meets_bound_measured"] = (df["measured_latency_ms"] <= df["bound"]).astype("boolean").where(
+        df["measured_latency_ms"].notna())
+    df["standalone_val_acc"] = df["arch_str"].map(acc)
+    df["standalone_test_acc"] = df["arch_str"].map(test)
+    best = {}
+    for c, b in df.groupby("constraint")["bound"].first().items():
+        known = [(v, s, "reference set (calibrated latency)") for s, v, lt in
+                 zip(ref.arch_str, ref.val_acc, ref.latency_ms, strict=True) if lt <= b]
+        known += [(acc[s], s, "a pick (measured latency)") for s in set(df.arch_str) if s in acc
+                  and s in lat and lat[s] <= b]
+        best[c] = max(known) if known else None
+    df["best_known_val_acc"] = df["constraint"].map(lambda c: best[c][0] if best.get(c) else np.nan)
+    # a pick over its bound when measured has no regret (its row shows the miss instead)
+    df["regret_pp"] = (df["best_known_val_acc"] - df["standalone_val_acc"]).where(
+        df["meets_bound_measured"].fillna(False).astype(bool))
+    return df, best
+
+
+def write_board(board: ChainBoard, constraints: dict[str, float]) -> Path:
+    out = Path(board.out)
+    df, best = board_rows(board, constraints)
+    cols = ["method", "seed", "constraint", "quantile", "bound", "arch_str", "accuracy", "predicted_latency_ms",
+            "measured_latency_ms", "meets_bound_measured", "standalone_val_acc", "standalone_test_acc",
+            "regret_pp", "search_cpu_s", "supernet_cpu_s", "supernet_train_acc", "supernet_val_acc", "queries",
+            "wall_seconds"]
+    for c in cols:
+        if c not in df.columns:
+            df[c] = np.nan
+    df = df[cols].rename(columns={"accuracy": "search_estimate"}).sort_values(["quantile", "method", "seed"])
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / f"{board.space}.csv", df.to_csv(index=False).encode())
+    md = _markdown(board, df, best)
+    atomic_write_bytes(out / f"{board.space}.md", "\n".join(md).encode())
+    return out / f"{board.space}.md"
+
+
+def _ci(x: pd.Series) -> str:
+    x = x.dropna()
+    if len(x) < 2:
+        return "-"
+    h = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+    return f"[{x.mean() - h:.2f}, {x.mean() + h:.2f}]"
+
+
+def _f(v, fmt="{:.2f}") -> str:
+    return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else fmt.format(v)
+
+
+def _supernet_cost(board: ChainBoard) -> str:
+    if not board.supernet or not Path(board.supernet).exists():
+        return "the shared supernet's checkpoint is not on this machine; its training cost is not shown"
+    from search.supernet import load_checkpoint
+
+    ck = load_checkpoint(board.supernet)
+    hist = ck.get("history") or []
+    cpu = sum(h.get("cpu_seconds", np.nan) for h in hist)
+    wall = sum(h.get("seconds", 0.0) for h in hist)
+    what = f"{cpu:.0f} CPU s" if np.isfinite(cpu) else f"{wall:.0f} s wall (its CPU seconds were not recorded)"
+    return (f"the shared supernet `{paths.portable(Path(board.supernet))}` ({ck['epoch']} epochs) cost {what} "
+            "to train, once for every query-method row")
+
+
+def _markdown(board: ChainBoard, df: pd.DataFrame, best: dict) -> list[str]:
+    n_runs, n_picks = len(df), df.arch_str.nunique()
+    measured, trained = df.measured_latency_ms.notna(), df.standalone_val_acc.notna()
+    L = [f"# Leaderboard: {board.space} (chain track)", "",
+         f"Written by `hwnas leaderboard --track {board.space}` (`make leaderboard-chain`). Methods search under "
+         f"`latency_ms@{board.device}:calibrated` (the block table's sum corrected by validate-lut's whole-network "
+         f"calibration) at the {', '.join(f'{q:.0%}' for q in board.quantiles)} quantiles of that latency; query "
+         f"methods read the shared supernet's estimates ({board.budget} queries), one-shot methods train their own "
+         f"supernets on {board.data}; {board.seeds} seeds.",
+         f"Each pick is timed end to end as validate-lut times networks (two passes interleaved with the reference "
+         f"network, {board.rel_ci:.0%} CI) and trained stand-alone with the reference protocol "
+         f"({board.protocol.epochs} epochs x {board.protocol.train_per_epoch} images, seeds "
+         f"{list(board.protocol.seeds)}; accuracy = mean over seeds, val split).",
+         f"Regret: the best stand-alone val accuracy known among feasible archs (reference set by calibrated "
+         f"latency, picks by measured latency) minus the pick's, for picks that meet their bound when "
+         f"re-measured (a miss has no regret; misses are listed). Cost: `search_cpu_s` is the search's own CPU "
+         f"seconds (one-shot: supernet training included); {_supernet_cost(board)}.", "",
+         f"Progress: {n_runs} runs, {n_picks} distinct picks; {int(measured.sum())}/{n_runs} rows re-measured, "
+         f"{int(trained.sum())}/{n_runs} rows with a stand-alone accuracy. Empty cells are not measured yet "
+         "(`-`), never estimated.", ""]
+    miss = df[df.meets_bound_measured.eq(False).fillna(False).astype(bool)]
+    L += [f"Bound misses when re-measured: {len(miss)} of {int(measured.sum())} measured rows"
+          + (": " + ", ".join(f"{r.method} seed {r.seed} ({r.measured_latency_ms:.3f} > {r.bound:.3f} ms)"
+                               for r in miss.itertuples()) if len(miss) else "") + ".", ""]
+    for c, g in df.groupby("constraint", sort=False):
+        q = g["quantile"].iloc[0]
+        b = best.get(c)
+        L += [f"## `{c}` ({q:.0%} quantile)", "",
+              f"Best known feasible: {_f(b[0]) + '% (' + b[2] + ')' if b else '- (no feasible arch trained yet)'}.", "",
+              "| method | runs | stand-alone val % (mean) | 95% CI | regret pp (mean) | measured ms (median) | "
+              "meets bound | search CPU s (median) | supernet train / val % |",
+              "|---|---:|---:|---|---:|---:|---:|---:|---|"]
+        rows = []
+        for m, gm in g.groupby("method"):
+            meets = gm.meets_bound_measured.dropna().astype(bool)
+            rows.append((gm.regret_pp.mean() if gm.regret_pp.notna().any() else np.inf, m, [
+                m, str(len(gm)), _f(gm.standalone_val_acc.mean()), _ci(gm.standalone_val_acc),
+                _f(gm.regret_pp.mean()), _f(gm.measured_latency_ms.median(), "{:.3f}"),
+                f"{int(meets.sum())}/{len(meets)}" if len(meets) else "-", _f(gm.search_cpu_s.median(), "{:.0f}"),
+                f"{_f(gm.supernet_train_acc.mean(), '{:.1f}')} / {_f(gm.supernet_val_acc.mean(), '{:.1f}')}"]))
+        L += ["| " + " | ".join(r) + " |" for _, _, r in sorted(rows, key=lambda t: (t[0], t[1]))]
+        L.append("")
+    return L
