@@ -56,6 +56,7 @@ def test_sandwich_rule_and_nb201_train(digits):
     tr = train_supernet(sp, digits, TrainConfig(epochs=1, sampler="sandwich", sandwich_random=1, **FAST),
                         progress=False)
     assert tr.history_[0]["images"] == 96
+    assert tr.history_[0]["cpu_seconds"] > 0  # what a board charges for training it
     nb = create_space("nb201", C=4, N=1)
     d3 = load_dataset("digits", shape=(3, 32, 32))
     tr = train_supernet(nb, d3, TrainConfig(epochs=1, **{**FAST, "monitor_val": 60}), progress=False)
