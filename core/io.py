@@ -44,6 +44,14 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def read_json(path: str | os.PathLike, fix: str, error: type[Exception] = ValueError) -> Any:
+    """The JSON document at `path`; a corrupt one is one line naming the file and `fix`."""
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: corrupt JSON ({exc}); {fix}") from None
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """`atomic_write_bytes` of UTF-8 text."""
     atomic_write_bytes(path, text.encode("utf-8"))

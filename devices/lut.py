@@ -88,17 +88,12 @@ def read_calibration(table_path: str | Path, column: str = DEFAULT_COLUMN) -> di
     (re-profiled since) is refused with a line saying so. Calibrations written before digests
     were recorded are accepted when newer than the table (file times, as before).
     """
-    import json
-
-    from core.io import file_sha256
+    from core.io import file_sha256, read_json
 
     cp = calibration_path(table_path, column)
     if not cp.exists():
         return None
-    try:
-        doc = json.loads(cp.read_text())
-    except json.JSONDecodeError as exc:
-        raise TableError(f"{cp}: corrupt calibration ({exc}); run `hwnas validate-lut --resume` again") from None
+    doc = read_json(cp, "run `hwnas validate-lut --resume` again", TableError)
     if doc.get("column") != column:
         raise TableError(f"{cp}: calibrates column {doc.get('column')!r}, not {column!r}")
     digest = doc.get("table_sha256")

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from core.io import read_json
 from core.params import Parameters
 from core.registry import Registry
 
@@ -175,10 +176,7 @@ def load_predictor(path: str | Path, space=None) -> Predictor:
     meta = folder / "predictor.json"
     if not meta.exists():
         raise FileNotFoundError(f"{meta}: no such file; `path` must be a folder written by Predictor.save")
-    try:
-        doc = json.loads(meta.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{meta}: corrupt predictor file ({exc}); re-fit and save it again") from None
+    doc = read_json(meta, "re-fit and save the predictor again")
     if doc.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{meta}: format_version {doc.get('format_version')} unknown (this build reads {FORMAT_VERSION})")
     for key in ("predictor", "params", "state", "n_train"):

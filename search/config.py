@@ -33,6 +33,8 @@ class TrainConfig:
     channels_last: bool = True
     #: per-epoch check: largest and smallest subnet, BN recalibrated, on this many val images
     monitor_val: int = 1000
+    #: gradient-norm clip of each update (the gradients of all the step's paths summed)
+    clip_norm: float = 5.0
 
     def validate(self) -> TrainConfig:
         if self.sampler not in SAMPLERS:

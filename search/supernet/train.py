@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 # options that change the trained weights: a resumed run must match them
 _RESUME_KEYS = ("batch_size", "lr", "momentum", "weight_decay", "label_smoothing", "warmup_steps",
-                "sampler", "sandwich_random", "distill", "train_per_epoch", "seed")
+                "sampler", "sandwich_random", "distill", "train_per_epoch", "seed", "clip_norm")
+_DEFAULTS = {"clip_norm": 5.0}
 
 
 @dataclass
@@ -73,7 +74,8 @@ class Trainer:
         if resume and self.checkpoint and Path(self.checkpoint).exists():
             state = load_checkpoint(self.checkpoint)
             old = state.get("train_config", {})
-            diff = [k for k in _RESUME_KEYS if old.get(k) != getattr(c, k)]
+            # keys added later (clip_norm) read as their default in older checkpoints
+            diff = [k for k in _RESUME_KEYS if old.get(k, _DEFAULTS.get(k)) != getattr(c, k)]
             if diff:
                 k = diff[0]
                 raise ValueError(
@@ -119,7 +121,7 @@ class Trainer:
                     if j == len(archs) - 1:  # statistics of the last path of the step
                         loss_sum += float(loss.detach()) * len(y)
                         correct += int((out.argmax(1) == y).sum())
-                nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+                nn.utils.clip_grad_norm_(self.model.parameters(), c.clip_norm)
                 opt.step()
                 seen += len(y)
                 if i % 20 == 0:
