@@ -100,6 +100,10 @@ def write_report(df: pd.DataFrame, out_dir: str | Path, meta: dict, command: str
              f"Written by `{command}`. Protocol: {meta.get('protocol')}. Latency: {meta.get('latency_source')} "
              f"of `{meta.get('latency_table')}`. Selection: {meta.get('selection')}.", "",
              "| figure | value |", "| --- | --- |"]
+    if not meta.get("complete", True):
+        lines[4:4] = [f"**Partial set ({f['archs']} archs with every seed so far; `make standalone` resumes it). "
+                      "Runs go ends first, so until the set is complete the deciles and the spread below are "
+                      "those of the archs trained so far, not of the whole set.**", ""]
     for k, v in f.items():
         if isinstance(v, tuple):
             lines.append(f"| {k} | [{v[0]:.3f}, {v[1]:.3f}] |")

@@ -61,14 +61,16 @@ def test_rows_resume_and_protocol_is_guarded(tmp_path, table):
         train_reference(sp, table, out, archs=archs, protocol=other, executor="serial", progress=False)
 
 
+def _hand_rows() -> list[dict]:
+    """10 archs, latency i, accuracy 80 + i, seeds differ by +-0.5; the supernet misplaces arch 3."""
+    return [{"arch_str": f"a{i}", "seed": seed, "val_acc": 80 + i + d, "test_acc": 80 + i,
+             "latency_ms": float(i), "latency_table_ms": float(i), "macs": i, "params": i,
+             "supernet_val_acc": 70 + (i if i != 3 else 9.5)}
+            for i in range(10) for seed, d in ((0, -0.5), (1, 0.5))]
+
+
 def test_figures_by_hand():
-    rows = []
-    # 10 archs, latency i, accuracy 80 + i, seeds differ by +-0.5
-    for i in range(10):
-        for seed, d in ((0, -0.5), (1, 0.5)):
-            rows.append({"arch_str": f"a{i}", "seed": seed, "val_acc": 80 + i + d, "test_acc": 80 + i,
-                         "latency_ms": float(i), "latency_table_ms": float(i), "macs": i, "params": i,
-                         "supernet_val_acc": 70 + (i if i != 3 else 9.5)})
+    rows = _hand_rows()
     f = figures(pd.DataFrame(rows))
     assert f["decile_archs"] == 1
     assert f["decile_gap_pp"] == pytest.approx(9.0)
@@ -79,6 +81,15 @@ def test_figures_by_hand():
     assert f["tau_seed_vs_seed"] == pytest.approx(1.0)
     a = per_arch(pd.DataFrame(rows))
     assert list(pareto(a)["arch_str"]) == [f"a{i}" for i in range(10)]
+
+
+def test_a_partial_set_says_so_in_its_report(tmp_path):
+    from bench.pipelines.standalone_report import write_report
+
+    rows = _hand_rows()
+    partial, _ = write_report(pd.DataFrame(rows), tmp_path / "p", {"complete": False}, "make standalone")
+    full, _ = write_report(pd.DataFrame(rows), tmp_path / "f", {"complete": True}, "make standalone")
+    assert "**Partial set (10 archs" in partial.read_text() and "Partial" not in full.read_text()
 
 
 def test_runs_start_from_both_ends_of_the_latency_range():
