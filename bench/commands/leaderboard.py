@@ -31,8 +31,11 @@ from core.paths import LEADERBOARDS_DIR
                    "trained stand-alone, report); each resumes.")
 @click.option("--reference", type=click.Path(dir_okay=False), default=None,
               help="Chain track: the stand-alone reference set (default results/accuracies/<space>/standalone.parquet).")
+@click.option("--guard", type=float, default=None,
+              help="Chain track: share kept below each bound while searching (default: the 90th percentile of "
+                   "the calibrated table's error on validate-lut's held-out networks).")
 def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, tables_dir, data, params, executor,
-                workers, report_only, stages, reference) -> None:
+                workers, report_only, stages, reference, guard) -> None:
     """Every method under the same measured constraints and budget -> OUT/<track>.md|csv|png."""
     from bench.pipelines import leaderboard as pipeline
     from bench.pipelines.search import parse_params
@@ -54,7 +57,8 @@ def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, 
             quantiles=qs or (0.25, 0.5), seeds=seeds, budget=_ints(budget, "--budget")[0],
             params=parse_params(params), data=data, tables_dir=Path(tables_dir), out=Path(out),
             reference=Path(reference) if reference else ACCURACIES_DIR / track / "standalone.parquet",
-            stages=("report",) if report_only else tuple(_csv(stages)), executor=executor, workers=workers)
+            stages=("report",) if report_only else tuple(_csv(stages)), executor=executor, workers=workers,
+            guard=guard)
         click.echo(chain_board.run(board).read_text())
         return
     if report_only:

@@ -3,6 +3,7 @@ regret against the best feasible arch known, on hand-made files."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,7 +14,7 @@ C1, C2 = "latency_ms<=1@dev:calibrated", "latency_ms<=2@dev:calibrated"
 
 @pytest.fixture
 def board(tmp_path):
-    b = ChainBoard(out=tmp_path, reference=tmp_path / "reference.parquet", device="dev")
+    b = ChainBoard(out=tmp_path, reference=tmp_path / "reference.parquet", device="dev", guard=0.0)
     b.runs_dir.mkdir(parents=True)
     pd.DataFrame([
         {"method": "random", "constraint": C1, "seed": 0, "arch_str": "A", "accuracy": 80.0, "cost": 0.9, "bound": 1.0,
@@ -45,7 +46,7 @@ def board(tmp_path):
 
 
 def test_rows_carry_measured_latency_misses_accuracy_and_regret(board):
-    df, best = board_rows(board, {C1: 0.25, C2: 0.5})
+    df, best = board_rows(board, {C1: (0.25, 1.0), C2: (0.5, 2.0)})
     r = df.set_index("arch_str")
     assert r.loc["A", "measured_latency_ms"] == pytest.approx(0.85)
     assert bool(r.loc["A", "meets_bound_measured"]) and not bool(r.loc["B", "meets_bound_measured"])
@@ -60,7 +61,7 @@ def test_rows_carry_measured_latency_misses_accuracy_and_regret(board):
 
 
 def test_board_files_name_every_required_column_and_the_misses(board):
-    md = write_board(board, {C1: 0.25, C2: 0.5})
+    md = write_board(board, {C1: (0.25, 1.0), C2: (0.5, 2.0)})
     csv = pd.read_csv(board.out / f"{board.space}.csv")
     need = {"method", "seed", "bound", "arch_str", "measured_latency_ms", "meets_bound_measured",
             "standalone_val_acc", "search_cpu_s"}
@@ -68,3 +69,16 @@ def test_board_files_name_every_required_column_and_the_misses(board):
     text = md.read_text()
     assert "Bound misses when re-measured: 1 of 2 measured rows: binas seed 0 (1.200 > 1.000 ms)" in text
     assert "2/3 rows re-measured" in text
+
+
+def test_the_guard_band_is_the_calibration_error_on_held_out_networks(tmp_path):
+    b = ChainBoard(tables_dir=tmp_path, device="dev")
+    d = tmp_path / b.space
+    d.mkdir()
+    rel = [0.01, -0.02, 0.03, -0.04, 0.05, -0.06, 0.07, -0.08, 0.09, -0.10]
+    pd.DataFrame({"split": ["test"] * 10 + ["train"],  # the train network's 50% error is not counted
+                  "normalised_measured_ms": [1.0] * 11,
+                  "normalised_calibrated_ms": [1 + r for r in rel] + [1.5]}).to_csv(d / "dev-validation-per-network.csv")
+    assert b.guard_band() == pytest.approx(np.quantile(np.abs(rel), 0.9))
+    assert ChainBoard(tables_dir=tmp_path, device="dev", guard=0.02).guard_band() == 0.02
+    assert ChainBoard(tables_dir=tmp_path, device="other").guard_band() == 0.0  # not validated
