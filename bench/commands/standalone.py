@@ -88,6 +88,12 @@ def standalone_predictors(space, out, samples, names, sizes, seeds, report_dir) 
     from bench.pipelines.standalone_report import figures, predictor_study, write_predictor_study
     from search.spaces import create_space
 
+    from devices.table import read_sidecar
+
+    if not read_sidecar(out).get("complete"):
+        click.echo(f"{out}: the reference set is not complete yet (`make standalone` resumes it); predictors vs "
+                   f"stand-alone truth skipped, {report_dir} left as it is")
+        return
     ref = pd.read_parquet(out)
     df = predictor_study(create_space(space), pd.read_parquet(samples), ref, options.csv(names),
                          options.ints(sizes, "--sizes"), seeds)

@@ -72,3 +72,15 @@ def test_standalone_train_command(tmp_path):
               "digits", "--epochs", "1", "--train-per-epoch", "128", "--threads", "1", "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert "val_acc" in r.stdout and out.exists()
+
+
+def test_predictors_vs_standalone_truth_wait_for_a_complete_set(tmp_path):
+    from devices.table import write_table
+
+    ref = tmp_path / "standalone.parquet"
+    write_table(pd.DataFrame({"arch_str": ["k3e1|k3e1|k3e1"], "seed": [0], "val_acc": [85.0]}), ref,
+                meta={"complete": False})
+    r = hwnas("standalone", "predictors", "--space", "mbv3-fmnist", "--out", str(ref), "--samples", str(ref),
+              "--report-dir", str(tmp_path / "rep"))
+    assert r.returncode == 0, r.stderr
+    assert "not complete" in r.stdout and not (tmp_path / "rep").exists()
