@@ -155,6 +155,10 @@ def report(track: str, out: str | os.PathLike = paths.LEADERBOARDS_DIR, seeds: i
         b = float(head.split("<=")[1])
         q = min(NB201_QUANTILES, key=lambda q: abs(float(f"{np.quantile(lat[dev], q):.4g}") - b))
         where[c] = (dev, q)
+    try:  # the board's full set of cells, also those with no run yet (an interrupted board says so)
+        where.update(nb201_track(data_dir, NB201_QUANTILES, track)[3])
+    except FileNotFoundError:
+        pass
     constraints = sorted(where, key=lambda c: (NB201_DEVICES.index(where[c][0]), where[c][1]))
     acc_s = paths.portable(data_dir / _ACC_200EP[0])
     truth = f"table:{acc_s}:{_ACC_200EP[1]}"
@@ -180,8 +184,48 @@ def _write_board(track, out, df, constraints, where, accuracy, truth, methods, s
         traj = pd.read_parquet(out / f"{track}-runs" / "trajectories.parquet")
         _plot(traj, out / f"{track}-trajectories.png", track, {})
     md = _markdown(df, track, qs or NB201_QUANTILES, accuracy, truth, cells, ref, seeds, budgets)
+    i = md.index("", 2) + 1  # after the paragraph that says how the board was made
+    md[i:i] = [_versions_line(df, out / f"{track}-runs"), ""]
+    gap = _completeness(df, constraints, where, methods, seeds, budgets)
+    if gap:
+        md[1:1] = ["", gap]
     atomic_write_bytes(out / f"{track}.md", "\n".join(md).encode())
     return out / f"{track}.md"
+
+
+def _completeness(df, constraints, where, methods, seeds, budgets) -> str | None:
+    """None when every (method, constraint, budget, seed) has its run; else a line saying how far
+    the board got (an interrupted board is resumable: `hwnas leaderboard` runs the rest)."""
+    want = len(constraints) * len(budgets) * len(methods) * seeds
+    if len(df) >= want:
+        return None
+    have = df.groupby(["constraint", "budget"]).size()
+    full = int((have >= len(methods) * seeds).sum())
+    missing = [f"{where[c][0]} {where[c][1]:.0%} ({b} q)" for c in constraints for b in budgets
+               if have.get((c, int(b)), 0) == 0]
+    return (f"**Incomplete board: {len(df)} of {want} runs ({full} of {len(constraints) * len(budgets)} "
+            f"(device, bound, budget) cells complete"
+            + (f"; no runs yet: {', '.join(missing)}" if missing else "")
+            + "). Rerunning the same `hwnas leaderboard` command resumes from the runs folder.**")
+
+
+def _versions_line(df: pd.DataFrame, runs_dir: Path) -> str:
+    """Which version of each method's code made the runs shown (`register_method(version=)`;
+    rows without one are version 1), and how many runs of older versions were set aside."""
+    v = df.get("method_version", pd.Series(np.nan, index=df.index)).fillna(1).astype(int)
+    per = {m: sorted(set(v[df.method == m])) for m in sorted(df.method.unique())}
+    txt = ", ".join(f"{m} v{'/v'.join(map(str, vs))}" for m, vs in per.items())
+    mixed = [m for m, vs in per.items() if len(vs) > 1]
+    line = f"Method code versions of these runs: {txt}."
+    if mixed:
+        line += f" **Mixed versions ({', '.join(mixed)}): rerun the board to resume and redo the old runs.**"
+    old = runs_dir / "superseded-runs.csv"
+    if old.exists():
+        o = pd.read_csv(old)
+        line += (f" {len(o)} earlier runs made by older versions ("
+                 + ", ".join(f"{m}: {n}" for m, n in o.method.value_counts().sort_index().items())
+                 + f") were set aside in `{runs_dir.name}/superseded-runs.csv` and run again with the current code.")
+    return line
 
 
 def _cell_stats(df: pd.DataFrame) -> pd.DataFrame:

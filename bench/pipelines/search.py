@@ -107,6 +107,8 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     runs_csv, traj_path = out / "runs.csv", out / "trajectories.parquet"
     rows, traj = resume_runs(out, RUN_KEY, resume, {"space": space.name, "accuracy": accuracy, "data": data,
                                                     "accuracy_sha256": source_digest(accuracy), "params": params})
+    versions = {m: method_version(m) for m in methods}
+    rows, traj = _drop_superseded(out, rows, traj, versions)
     done = {tuple(r[k] for k in RUN_KEY) for r in rows}
 
     optimum: dict[str, object] = {}
@@ -138,6 +140,43 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
             bar.update()
     bar.close()
     return pd.DataFrame(rows)
+
+
+def method_version(name: str) -> int:
+    """The method's code version (`register_method(..., version=N)`, 1 when not given): raised
+    when a change alters which archs the method reads or returns, so runs of the old code are
+    not mixed silently with runs of the new one."""
+    from search.methods import method_meta
+
+    return int(method_meta(name).get("version", 1))
+
+
+def _drop_superseded(out: Path, rows: list[dict], traj: list[dict], versions: dict[str, int]):
+    """Rows (and curves) of a method made by another version of its code than the current one
+    (no `method_version`: version 1) are moved to OUT/superseded-runs.csv and run again."""
+    import logging
+
+    def ver(r):
+        v = r.get("method_version")
+        return 1 if v is None or (isinstance(v, float) and np.isnan(v)) else int(v)
+
+    old = [r for r in rows if r["method"] in versions and ver(r) != versions[r["method"]]]
+    if not old:
+        return rows, traj
+    gone = {tuple(r[k] for k in RUN_KEY) for r in old}
+    prev = out / "superseded-runs.csv"
+    kept_before = pd.read_csv(prev).to_dict("records") if prev.exists() else []
+    _write(prev, kept_before + old)
+    for m in sorted({r["method"] for r in old}):
+        n = sum(r["method"] == m for r in old)
+        logging.getLogger("hwnas").warning("%s: %d run(s) of %s were made by version %s of the method (now %d); "
+                                           "moved to %s, they run again", out, n, m,
+                                           sorted({ver(r) for r in old if r["method"] == m}), versions[m], prev.name)
+    rows = [r for r in rows if tuple(r[k] for k in RUN_KEY) not in gone]
+    traj = [t for t in traj if tuple(t[k] for k in RUN_KEY) not in gone]
+    _write(out / "runs.csv", rows)
+    _write(out / "trajectories.parquet", traj)
+    return rows, traj
 
 
 def _load_problem(space_name: str, accuracy: str, constraints: tuple[str, ...], data: str, tables_dir: str,
@@ -183,6 +222,7 @@ def _run_one(job) -> tuple[dict, list[dict]]:
            "cost": next(iter(r.costs.values())), "bound": bound[c].constraint.bound,
            "cost_metric": bound[c].constraint.metric, "feasible": r.feasible, "queries": r.queries,
            "wall_seconds": round(r.wall_seconds, 3), "search_cpu_s": round(cpu, 2), "notes": r.notes,
+           "method_version": method_version(m),
            **{k: getattr(r, k) for k in ("supernet_cpu_s", "supernet_train_acc", "supernet_val_acc") if hasattr(r, k)}}
     curve = [{"method": m, "constraint": c, "budget": b, "seed": s, "query": i + 1, "best_accuracy": v}
              for i, v in enumerate(r.best_so_far)]

@@ -69,7 +69,7 @@ def _tau(pred, truth, mask=None):
 
 
 def run(out: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str | os.PathLike | None = None,
-        sizes=SIZES, seeds: int = SEEDS, gcn_epochs: int = GCN_EPOCHS) -> Path:
+        sizes=SIZES, seeds: int = SEEDS, gcn_epochs: int = GCN_EPOCHS, resume: bool = True) -> Path:
     from threadpoolctl import threadpool_limits
 
     from search.methods import TableAccuracy
@@ -90,9 +90,20 @@ def run(out: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str | os.PathLi
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    done: set = set()
+    prev = out / "nb201-ws-fitting.csv"
+    if resume and prev.exists():  # a stopped run continues: the (N, seed) pairs with all their models kept
+        old = pd.read_csv(prev)
+        old = old[old.n_train > 0]
+        full = old.groupby(["n_train", "seed"]).model.nunique()
+        want = lambda n: 3 if n <= HGB_MAX else 2  # noqa: E731 - gcn, ridge (+ boosting up to HGB_MAX)
+        done = {(int(n), int(sd)) for (n, sd), k in full.items() if k >= want(n)}
+        rows += [r for r in old.to_dict("records") if (int(r["n_train"]), int(r["seed"])) in done]
     with threadpool_limits(limits=1):  # BLAS and OpenMP (boosting): one core, it is shared
         for s in range(seeds):  # seed-major, the files rewritten after each fit: a stopped run leaves a report
             for n in sizes:
+                if (int(n), s) in done:
+                    continue
                 rng = np.random.default_rng(1000 * s + n)
                 idx = rng.choice(len(cs), size=n, replace=False)
                 y = est[idx]  # only what a supernet read gives: no truth
@@ -116,7 +127,33 @@ def run(out: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str | os.PathLi
                 atomic_write_bytes(out / "nb201-ws-fitting.csv", df.to_csv(index=False).encode())
                 atomic_write_bytes(out / "nb201-ws-fitting.md",
                                    "\n".join(_markdown(df, truth, seeds, gcn_epochs)).encode())
+    df = pd.DataFrame(rows)
+    if (df.n_train > 0).any():
+        _plot(df, out / "nb201-ws-fitting.png")
     return out / "nb201-ws-fitting.md"
+
+
+def _plot(df: pd.DataFrame, path: Path) -> None:
+    """Kendall tau against the truth vs N (mean and min-max over seeds), all cells and true top
+    5%, one line per model, the raw supernet estimates as a dashed line."""
+    from . import figures
+
+    plt = figures.pyplot()
+    raw = df[df.n_train == 0].iloc[0]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, col, title in zip(axes, ("tau_all", "tau_top5"), ("all 15,625 cells", "true top 5%"), strict=True):
+        for m, g in df[df.n_train > 0].groupby("model"):
+            a = g.groupby("n_train")[col].agg(["mean", "min", "max"])
+            ax.errorbar(a.index, a["mean"], yerr=[a["mean"] - a["min"], a["max"] - a["mean"]], marker="o",
+                        capsize=3, label=m)
+        ax.axhline(raw[col], color="k", ls="--", lw=0.9, label="supernet estimates (raw)")
+        ax.set_xscale("log")
+        ax.set_xlabel("N supernet-read cells fitted")
+        ax.set_ylabel("Kendall tau vs 200-epoch truth")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    figures.save(fig, path, "NB201: models fitted on supernet estimates, ranked against the truth")
 
 
 def _markdown(df: pd.DataFrame, truth, seeds, gcn_epochs) -> list[str]:
@@ -156,7 +193,8 @@ def _markdown(df: pd.DataFrame, truth, seeds, gcn_epochs) -> list[str]:
                  + " the ranking over all cells and "
                  + ("improves" if max(gc.tau_top5, bo.tau_top5) > raw.tau_top5 else "does not improve")
                  + " it among the best cells.")
-    L += ["", "Per-seed rows: `nb201-ws-fitting.csv` beside this file."]
+    L += ["", "Per-seed rows: `nb201-ws-fitting.csv` beside this file; plot: `nb201-ws-fitting.png` (mean and "
+          "min-max over seeds)."]
     return L
 
 
@@ -165,5 +203,7 @@ if __name__ == "__main__":
     ap.add_argument("--out", default=str(paths.PREDICTORS_DIR))
     ap.add_argument("--seeds", type=int, default=SEEDS)
     ap.add_argument("--sizes", default=",".join(str(n) for n in SIZES))
+    ap.add_argument("--fresh", action="store_true", help="refit everything (default: keep the fits already written)")
     a = ap.parse_args()
-    sys.stdout.write(run(a.out, sizes=tuple(int(x) for x in a.sizes.split(",")), seeds=a.seeds).read_text() + "\n")
+    sys.stdout.write(run(a.out, sizes=tuple(int(x) for x in a.sizes.split(",")), seeds=a.seeds,
+                         resume=not a.fresh).read_text() + "\n")

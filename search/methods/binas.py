@@ -28,8 +28,13 @@ Steps of one search:
 
 NB201 (an enumerable CellGraph space): `strategy="rounds"` (default) is fit -> solve -> read the
 top unread solutions -> refit, returning the best feasible cell read (see the class docstring).
-`estimator="struct"` (default) is a structure-aware ridge model, not linear in the 0/1 edge
-variables, so its "program" is solved by enumerating the feasible cells; `estimator="additive"`
+`estimator="struct"` (default) is a structure-aware Bayesian linear model, not linear in the 0/1 edge
+variables, so its "program" is solved by enumerating the feasible cells; each round reads the
+estimator's top cells (`acquisition="greedy"`, default) or one cell per posterior draw
+(`acquisition="thompson"`: batch Thompson sampling, `posterior` evidence / loo / bootstrap; on
+the development tasks of `bench.pipelines.acquisition_dev`, not the boards, every posterior
+tried read worse cells than greedy, so greedy stays the default); `estimator="struct-paths"`
+adds BANANAS's path indicators of the three-edge path; `estimator="additive"`
 keeps BINAS's sum over edges (`pairwise=True` adds pairwise products) and its exact MILP with
 no-good cuts for the cells already read. `strategy="single"` is the paper's one-shot procedure
 below (steps 1-5), the one chain spaces use.
@@ -64,7 +69,15 @@ from search.constraints import BlockTableCost
 from search.spaces.chain import ChainSpace
 
 from .base import Searcher, feasible_mask, register_method, sample_feasible
-from .enumerated import cells, first_reads, read_in_rounds, ridge_loo, struct_features
+from .enumerated import (
+    RidgePosterior,
+    cells,
+    class_rep,
+    first_reads,
+    path_features,
+    read_in_rounds,
+    struct_features,
+)
 
 _FINITE_MAX = 50_000  # enumerate spaces up to this size for cost fits and the feasibility check
 
@@ -271,10 +284,14 @@ class BINAS(Searcher):
     -> refit: `init_frac` of the budget reads uniformly drawn feasible cells, then rounds of
     `batch` (default budget // 10) read the estimator's best unread feasible solutions, refitting
     after each; the best feasible cell read is returned (an unread estimate never is).
-    `estimator="struct"` (default) is a structure-aware ridge model: one-hot of each live edge's
-    op on the cell's isomorphism representative (dead edges masked to `none`), the products of
-    every pair of edges' one-hots (pairwise terms), live-op counts and a degenerate flag; penalty
-    by exact leave-one-out error. It is not linear in the 0/1 choice variables (liveness and
+    `estimator="struct"` (default) is a structure-aware Bayesian linear model: one-hot of each
+    live edge's op on the cell's isomorphism representative (dead edges masked to `none`), the
+    products of every pair of edges' one-hots (pairwise terms), live-op counts and a degenerate
+    flag; penalty by exact leave-one-out error (`posterior="loo"`, default: ridge) or prior and
+    noise by the marginal likelihood (`"evidence"`); `"bootstrap"` draws are refits on resampled
+    reads. `acquisition="greedy"` (default) reads, each round, the posterior mean's top cells;
+    `"thompson"` one cell per posterior draw (each draw's best unread feasible cell of a new
+    isomorphism class). It is not linear in the 0/1 choice variables (liveness and
     isomorphism are not), so its program is solved by enumerating the feasible cells (15,625 at
     most: exact, and cheaper than a MILP). `estimator="additive"` is BINAS's own NB201 form (a sum
     over edges, `pairwise=True` adds the pairwise products), linear in the variables, so each
@@ -287,11 +304,13 @@ class BINAS(Searcher):
                  n_per_cell: int | None = None, max_resolve: int = 40, n_cuts: int = 10,
                  fw_iters: int = 30, cost_samples: int = 3000, relax: float = 0.99,
                  verify: int | None = None, time_limit: float = 60.0, strategy: str = "rounds",
-                 estimator: str = "struct", init_frac: float = 0.5, batch: int | None = None):
+                 estimator: str = "struct", init_frac: float = 0.5, batch: int | None = None,
+                 acquisition: str = "greedy", posterior: str = "loo"):
         self.mode, self.solver, self.pairwise, self.n_per_cell = mode, solver, pairwise, n_per_cell
         self.max_resolve, self.n_cuts, self.fw_iters = max_resolve, n_cuts, fw_iters
         self.cost_samples, self.relax, self.verify, self.time_limit = cost_samples, relax, verify, time_limit
         self.strategy, self.estimator, self.init_frac, self.batch = strategy, estimator, init_frac, batch
+        self.acquisition, self.posterior = acquisition, posterior
 
     # ---- the search -------------------------------------------------------------------------
     def _search(self, space, accuracy, constraints, budget, rng):
@@ -303,8 +322,13 @@ class BINAS(Searcher):
         with threadpool_limits(limits=1, user_api="blas"):
             if self.strategy not in ("rounds", "single"):
                 raise ValueError(f"binas strategy must be 'rounds' or 'single', got {self.strategy!r}")
-            if self.estimator not in ("struct", "additive"):
-                raise ValueError(f"binas estimator must be 'struct' or 'additive', got {self.estimator!r}")
+            if self.estimator not in ("struct", "struct-paths", "additive"):
+                raise ValueError(f"binas estimator must be 'struct', 'struct-paths' or 'additive', "
+                                 f"got {self.estimator!r}")
+            if self.acquisition not in ("thompson", "greedy"):
+                raise ValueError(f"binas acquisition must be 'thompson' or 'greedy', got {self.acquisition!r}")
+            if self.posterior not in ("evidence", "loo", "bootstrap"):
+                raise ValueError(f"binas posterior must be 'evidence', 'loo' or 'bootstrap', got {self.posterior!r}")
             if self.mode not in ("least_squares", "measured"):
                 raise ValueError(f"binas mode must be 'least_squares' or 'measured', got {self.mode!r}")
             if self.solver not in ("milp", "frank-wolfe"):
@@ -317,12 +341,16 @@ class BINAS(Searcher):
             return self._search_1(space, accuracy, constraints, budget, rng)
 
     def _search_rounds(self, space, accuracy, constraints, budget, rng):
-        if self.estimator == "struct":
-            X = struct_features(space)
+        if self.estimator in ("struct", "struct-paths"):
+            X = struct_features(space) if self.estimator == "struct" else path_features(space)
+            rep = class_rep(space)
 
-            def fit_score(read, y, feas):
-                coef, b0, _ = ridge_loo(X[read], y)
-                return X[feas] @ coef + b0
+            def fit_score(read, y, feas, k):  # isomorphic cells share a feature row: score each class once
+                u, inv = np.unique(rep[feas], return_inverse=True)
+                post = RidgePosterior(X[read], y, prior=self.posterior)
+                if self.acquisition == "greedy":
+                    return post.predict(X[u])[inv]
+                return post.predict(X[u], post.sample(rng, k))[:, inv]
 
             arch, best, how = read_in_rounds(space, accuracy, constraints, budget, rng, fit_score,
                                              self.init_frac, self.batch)

@@ -145,6 +145,47 @@ def struct_features(space) -> np.ndarray:
     return d["struct"]
 
 
+def path_features(space) -> np.ndarray:
+    """[n, f] struct features plus one indicator per op sequence of every input->output path of
+    three or more edges (BANANAS's path encoding beyond the pairwise terms, which already hold
+    the one- and two-edge paths): on NB201 the path 0->1->2->3, 4^3 = 64 columns."""
+    d = _cell_cache(space)
+    if "paths" not in d:
+        L = live_ops(space)
+        n, E = L.shape
+        K = len(space.ops)
+        cols = []
+        for path in _long_paths(space.edges):
+            code = np.zeros(n, dtype=np.int64)
+            alive = np.ones(n, dtype=bool)
+            for e in path:
+                alive &= L[:, e] > 0
+                code = code * (K - 1) + np.maximum(L[:, e] - 1, 0)
+            P = np.zeros((n, (K - 1) ** len(path)))
+            P[np.flatnonzero(alive), code[alive]] = 1.0
+            cols.append(P)
+        d["paths"] = np.hstack([struct_features(space), *cols])
+    return d["paths"]
+
+
+def _long_paths(edges) -> list[tuple[int, ...]]:
+    """Edge-index sequences of the input->output paths with at least three edges."""
+    src, dst = min(f for _, f in edges), max(t for t, _ in edges)
+    out: list[tuple[int, ...]] = []
+
+    def walk(node, path):
+        if node == dst:
+            if len(path) >= 3:
+                out.append(tuple(path))
+            return
+        for e, (to, frm) in enumerate(edges):
+            if frm == node:
+                walk(to, path + [e])
+
+    walk(src, [])
+    return out
+
+
 def additive_features(space) -> np.ndarray:
     """[n, E*K] one-hot of each edge's op (BINAS's additive NB201 form, no structure)."""
     d = _cell_cache(space)
@@ -161,6 +202,69 @@ def additive_features(space) -> np.ndarray:
 def ridge_loo(X: np.ndarray, y: np.ndarray, alphas=(0.1, 0.3, 1.0, 3.0, 10.0)) -> tuple[np.ndarray, float, float]:
     """Ridge regression with intercept, its penalty chosen by exact leave-one-out error (closed
     form, dual: n x n). Returns (coef, intercept, alpha). n is at most a few hundred here."""
+    coef, b0, a, _ = _ridge_loo(X, y, alphas)
+    return coef, b0, a
+
+
+class RidgePosterior:
+    """Bayesian linear regression on features X: coef ~ N(0, 1/lambda I), noise variance 1/beta,
+    posterior N(m, S). `prior="evidence"` (default) sets lambda and beta by maximising the
+    marginal likelihood (MacKay's evidence approximation, scikit-learn's BayesianRidge), the
+    choice DNGO-style neural-linear models make; `prior="loo"` is the Bayesian reading of
+    `ridge_loo`: the penalty alpha chosen by exact leave-one-out error, noise variance s2 = the
+    leave-one-out mean squared error (so a model that predicts its reads badly is sampled
+    widely), S = s2 (Xc^T Xc + alpha I)^-1. `prior="bootstrap"`: draws are the `ridge_loo` fit
+    (penalty fixed) refitted on reads resampled with replacement (bootstrapped Thompson sampling,
+    Osband & Van Roy 2015): the spread the data give, with directions no read constrains kept
+    shrunk instead of drawn from a wide prior. `sample(rng, S)` -> [f, S] coefficient draws (for
+    Thompson sampling); `predict(X, W)` scores rows."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, prior: str = "evidence",
+                 alphas=(0.1, 0.3, 1.0, 3.0, 10.0)):
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        if prior == "evidence":
+            from sklearn.linear_model import BayesianRidge
+
+            m = BayesianRidge(fit_intercept=True).fit(X, y)
+            self.coef, self.b0 = np.asarray(m.coef_, dtype=np.float64), float(m.intercept_)
+            cov = np.asarray(m.sigma_, dtype=np.float64)
+            cov = 0.5 * (cov + cov.T)
+            jitter = 1e-10 * max(float(np.trace(cov)) / len(cov), 1e-12)
+            self._R = np.linalg.cholesky(cov + jitter * np.eye(len(cov)))  # draws: coef + R z
+        elif prior == "bootstrap":
+            self.coef, self.b0, self.alpha, _ = _ridge_loo(X, y, alphas)
+            self._Xy = (X, y)
+        elif prior == "loo":
+            self.coef, self.b0, alpha, s2 = _ridge_loo(X, y, alphas)
+            Xc = X - X.mean(0)
+            L = np.linalg.cholesky(Xc.T @ Xc + alpha * np.eye(X.shape[1]))
+            from scipy.linalg import solve_triangular
+
+            self._R = np.sqrt(s2) * solve_triangular(L.T, np.eye(len(L)), lower=False)  # R R^T = s2 A^-1
+        else:
+            raise ValueError(f"prior must be 'evidence', 'loo' or 'bootstrap', got {prior!r}")
+        self.prior = prior
+
+    def sample(self, rng: np.random.Generator, S: int) -> np.ndarray:
+        if self.prior == "bootstrap":  # refits on resampled reads, penalty kept; draws differ also by
+            X, y = self._Xy  # their intercepts, a constant shift no ranking within one draw sees
+            n, f = X.shape
+            W = np.empty((f, S))
+            for j in range(S):
+                b = rng.integers(0, n, n)
+                Xc = X[b] - X[b].mean(0)
+                W[:, j] = np.linalg.solve(Xc.T @ Xc + self.alpha * np.eye(f), Xc.T @ (y[b] - y[b].mean()))
+            return W
+        return self.coef[:, None] + self._R @ rng.standard_normal((len(self.coef), S))
+
+    def predict(self, X: np.ndarray, W: np.ndarray | None = None) -> np.ndarray:
+        """[n] posterior-mean scores, or [S, n] scores under the draws W [f, S]."""
+        return X @ self.coef + self.b0 if W is None else (X @ W).T + self.b0
+
+
+def _ridge_loo(X: np.ndarray, y: np.ndarray, alphas) -> tuple[np.ndarray, float, float, float]:
+    """(coef, intercept, alpha, leave-one-out mean squared error) of the ridge fit."""
     xm, ym = X.mean(0), y.mean()
     Xc, yc = X - xm, y - ym
     K = Xc @ Xc.T
@@ -173,9 +277,9 @@ def ridge_loo(X: np.ndarray, y: np.ndarray, alphas=(0.1, 0.3, 1.0, 3.0, 10.0)) -
         err = float(np.mean(r ** 2))
         if best is None or err < best[0]:
             best = (err, a, Ainv)
-    _, a, Ainv = best
+    err, a, Ainv = best
     coef = Xc.T @ (Ainv @ yc)
-    return coef, float(ym - xm @ coef), float(a)
+    return coef, float(ym - xm @ coef), float(a), float(err)
 
 
 def cell_graphs(space) -> tuple[np.ndarray, np.ndarray]:
@@ -289,11 +393,16 @@ class CellGCN:
         return self
 
     def predict(self, idx, chunk: int = 4096) -> np.ndarray:
+        return self.predict_embed(idx, chunk)[0]
+
+    def predict_embed(self, idx, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        """([n] predictions, [n, hidden] pooled graph embeddings g, the head's input) of cells."""
         idx = np.asarray(idx, dtype=np.int64)
-        out = [self._forward(self.A[idx[s:s + chunk]], self.AX[idx[s:s + chunk]], self.A1[idx[s:s + chunk]])[0]
+        out = [self._forward(self.A[idx[s:s + chunk]], self.AX[idx[s:s + chunk]], self.A1[idx[s:s + chunk]])
                for s in range(0, len(idx), chunk)]
-        z = np.concatenate(out) if out else np.zeros(0)
-        return z.astype(np.float64) * self.sd_ + self.mu_
+        z = np.concatenate([o[0] for o in out]) if out else np.zeros(0)
+        g = np.concatenate([o[1][3] for o in out]) if out else np.zeros((0, self.hidden))
+        return z.astype(np.float64) * self.sd_ + self.mu_, g.astype(np.float64)
 
 
 def first_reads(space, constraints, rng: np.random.Generator, init_frac: float, budget: int):
@@ -314,31 +423,46 @@ def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Gen
     """Fit -> score -> read -> refit on an enumerable cell space, the schedule BINAS and GCN share.
 
     `init_frac` of the budget reads uniformly drawn feasible cells; then each round calls
-    `fit_score(read_idx, read_y, feasible_idx)` (the model is fitted only on what was read) and
-    reads the `batch` (default budget // 10) best-scored unread feasible cells, skipping cells
-    isomorphic to one already read (the structure-aware models cannot tell them apart). Returns
-    (best feasible cell read, its accuracy read, a note)."""
+    `fit_score(read_idx, read_y, feasible_idx, k)` (the model is fitted only on what was read)
+    and reads k (`batch`, default budget // 10) unread feasible cells, at most one per
+    isomorphism class and none isomorphic to a cell already read (the structure-aware models
+    cannot tell isomorphic cells apart). `fit_score` returns either [n_feasible] scores (greedy:
+    the k best-scored) or [S, n_feasible] scores under S posterior draws (batch Thompson
+    sampling: the draws take turns, each reading the best cell under its own draw that is not
+    read or taken yet). Returns (best feasible cell read, its accuracy read, a note)."""
     cs, ok, feas, read = first_reads(space, constraints, rng, init_frac, budget)
     n0 = len(read)
     y = list(accuracy.query([cs.archs[i] for i in read]))
     batch = batch or max(1, budget // 10)
     canon = canonical_ids(space)
-    rounds = 0
+    rounds, draws = 0, 0
     while len(read) < budget and len(read) < len(feas):
         k = min(batch, budget - len(read))
-        score = np.asarray(fit_score(np.array(read), np.array(y), feas), dtype=np.float64)
+        score = np.asarray(fit_score(np.array(read), np.array(y), feas, k), dtype=np.float64)
+        if score.ndim == 1:
+            score = score[None]
+        draws = max(draws, len(score))
+        orders = [np.argsort(-s, kind="stable") for s in score]
+        pos = [0] * len(orders)
         seen = set(canon[read].tolist())
         new: list[int] = []
-        for j in np.argsort(-score, kind="stable"):
-            i = int(feas[j])
-            if canon[i] not in seen:
+        live = list(range(len(orders)))
+        while len(new) < k and live:
+            for d in list(live):  # each draw in turn takes its best cell of a class not seen
+                o = orders[d]
+                while pos[d] < len(o) and canon[feas[o[pos[d]]]] in seen:
+                    pos[d] += 1
+                if pos[d] == len(o):
+                    live.remove(d)
+                    continue
+                i = int(feas[o[pos[d]]])
                 new.append(i)
                 seen.add(canon[i])
                 if len(new) == k:
                     break
         if len(new) < k:  # every class read: fill with unread isomorphic twins, best first
             have = set(read) | set(new)
-            for j in np.argsort(-score, kind="stable"):
+            for j in orders[0]:
                 i = int(feas[j])
                 if i not in have:
                     new.append(i)
@@ -351,5 +475,7 @@ def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Gen
         read += new
         rounds += 1
     b = int(np.argmax(y))
+    how = "best-scored" if draws <= 1 else "Thompson-sampled (one posterior draw per cell)"
     return cs.archs[read[b]], float(y[b]), (f"{n0} uniform feasible cells, then {rounds} rounds of up to {batch} "
-                                             "best-scored unread feasible cells (all feasible cells scored); best read")
+                                             f"{how} unread feasible cells of new isomorphism classes "
+                                             "(all feasible cells scored); best read")

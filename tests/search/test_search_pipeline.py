@@ -109,3 +109,27 @@ def test_truth_scores_the_picks_and_regret_is_a_hand_computation(nb201_tables, t
     assert runs.true_accuracy.to_numpy() == pytest.approx(acc[idx])
     assert runs.optimum_accuracy.to_numpy() == pytest.approx([opt] * 3)
     assert runs.regret.to_numpy() == pytest.approx(opt - acc[idx])
+
+
+def test_runs_of_an_older_method_version_are_set_aside_and_redone(nb201_tables, tmp_path):
+    """A resumed board never mixes runs of old and new method code: rows whose method_version is
+    not the method's current one move to superseded-runs.csv and run again; the board says so."""
+    from bench.pipelines import leaderboard, search
+
+    acc, lat, _, _ = nb201_tables
+    args = ("nb201", ["random", "evolution"], f"table:{acc}:acc", [f"latency_ms<=6@table:{lat}:dev"], (15,), 2)
+    kw = dict(params={"evolution": {"population": 5}}, progress=False)
+    first = search.run(*args, tmp_path, **kw)
+    assert (first.method_version == 1).all()
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    runs.loc[runs.method == "evolution", "method_version"] = 0  # as if made by an earlier evolution
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    again = search.run(*args, tmp_path, **kw)
+    old = pd.read_csv(tmp_path / "superseded-runs.csv")
+    assert len(old) == 2 and set(old.method) == {"evolution"} and (old.method_version == 0).all()
+    assert len(again) == 4 and (again.method_version == 1).all()
+    cols = ["method", "seed", "arch_str", "regret"]
+    pd.testing.assert_frame_equal(again.sort_values(cols)[cols].reset_index(drop=True),
+                                  first.sort_values(cols)[cols].reset_index(drop=True))  # same code, same rows
+    line = leaderboard._versions_line(again, tmp_path)
+    assert "evolution v1" in line and "2 earlier runs" in line and "Mixed" not in line

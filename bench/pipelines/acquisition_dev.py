@@ -1,0 +1,127 @@
+"""Development tasks for the NB201 search methods' acquisition, kept apart from the boards.
+
+BINAS and GCN read in rounds (`search.methods.enumerated.read_in_rounds`); which cells a round
+reads (greedy top of the model, or batch Thompson sampling from a posterior) was chosen here,
+on tasks that are NOT the leaderboard's cells: other HELP devices than the boards' three
+(pixel3, gold_6240, 1080ti_1), other latency quantiles, and for two of them another truth (the
+12-epoch NB201 table, validation split). The boards were run once with the choice made here.
+
+`python -m bench.pipelines.acquisition_dev [--seeds 8] [--out DIR]` (resumable: one runs folder
+per variant under DIR, the `hwnas search` runs format) writes DIR/acquisition-dev.md and .csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core import paths
+from core.io import atomic_write_bytes
+
+_LAT = "help-latency/help_nasbench201_latency_ms.csv"
+_T200 = ("nb201-acc-200ep/nb201_cifar10_200ep.csv", "cifar10_test_acc")
+_T12 = ("nb201-acc-12ep-minibench/nb201_cifar10_12ep.csv", "cifar10-val")
+#: (source read, truth or None (the source is the truth), device, quantile): no board cell (other
+#: devices); the last two read the 12-epoch table and are scored by the 200-epoch one, the
+#: weight-sharing track's setting (a cheap, noisy estimate read, the truth scores) without its data
+TASKS = ((_T200, None, "samsung_a50", 0.15), (_T200, None, "essential_ph_1", 0.3),
+         (_T200, None, "silver_4114", 0.2), (_T200, None, "titanxp_1", 0.4),
+         (_T12, None, "samsung_s7", 0.25), (_T12, None, "silver_4210r", 0.5),
+         (_T12, _T200, "samsung_s7", 0.3), (_T12, _T200, "titanx_1", 0.6))
+#: variant -> (methods, parameters)
+VARIANTS = {"baselines": (["random", "evolution"], {}),
+            "greedy-loo": (["binas", "gcn"], {m: {"acquisition": "greedy", "posterior": "loo"} for m in ("binas", "gcn")}),
+            "ts-evidence": (["binas", "gcn"], {m: {"acquisition": "thompson", "posterior": "evidence"}
+                                               for m in ("binas", "gcn")}),
+            "ts-loo": (["binas", "gcn"], {m: {"acquisition": "thompson", "posterior": "loo"} for m in ("binas", "gcn")}),
+            "ts-bootstrap": (["binas"], {"binas": {"acquisition": "thompson", "posterior": "bootstrap"}}),
+            "ts-evidence-paths": (["binas"], {"binas": {"acquisition": "thompson", "posterior": "evidence",
+                                                        "estimator": "struct-paths"}})}
+
+
+def run(out: str | os.PathLike = paths.RESULTS_DIR / "search" / "acquisition-dev", seeds: int = 8,
+        budgets=(100, 200), variants=None, data_dir=None, tasks: int | None = None) -> Path:
+    import functools
+
+    from . import search as search_pipeline
+
+    out = Path(out)
+    data_dir = paths.data_dir(data_dir)
+    # one load per table for all variants (importing a 15,625-row table takes seconds); the
+    # pipeline restarts the sources for every search, as it does within one call
+    search_pipeline._load_problem = functools.lru_cache(maxsize=None)(search_pipeline._load_problem)
+    lat_table = pd.read_csv(data_dir / _LAT)
+    frames = []
+    for (sfile, scol), tru, dev, q in TASKS[:tasks]:
+        source = f"table:{paths.portable(data_dir / sfile)}:{scol}"
+        truth = f"table:{paths.portable(data_dir / tru[0])}:{tru[1]}" if tru else None
+        lat = f"table:{paths.portable(data_dir / _LAT)}:{dev}"
+        b = float(np.quantile(lat_table[dev], q))  # every cell once: bound_at_quantile's value, without a re-import
+        c = f"latency_ms<={b:.4g}@{lat}"
+        task = (f"{dev}-q{int(q * 100)}-" + ("12ep" if sfile == _T12[0] else "200ep")
+                + ("-scored-by-200ep" if tru else ""))
+        for name in variants or VARIANTS:
+            methods, params = VARIANTS[name]
+            df = search_pipeline.run("nb201", methods, source, [c], budgets, seeds, out / name / task,
+                                     params=params, progress=False, truth=truth)
+            frames.append(df.assign(variant=name, task=task))
+        print(task, flush=True)
+    return report(out)
+
+
+def report(out: str | os.PathLike = paths.RESULTS_DIR / "search" / "acquisition-dev") -> Path:
+    """DIR/acquisition-dev.md|csv from every runs folder under DIR (also of a stopped run): mean
+    regret per task, budget and method-variant, with the runs behind each figure."""
+    out = Path(out)
+    frames = []
+    for f in sorted(out.glob("*/*/runs.csv")):
+        frames.append(pd.read_csv(f).assign(variant=f.parent.parent.name, task=f.parent.name))
+    df = pd.concat(frames, ignore_index=True)
+    df["label"] = np.where(df.variant == "baselines", df.method, df.method + " " + df.variant)
+    atomic_write_bytes(out / "acquisition-dev.csv", df.to_csv(index=False).encode())
+    piv = df.pivot_table(index=["task", "budget"], columns="label", values="regret", aggfunc="mean")
+    n = df.pivot_table(index=["task", "budget"], columns="label", values="regret", aggfunc="count")
+    labels = sorted(piv.columns, key=lambda c: (c.split()[0], c))
+    L = ["# NB201 acquisition development (not the leaderboard's cells)", "",
+         "`python -m bench.pipelines.acquisition_dev` (`--variants`, `--tasks`, `--seeds`): mean regret (pp) per "
+         "task and budget, seeds 0..k-1 (runs in brackets). Tasks are HELP devices that are not on the boards, "
+         "at other quantiles; `12ep` tasks read the 12-epoch NB201 table (validation split) as their truth, "
+         "`12ep-scored-by-200ep` ones read it and are scored by the 200-epoch table (the weight-sharing "
+         "setting). Variants (BINAS struct estimator, GCN): `greedy-loo` = the model's top cells each round "
+         "(version 1, the default), `ts-*` = batch Thompson sampling with the posterior named (evidence: "
+         "marginal likelihood; loo: leave-one-out ridge; bootstrap: refits on resampled reads; -paths: "
+         "BINAS estimator with path features). A stopped run leaves some tasks without some variants (-).", "",
+         "| task | budget | " + " | ".join(labels) + " |", "|---|---:|" + "---:|" * len(labels)]
+    for (t, b), r in piv.iterrows():
+        L.append(f"| {t} | {b} | " + " | ".join("-" if pd.isna(r[c]) else f"{r[c]:.3f} ({int(n.loc[(t, b), c])})"
+                                                for c in labels) + " |")
+    for b in sorted(df.budget.unique()):
+        part = piv.xs(b, level="budget")
+        L.append(f"| **mean over the tasks each ran** | {b} | "
+                 + " | ".join(f"{part[c].mean():.3f} ({part[c].notna().sum()} tasks)" for c in labels) + " |")
+    atomic_write_bytes(out / "acquisition-dev.md", ("\n".join(L) + "\n").encode())
+    return out / "acquisition-dev.md"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--out", default=str(paths.RESULTS_DIR / "search" / "acquisition-dev"))
+    ap.add_argument("--variants", default=None, help="comma-separated subset of " + ",".join(VARIANTS))
+    ap.add_argument("--tasks", type=int, default=None, help="only the first N tasks")
+    ap.add_argument("--report-only", action="store_true", help="rewrite the report from the runs, run nothing")
+    a = ap.parse_args(argv)
+    if a.report_only:
+        print(report(a.out))
+        return 0
+    print(run(a.out, a.seeds, variants=a.variants.split(",") if a.variants else None, tasks=a.tasks))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

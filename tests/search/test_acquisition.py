@@ -1,0 +1,81 @@
+"""Thompson-sampled rounds of the NB201 query methods (search/methods/enumerated.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from search.constraints import resolve
+from search.methods import TableAccuracy, create_method
+from search.methods.enumerated import RidgePosterior, canonical_ids, cells, read_in_rounds
+from search.spaces import create_space
+
+
+@pytest.mark.parametrize("prior", ["evidence", "loo", "bootstrap"])
+def test_posterior_draws_centre_on_the_fit_and_shrink_with_data(prior):
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=5)
+    spread = []
+    for n in (20, 400):
+        X = rng.normal(size=(n, 5))
+        y = X @ w + 3.0 + rng.normal(0, 0.1, n)
+        post = RidgePosterior(X, y, prior=prior)
+        assert post.coef == pytest.approx(w, abs=0.15) and post.b0 == pytest.approx(3.0, abs=0.15)
+        W = post.sample(np.random.default_rng(1), 4000)
+        assert W.mean(1) == pytest.approx(post.coef, abs=0.02)
+        assert post.predict(X[:3]) == pytest.approx(X[:3] @ post.coef + post.b0)
+        assert post.predict(X[:3], W[:, :2]).shape == (2, 3)
+        spread.append(W.std(1).mean())
+    assert spread[1] < spread[0] / 2  # more reads, narrower posterior
+
+
+def test_thompson_draws_take_turns_and_skip_isomorphic_cells(nb201_tables):
+    """Two draws that rank the cells differently: the batch alternates between their favourites,
+    never reads two cells of one isomorphism class, and the result is the best cell read."""
+    acc_path, lat_path, acc, lat = nb201_tables
+    sp = create_space("nb201")
+    cons = resolve(sp, [f"latency_ms<=6@table:{lat_path}:dev"])
+    src = TableAccuracy(sp, f"table:{acc_path}:acc")
+    src.start(sp, 20)
+    canon = canonical_ids(sp)
+    calls = []
+
+    def fit_score(read, y, feas, k):
+        calls.append(k)
+        a, b = acc[feas], -acc[feas]  # draw 0 likes accurate cells, draw 1 inaccurate ones
+        return np.vstack([a, b])
+
+    arch, best, how = read_in_rounds(sp, src, cons, 20, np.random.default_rng(0), fit_score, init_frac=0.5, batch=4)
+    idx = cells(sp).index([sp.from_str(k) for k, _ in src.history()])
+    assert len(idx) == 20 and calls == [4, 4, 2] and "Thompson" in how
+    later = idx[10:]  # the uniform first reads may hold isomorphic twins; the rounds never add one
+    assert len(set(canon[later].tolist())) == 10 and not set(canon[later].tolist()) & set(canon[idx[:10]].tolist())
+    ok = np.flatnonzero(lat <= 6)
+    top = ok[np.argsort(-acc[ok])]
+    assert acc[later[0]] == acc[top[0]] and acc[later[1]] <= np.sort(acc[ok])[len(ok) // 10]
+    assert best == pytest.approx(max(v for _, v in src.history()))
+
+
+@pytest.mark.parametrize("name", ["binas", "gcn"])
+@pytest.mark.parametrize("acquisition", ["thompson", "greedy"])
+def test_acquisitions_spend_the_budget_and_return_the_best_read(name, acquisition, nb201_tables):
+    acc_path, lat_path, acc, lat = nb201_tables
+    sp = create_space("nb201")
+    src = TableAccuracy(sp, f"table:{acc_path}:acc")
+    cons = resolve(sp, [f"latency_ms<=6@table:{lat_path}:dev"])
+    r = create_method(name, acquisition=acquisition).search(sp, src, cons, budget=40, seed=2)
+    vals = [v for _, v in src.history()]
+    assert r.queries == 40 and r.feasible and r.accuracy == pytest.approx(max(vals))
+    assert ("Thompson" in r.notes) == (acquisition == "thompson")
+
+
+def test_bad_acquisition_and_posterior_are_refused(nb201_tables):
+    acc_path, lat_path, _, _ = nb201_tables
+    sp = create_space("nb201")
+    src = TableAccuracy(sp, f"table:{acc_path}:acc")
+    cons = resolve(sp, [f"latency_ms<=6@table:{lat_path}:dev"])
+    for name in ("binas", "gcn"):
+        with pytest.raises(ValueError, match="acquisition"):
+            create_method(name, acquisition="ucb").search(sp, src, cons, budget=10, seed=0)
+        with pytest.raises(ValueError, match="posterior"):
+            create_method(name, posterior="flat").search(sp, src, cons, budget=10, seed=0)
