@@ -211,10 +211,11 @@ def _run_one(job) -> tuple[dict, list[dict]]:
 
     m, c, b, s, kw = job
     space, acc, bound, truth = _WORKER["problem"]
-    c0 = cpu_seconds() + acc.remote_cpu_seconds()
+    c0, q0 = cpu_seconds(), acc.remote_cpu_seconds()
     r = create_method(m, **kw).search(space, acc, [bound[c]], budget=b, seed=s)
-    # one-shot results time themselves; a query method pays for its queries' evaluation too
-    cpu = getattr(r, "search_cpu_s", None) or cpu_seconds() + acc.remote_cpu_seconds() - c0
+    # one-shot results time their own process; every method pays for its queries' evaluation
+    own = getattr(r, "search_cpu_s", None)
+    cpu = (cpu_seconds() - c0 if own is None else own) + acc.remote_cpu_seconds() - q0
     true_acc = r.accuracy if truth is acc else float(truth.peek([r.arch])[0])
     row = {"method": m, "constraint": c, "budget": b, "seed": s, "space": space.name, "accuracy_source": acc.name,
            "truth": truth.name, "arch_str": r.arch_str, "accuracy": r.accuracy, "true_accuracy": true_acc,
