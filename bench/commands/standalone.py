@@ -86,9 +86,8 @@ def standalone_predictors(space, out, samples, names, sizes, seeds, report_dir) 
     import pandas as pd
 
     from bench.pipelines.standalone_report import figures, predictor_study, write_predictor_study
-    from search.spaces import create_space
-
     from devices.table import read_sidecar
+    from search.spaces import create_space
 
     if not read_sidecar(out).get("complete"):
         click.echo(f"{out}: the reference set is not complete yet (`make standalone` resumes it); predictors vs "

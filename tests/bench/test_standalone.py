@@ -8,8 +8,8 @@ import pytest
 
 from bench.pipelines.standalone import (
     LatencyModel,
-    _ends_first,
     StandaloneProtocol,
+    _ends_first,
     select_reference,
     train_reference,
 )
