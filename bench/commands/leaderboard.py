@@ -65,6 +65,6 @@ def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, 
         click.echo(pipeline.report(track, out, seeds=seeds, budgets=_ints(budget, "--budget")).read_text())
         return
     md = pipeline.run(track, out, methods=_csv(methods) or None, seeds=seeds, budgets=_ints(budget, "--budget"),
-                      quantile=qs, supernet=supernet, device=device, tables_dir=tables_dir, data=data,
+                      quantile=qs, tables_dir=tables_dir, data=data,
                       params=parse_params(params), executor=executor, workers=workers)
     click.echo(md.read_text())

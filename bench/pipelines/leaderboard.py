@@ -4,8 +4,10 @@ Tracks:
 - `nb201`: accuracy = NB201 CIFAR-10 200-epoch table, constraints = HELP latency of one phone,
   one CPU and one GPU, each bound at a quantile of that device's latency over all 15,625 cells;
   the exact constrained optimum is known, so every run has a regret.
-- `mbv3-fmnist`: accuracy = subnets scored on a trained supernet, constraint = a block table this
-  project measured (`hwnas profile`), bound at a quantile of the space's sampled latency.
+- `nb201-ws`: the same constraints, queries read a real one-shot supernet's estimates, regret by
+  the truth.
+The chain track (`mbv3-fmnist`: picks re-measured and trained stand-alone) is
+bench/pipelines/chain_board.py.
 Writes `OUT/<track>.md` (mean +- std per method), `OUT/<track>.csv` (one row per run),
 `OUT/<track>-trajectories.png` (best feasible accuracy found vs queries), and the resumable
 run folder `OUT/<track>-runs/`.
@@ -70,37 +72,23 @@ def nb201_track(data_dir: Path, quantiles=NB201_QUANTILES, track: str = "nb201"
 
 def run(track: str, out: str | os.PathLike = paths.LEADERBOARDS_DIR, methods: list[str] | None = None,
         seeds: int = 5, budgets: tuple[int, ...] = (100,), quantile=None,
-        supernet: str | None = None, device: str = "cpu-t1", tables_dir: str | os.PathLike = paths.TABLES_DIR,
+        tables_dir: str | os.PathLike = paths.TABLES_DIR,
         data: str = "fashion-mnist", data_dir: str | os.PathLike | None = None,
         params: dict[str, dict] | None = None, progress: bool = True, executor: str = "serial",
         workers: int | None = None) -> Path:
     """Run (resumably) and write OUT/<track>.md|csv|png. `quantile`: one or several bound
-    quantiles (default: 25/50/75% on the NB201 tracks, 25% on the chain track)."""
+    quantiles (default: 25/50/75%)."""
     from search.methods import list_methods
-    from search.spaces import create_space
 
     out = Path(out)
     data_dir = paths.data_dir(data_dir)
     qs = (quantile,) if isinstance(quantile, int | float) else tuple(quantile or ())
-    truth, where = None, {}
-    if track in NB201_TRACKS:
-        space = "nb201"
-        accuracy, truth, constraints, where = nb201_track(data_dir, qs or NB201_QUANTILES, track)
-        if methods is None:  # query-based methods only (one-shot ones: `_OFF_BOARD`)
-            methods = [m for m in list_methods(supports=space, kind="query")]
-    elif track == "mbv3-fmnist":
-        space = "mbv3-fmnist"
-        if not supernet:
-            raise ValueError("track mbv3-fmnist needs --supernet CKPT (make supernet writes one)")
-        accuracy = f"supernet:{supernet}"
-        q = qs[0] if qs else 0.25
-        b = search_pipeline.bound_at_quantile(create_space(space), f"latency_ms@{device}", q, tables_dir)
-        constraints = [f"latency_ms<={b:.4g}@{device}"]
-        where = {constraints[0]: (device, q)}
-    else:
-        raise ValueError(f"unknown track {track!r}; expected nb201, nb201-ws or mbv3-fmnist")
-    if methods is None:
-        methods = list_methods(supports=space)
+    if track not in NB201_TRACKS:
+        raise ValueError(f"unknown track {track!r}; expected nb201 or nb201-ws (the chain track: chain_board.run)")
+    space = "nb201"
+    accuracy, truth, constraints, where = nb201_track(data_dir, qs or NB201_QUANTILES, track)
+    if methods is None:  # query-based methods only (one-shot ones: `_OFF_BOARD`)
+        methods = [m for m in list_methods(supports=space, kind="query")]
     df = search_pipeline.run(space, methods, accuracy, constraints, budgets, seeds, out / f"{track}-runs",
                              params=params, data=data, tables_dir=tables_dir, progress=progress,
                              executor=executor, workers=workers, truth=truth)
