@@ -6,6 +6,11 @@ to regress the new device's log latency on the other devices' log latencies of t
 a 20-sample fit then only has to learn how this device weighs the known devices' cost profiles.
 `transfer` does exactly that with a LOO-tuned ridge; without a prior it is a ridge on the
 structure-aware encoding (stated in `mode_`), so it is usable, and tested, like any predictor.
+
+`transfer-nearest` is the one-device version: of the prior devices it takes the one whose
+latencies rank the training archs most alike (Spearman) and fits log(y) = a + b * log(that
+device). With 10 samples it estimates 2 numbers instead of one weight per prior device, so it
+errs differently from `transfer` (the two are averaged by `auto` at small sizes).
 """
 
 from __future__ import annotations
@@ -32,6 +37,38 @@ class PriorTables:
             raise ValueError(f"prior tables: values shape {self.values.shape} does not match "
                              f"{len(self.arch_strs)} archs x {len(self.columns)} columns")
         self._row = {a: i for i, a in enumerate(self.arch_strs)}
+        self._by_arch: dict = {}  # (space name, arch) -> row: predicting all cells again skips to_str
+
+    def rows_of(self, space, archs) -> np.ndarray:
+        """Row indices of `archs` (the space's objects); archs are named by `space.to_str`."""
+        cache = self._by_arch.setdefault(space.name, {})
+        rows = []
+        for a in archs:
+            try:
+                i = cache.get(a)
+            except TypeError:  # an unhashable arch object: look it up by name every time
+                i = None
+            if i is None:
+                s = space.to_str(a)
+                i = self._row.get(s)
+                if i is None:
+                    raise ValueError(f"prior tables have no row for arch {s[:80]!r}; every prior table must cover the archs predicted")
+                try:
+                    cache[a] = i
+                except TypeError:
+                    pass
+            rows.append(i)
+        return np.asarray(rows, dtype=np.int64)
+
+    def log_standardised(self):
+        """(offset, mean, std) of the log values per column, over the whole tables: they depend
+        on the tables only, so they are computed once however many fits read them."""
+        stats = self.__dict__.get("_log_stats")
+        if stats is None:
+            offset = 1e-2 * np.maximum(np.median(np.abs(self.values), axis=0), 1e-9)
+            allP = _log(self.values, offset)
+            stats = self.__dict__["_log_stats"] = (offset, allP.mean(0), allP.std(0) + 1e-12)
+        return stats
 
     def lookup(self, arch_strs: list[str]) -> np.ndarray:
         rows = []
@@ -61,8 +98,7 @@ class TransferPredictor(Predictor):
 
     def _features(self, archs) -> np.ndarray:
         if self.mode_ == "prior":
-            strs = [self.space_.to_str(a) for a in archs]
-            P = _log(self.prior_.lookup(strs), self.offset_)
+            P = _log(self.prior_.values[self.prior_.rows_of(self.space_, archs)], self.offset_)
             return (P - self.x_mean_) / self.x_std_
         return encode(self.space_, archs, "struct")
 
@@ -72,9 +108,7 @@ class TransferPredictor(Predictor):
         self.mode_ = "prior" if prior is not None else "no-prior-ridge-struct"
         if prior is not None:
             self.prior_ = prior
-            self.offset_ = 1e-2 * np.maximum(np.median(np.abs(prior.values), axis=0), 1e-9)
-            allP = _log(prior.values, self.offset_)
-            self.x_mean_, self.x_std_ = allP.mean(0), allP.std(0) + 1e-12
+            self.offset_, self.x_mean_, self.x_std_ = prior.log_standardised()
         self.y_offset_ = float(1e-2 * max(np.median(np.abs(y)), 1e-9))
         z = np.log(np.maximum(y, 0.0) + self.y_offset_)
         m = RidgeCV(alphas=list(self.alphas)).fit(self._features(archs), z)
@@ -101,3 +135,45 @@ class TransferPredictor(Predictor):
             self.prior_ = PriorTables([str(s) for s in arrays["prior_arch_strs"]], list(state["prior_columns"]),
                                       arrays["prior_values"])
             self.offset_, self.x_mean_, self.x_std_ = arrays["offset"], arrays["x_mean"], arrays["x_std"]
+
+
+@register_predictor("transfer-nearest")
+class NearestDevicePredictor(TransferPredictor):
+    """log(y) ~ a + b * log(the prior device whose values rank the training archs most alike)."""
+
+    def _fit(self, archs, y, prior) -> None:
+        if prior is None:  # the same fallback as `transfer`: a ridge on the structure-aware encoding
+            super()._fit(archs, y, None)
+            self.column_ = ""
+            return
+        from scipy.stats import rankdata
+
+        self.mode_, self.prior_ = "prior", prior
+        self.offset_, self.x_mean_, self.x_std_ = prior.log_standardised()
+        self.y_offset_ = float(1e-2 * max(np.median(np.abs(y)), 1e-9))
+        z = np.log(np.maximum(y, 0.0) + self.y_offset_)
+        X = self._features(archs).astype(np.float64)
+        rho = np.full(X.shape[1], -np.inf)
+        live = np.flatnonzero(np.ptp(X, axis=0) > 0)
+        if np.ptp(z) > 0 and len(live):
+            # Spearman of every column at once: Pearson of the (tie-averaged) ranks
+            R = rankdata(X[:, live], axis=0) - (len(z) + 1) / 2
+            rz = rankdata(z) - (len(z) + 1) / 2
+            r = (R.T @ rz) / np.sqrt((R * R).sum(0) * (rz @ rz))
+            rho[live] = np.where(np.isfinite(r), r, -np.inf)
+        j = int(np.argmax(rho))  # ties (and a constant target): the first column
+        if np.ptp(X[:, j]) > 0:
+            b, a = np.polyfit(X[:, j], z, 1)
+        else:
+            b, a = 0.0, float(z.mean())
+        self.coef_ = np.zeros(X.shape[1])
+        self.coef_[j] = b
+        self.intercept_, self.alpha_, self.column_ = float(a), 0.0, str(prior.columns[j])
+
+    def _state(self, folder):
+        state, arrays = super()._state(folder)
+        return {**state, "column": self.column_}, arrays
+
+    def _set_state(self, state, arrays, folder) -> None:
+        super()._set_state(state, arrays, folder)
+        self.column_ = str(state.get("column", ""))

@@ -28,7 +28,8 @@ LATENCY_PREDICTORS = ("auto", "ridge", "ridge-ops", "ridge-cost", "ridge-struct"
 # 1000 it took 0.5-3 min per fit here), and not on FBNet (chain-space encodings are computed per
 # arch: minutes per fit); this keeps `make predictors` near half an hour
 FBNET_PREDICTORS = tuple(n for n in LATENCY_PREDICTORS if n != "auto")
-PROTOCOL_PREDICTORS = ("auto", "transfer", "ridge-cost")
+# `auto` and its three small-sample members (shown so that the average can be read against them)
+PROTOCOL_PREDICTORS = ("auto", "transfer", "transfer-nearest", "ridge-cost")
 
 HELP_NB201_DEVICES = ("1080ti_1", "2080ti_32", "titanxp_256", "gold_6240", "silver_4114", "pixel3",
                       "samsung_a50", "essential_ph_1")

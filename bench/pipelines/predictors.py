@@ -66,6 +66,37 @@ class Target:
     cost: bool
 
 
+_IMPORTED: dict[tuple, pd.DataFrame] = {}
+
+
+def _import_columns(path, space, columns: list[str]) -> pd.DataFrame:
+    """`import_arch_table(path, space, columns)`, with every metric column of a file imported
+    once per process (the standard comparison reads the HELP table for 29 experiments; parsing
+    its 15,625 arch strings took seconds each time). A file whose other columns do not import
+    (NaN, negative values) is read per call, as before."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_mtime_ns, st.st_size, space.name, repr(space.describe()) if hasattr(space, "describe") else "")
+    full = _IMPORTED.get(key)
+    if full is None:
+        try:
+            full = import_arch_table(p, space, None)
+        except (ValueError, LookupError):
+            return import_arch_table(p, space, list(columns))
+        if len(_IMPORTED) >= 4:  # a few tables at a time: the experiments go file by file
+            _IMPORTED.clear()
+        _IMPORTED[key] = full
+    if not all(c in full.columns for c in columns):
+        return import_arch_table(p, space, list(columns))
+    return full[[c for c in ("arch_str", "arch_idx") if c in full.columns] + list(columns)].copy()
+
+
+def _sha256(path) -> str:
+    from core.io import file_sha256
+
+    return file_sha256(path)
+
+
 def load_target(space, spec: str, target: str | None, mode: str = "auto") -> Target:
     """Read a table SPEC (`table:PATH:COLUMN`, `PATH:COLUMN` or `PATH` + `target`).
 
@@ -91,9 +122,9 @@ def load_target(space, spec: str, target: str | None, mode: str = "auto") -> Tar
             agg.to_parquet(tmp, index=False)
             table = import_arch_table(tmp, space, [column])
     else:
-        table = import_arch_table(path, space, [column])
+        table = _import_columns(path, space, [column])
     arch_strs = table["arch_str"].tolist()
-    archs = [space.from_str(s) for s in arch_strs]
+    archs = [space.validate(space.from_str(s)) for s in arch_strs]  # canonical once (_predict_validated)
     if mode == "auto":
         name = f"{column} {src.name}".lower()
         cost = any(h in name for h in _COST_HINTS)
@@ -114,7 +145,7 @@ def load_prior(space, specs: list[str], target: Target) -> PriorTables:
         by_path.setdefault(path, []).append(col)
     cols, values = [], []
     for path, path_cols in by_path.items():  # one read per file, however many columns
-        t = import_arch_table(path, space, path_cols)
+        t = _import_columns(path, space, path_cols)
         row = {a: i for i, a in enumerate(t["arch_str"])}
         missing = [a for a in target.arch_strs if a not in row]
         if missing:
@@ -177,20 +208,52 @@ def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    # the input files' bytes are part of the provenance: a resumed run never mixes rows computed
+    # on another version of a table (same path, other contents) into this one's CSV
+    files = dict.fromkeys([t.source] + [parse_table_spec(sp)[0] for sp in (prior_tables or [])])
     config = paths.portable_doc({"space": space.name, "table": t.source, "target": t.column, "cost": t.cost,
-                                 "prior_tables": list(prior_tables or []), "n_rows": len(t.y)})
+                                 "prior_tables": list(prior_tables or []), "n_rows": len(t.y),
+                                 "sha256": {paths.portable_spec(f): _sha256(f) for f in files}})
     csv_path, cfg_path = out / "rank_correlation.csv", out / "config.json"
     rows: list[dict] = []
     if csv_path.exists() and not fresh:
         old_cfg = paths.portable_doc(read_json_file(cfg_path, "predictor comparison config")) if cfg_path.exists() else None
         if old_cfg != config:
-            raise ValueError(f"{out} holds results of another comparison ({old_cfg}); use another --out or --fresh")
+            raise ValueError(_mismatch(out, old_cfg, config))
         rows = read_csv_rows(csv_path, ["predictor", "train_size", "seed"], "rank-correlation table").to_dict("records")
     atomic_write_bytes(cfg_path, (json.dumps(config, indent=2) + "\n").encode())
     done = {(r["predictor"], int(r["train_size"]), int(r["seed"])) for r in rows}
     jobs = [(n, s, k) for n in names for s in sizes for k in range(seeds)
             if (n, s, k) not in done and s <= limits.get(n, s)]
     bar = tqdm(jobs, desc=title or out.name, disable=not progress, unit="fit")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # BLAS / OpenMP: one core per fit (2 shared cores here;
+        _run_jobs(bar, t, space, prior, csv_path, rows, names, sizes)  # threads fought: mlp-graf 195 s)
+    df = _write_rows(csv_path, rows, names, sizes)
+    df = df[df.predictor.isin(names) & df.train_size.isin(sizes) & (df.seed < seeds)]
+    df = df[df.train_size <= df.predictor.map(limits).fillna(np.inf)]
+    write_summary(df, out, config, title)
+    learning_curve(df, out / "learning_curve.png", cost=t.cost, title=title or out.name)
+    return df
+
+
+def _mismatch(out: Path, old: dict | None, new: dict) -> str:
+    """One line: why `out` cannot be resumed (the first differing field, table contents named)."""
+    if old is None:
+        return f"{out} holds a rank_correlation.csv but no config.json; use another --out or --fresh"
+    if {k: v for k, v in old.items() if k != "sha256"} == {k: v for k, v in new.items() if k != "sha256"}:
+        was, now = old.get("sha256") or {}, new["sha256"]
+        changed = [f for f in now if was.get(f) != now[f]]
+        if not was:
+            return (f"{out} was computed before input tables were fingerprinted (no sha256 in its config.json): "
+                    "it cannot be checked against the tables now; use --fresh to recompute it or another --out")
+        return (f"{out} was computed on other contents of {', '.join(changed)} (sha256 {was.get(changed[0], '?')[:12]} "
+                f"then, {now[changed[0]][:12]} now); use --fresh to recompute it or another --out")
+    return f"{out} holds results of another comparison ({old}); use another --out or --fresh"
+
+
+def _run_jobs(bar, t: Target, space, prior, csv_path: Path, rows: list[dict], names: list[str], sizes: list[int]) -> None:
     for name, size, seed in bar:
         bar.set_postfix_str(f"{name} n={size} seed={seed}")
         tr, te = split(len(t.y), size, seed)
@@ -198,7 +261,7 @@ def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
         t0 = time.perf_counter()
         model.fit([t.archs[i] for i in tr], t.y[tr], prior=prior if model.uses_prior else None)
         t1 = time.perf_counter()
-        pred = model.predict([t.archs[i] for i in te])
+        pred = _predict_validated(model, [t.archs[i] for i in te])
         t2 = time.perf_counter()
         m = evaluate_predictions(t.y[te], pred, cost=t.cost)
         row = {"predictor": name, "train_size": size, "seed": seed,
@@ -206,12 +269,15 @@ def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
                "fit_seconds": round(t1 - t0, 4), "predict_seconds": round(t2 - t1, 4)}
         rows.append(row)
         _write_rows(csv_path, rows, names, sizes)
-    df = _write_rows(csv_path, rows, names, sizes)
-    df = df[df.predictor.isin(names) & df.train_size.isin(sizes) & (df.seed < seeds)]
-    df = df[df.train_size <= df.predictor.map(limits).fillna(np.inf)]
-    write_summary(df, out, config, title)
-    learning_curve(df, out / "learning_curve.png", cost=t.cost, title=title or out.name)
-    return df
+
+
+def _predict_validated(model, archs: list, chunk: int = 4096) -> np.ndarray:
+    """`model.predict(archs)` for archs the table import already made canonical (`from_str`):
+    `predict` would validate all ~15,600 test cells again for every fit (a Python loop that
+    cost about as much as a ridge's whole fit and predict)."""
+    model._check_fitted()
+    out = [np.asarray(model._predict(archs[i:i + chunk]), dtype=np.float64).ravel() for i in range(0, len(archs), chunk)]
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def _write_rows(path: Path, rows: list[dict], names: list[str], sizes: list[int]) -> pd.DataFrame:

@@ -30,8 +30,9 @@ def test_auto_never_sees_the_test_archs():
     """Fitting on the same training set gives the same choice whatever is predicted later."""
     sp, archs = _nb201(80)
     y = np.random.default_rng(1).normal(size=80)
-    a = create_predictor("auto", space=sp, target="accuracy", folds=3, min_tree_archs=10_000).fit(archs[:40], y[:40])
-    b = create_predictor("auto", space=sp, target="accuracy", folds=3, min_tree_archs=10_000).fit(archs[:40], y[:40])
+    kw = dict(space=sp, target="accuracy", candidates=("ridge-graf", "knn-graf"), folds=3)
+    a = create_predictor("auto", **kw).fit(archs[:40], y[:40])
+    b = create_predictor("auto", **kw).fit(archs[:40], y[:40])
     assert a.chosen_ == b.chosen_ and a.cv_scores_ == b.cv_scores_
     np.testing.assert_array_equal(a.predict(archs[40:]), b.predict(archs[40:]))
 
@@ -75,3 +76,74 @@ def test_predictors_take_a_space_object_and_save_its_name(tmp_path):
     np.testing.assert_array_equal(load_predictor(tmp_path / "m", space=sp).predict(archs), p.predict(archs))
     with pytest.raises(ValueError, match="saved for space 'nb201'"):
         load_predictor(tmp_path / "m", space=create_space("fbnet"))
+
+
+def _prior_setting(n_train: int = 10, seed: int = 0):
+    """Every NB201 cell, two other devices as prior, a target device between them."""
+    sp = create_space("nb201")
+    every = list(sp.iter_all())
+    rng = np.random.default_rng(seed)
+    ops = np.array([[list(a).count(o) for o in range(5)] for a in every], dtype=float)
+    a_dev = np.exp(ops @ np.array([0.0, 0.1, 0.5, 0.9, 0.3]))
+    b_dev = np.exp(ops @ np.array([0.0, 0.3, 0.2, 0.4, 0.1]) + 0.05 * rng.normal(size=len(every)))
+    prior = PriorTables([sp.to_str(a) for a in every], ["a", "b"], np.column_stack([a_dev, b_dev]))
+    y_all = 0.7 * a_dev + 0.3 * b_dev * (1 + 0.05 * rng.normal(size=len(every)))
+    idx = rng.permutation(len(every))
+    tr, te = idx[:n_train], idx[n_train:n_train + 2000]
+    return sp, prior, [every[i] for i in tr], y_all[tr], [every[i] for i in te], y_all[te]
+
+
+def test_auto_averages_on_a_few_archs_with_weights_from_loo_spearman(tmp_path):
+    """Below min_tree_archs: leave-one-out, every small-sample candidate kept with weight
+    max(0, LOO Spearman) ** 4 (normalised); the prediction is the weighted sum of the members'."""
+    from predictors.auto import SMALL_PRIOR_CANDIDATES
+
+    sp, prior, archs, y, test, y_test = _prior_setting()
+    p = create_predictor("auto", space=sp, target="cost").fit(archs, y, prior=prior)
+    assert set(p.cv_spearman_) == set(SMALL_PRIOR_CANDIDATES) == set(p.cv_scores_)
+    raw = {k: max(v, 0.0) ** 4 for k, v in p.cv_spearman_.items()}
+    expect = {k: v / sum(raw.values()) for k, v in raw.items() if v > 0}
+    assert p.weights_.keys() == expect.keys()
+    assert all(abs(p.weights_[k] - expect[k]) < 1e-12 for k in expect)
+    assert p.chosen_ == max(p.weights_, key=p.weights_.get)
+    members = sum(w * p.models_[k].predict(test) for k, w in p.weights_.items())
+    np.testing.assert_allclose(p.predict(test), members, rtol=1e-12)
+    from scipy.stats import spearmanr
+
+    assert spearmanr(p.predict(test), y_test).statistic > 0.9
+    p.save(tmp_path / "m")
+    q = load_predictor(tmp_path / "m")
+    assert q.weights_ == p.weights_ and q.cv_spearman_ == p.cv_spearman_ and q.chosen_ == p.chosen_
+    np.testing.assert_array_equal(q.predict(test), p.predict(test))
+
+
+def test_auto_weight_power_none_picks_one_and_large_samples_pick_one():
+    sp, prior, archs, y, test, _ = _prior_setting(n_train=60)
+    big = create_predictor("auto", space=sp, target="cost", candidates=("transfer", "transfer-nearest", "ridge-cost"))
+    big.fit(archs, y, prior=prior)
+    assert list(big.weights_.values()) == [1.0] and big.cv_spearman_ == {}
+    small = create_predictor("auto", space=sp, target="cost", weight_power=None).fit(archs[:10], y[:10], prior=prior)
+    assert list(small.weights_) == [small.chosen_] and small.chosen_ == max(
+        small.cv_scores_, key=lambda k: (small.cv_scores_[k], -list(small.cv_scores_).index(k)))
+    np.testing.assert_array_equal(small.predict(test), small.model_.predict(test))
+
+
+def test_transfer_nearest_takes_the_prior_device_that_ranks_alike(tmp_path):
+    sp, prior, archs, y, test, _ = _prior_setting(n_train=12)
+    p = create_predictor("transfer-nearest", space=sp).fit(archs, y, prior=prior)
+    assert p.column_ == "a" and np.count_nonzero(p.coef_) == 1
+    p.save(tmp_path / "m")
+    q = load_predictor(tmp_path / "m")
+    assert q.column_ == "a"
+    np.testing.assert_array_equal(q.predict(test), p.predict(test))
+
+
+@pytest.mark.parametrize("name", sorted({*__import__("predictors.auto", fromlist=["x"]).ACCURACY_CANDIDATES,
+                                         *__import__("predictors.auto", fromlist=["x"]).COST_CANDIDATES}))
+def test_auto_round_trips_with_each_of_its_candidates(name, tmp_path):
+    """Whatever auto picks (new *-graf and prior-based predictors included) saves and loads."""
+    sp, prior, archs, y, test, _ = _prior_setting(n_train=12)
+    p = create_predictor("auto", space=sp, candidates=(name,), folds=3).fit(archs, y, prior=prior)
+    assert p.chosen_ == name and list(p.weights_) == [name]
+    p.save(tmp_path / "m")
+    np.testing.assert_array_equal(load_predictor(tmp_path / "m").predict(test), p.predict(test))

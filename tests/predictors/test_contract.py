@@ -30,7 +30,7 @@ def make(name: str, space: str = "nb201", seed: int = 0):
 
 def test_registry_has_the_issue_predictors():
     assert {"bilinear", "gcn", "xgb", "rf", "mlp", "ridge", "knn", "lut-sum", "xgb-struct"} <= set(PREDICTORS)
-    assert {"auto", "xgb-graf", "rf-graf", "ridge-graf", "xgb-graf-struct"} <= set(PREDICTORS)
+    assert {"auto", "xgb-graf", "rf-graf", "ridge-graf", "xgb-graf-struct", "transfer-nearest"} <= set(PREDICTORS)
 
 
 def test_registry_metadata_filters_by_target():
@@ -39,7 +39,7 @@ def test_registry_metadata_filters_by_target():
     cost_only = set(list_predictors(targets="cost")) - set(list_predictors(targets="accuracy"))
     assert {"lut-sum", "transfer"} <= cost_only and "auto" not in cost_only
     assert "xgb-graf" in list_predictors("*-graf", targets="accuracy")
-    assert set(list_predictors(uses_prior=True)) == {"auto", "transfer"}
+    assert set(list_predictors(uses_prior=True)) == {"auto", "transfer", "transfer-nearest"}
     assert predictor_meta("rf-graf")["encoding"] == "graf"
 
 
@@ -109,3 +109,29 @@ def test_learns_an_additive_signal(name):
     y = 5.0 + np.array([per_op[list(a)].sum() for a in archs])
     pred = make(name).fit(archs[:200], y[:200]).predict(archs[200:])
     assert spearmanr(pred, y[200:]).statistic > 0.5  # struct encodings see live ops only
+
+
+@pytest.fixture(scope="module")
+def nb201_prior():
+    """Two 'other devices' over every NB201 cell (what `transfer`-like predictors read)."""
+    from predictors.transfer import PriorTables
+
+    space = create_space("nb201")
+    every = list(space.iter_all())
+    X = space.encode_many(every)
+    rng = np.random.default_rng(5)
+    vals = np.exp(np.column_stack([X @ rng.uniform(0, 0.3, X.shape[1]), X @ rng.uniform(0, 0.3, X.shape[1])]))
+    return PriorTables([space.to_str(a) for a in every], ["dev_a", "dev_b"], vals)
+
+
+@pytest.mark.parametrize("name", list_predictors(uses_prior=True))
+def test_prior_users_fit_with_a_prior_and_round_trip(name, nb201_prior, tmp_path):
+    """Predictors that read other devices' tables: a fit with the prior is deterministic and
+    its save/load round trip predicts identically (the prior is saved with the model)."""
+    archs, y = _data("nb201")
+    y = np.exp(y / np.abs(y).max())
+    p = make(name).fit(archs[:40], y[:40], prior=nb201_prior)
+    again = make(name).fit(archs[:40], y[:40], prior=nb201_prior)
+    np.testing.assert_array_equal(p.predict(archs[40:]), again.predict(archs[40:]))
+    p.save(tmp_path / "m")
+    np.testing.assert_array_equal(load_predictor(tmp_path / "m").predict(archs), p.predict(archs))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -66,6 +68,46 @@ def test_resume_keeps_rows_and_fills_the_rest(small_table, tmp_path):
     df = run(small_table, tmp_path / "r", predictors=["ridge", "bilinear"])
     pd.testing.assert_frame_equal(df[df.predictor == "ridge"].reset_index(drop=True), before)
     assert len(df) == 8
+
+
+def test_resume_refuses_another_version_of_a_table_and_fresh_restarts(small_table, tmp_path):
+    """The config fingerprints the input tables: rows computed on one version of a table (or of
+    a prior table) are never mixed with rows of another; --fresh recomputes them all."""
+    import json
+    import shutil
+
+    table, prior = tmp_path / "t.csv", tmp_path / "p.csv"
+    shutil.copy(small_table, table)
+    shutil.copy(small_table, prior)
+    kw = dict(target="dev_a_latency_ms", predictors=["ridge"], seeds=1, prior_tables=[f"{prior}:dev_b_latency_ms"])
+    first = run(table, tmp_path / "o", **kw)
+    cfg = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert {Path(k).name for k in cfg["sha256"]} == {"t.csv", "p.csv"}  # paths written portably
+    pd.testing.assert_frame_equal(run(table, tmp_path / "o", **kw), first)  # same bytes: resumes
+    df = pd.read_csv(prior)
+    df["dev_b_latency_ms"] *= 1.5  # same path, same columns, other contents
+    df.to_csv(prior, index=False)
+    with pytest.raises(ValueError, match=r"other contents of .*p\.csv \(sha256 .*--fresh"):
+        run(table, tmp_path / "o", **kw)
+    df = pd.read_csv(table)
+    df["dev_a_latency_ms"] = df["dev_a_latency_ms"][::-1].to_numpy()
+    df.to_csv(table, index=False)
+    again = run(table, tmp_path / "o", fresh=True, **kw)
+    assert len(again) == len(first) and not np.allclose(again.kendall_tau, first.kendall_tau)
+    assert json.loads((tmp_path / "o" / "config.json").read_text())["sha256"] != cfg["sha256"]
+    pd.testing.assert_frame_equal(run(table, tmp_path / "o", **kw), again)  # resumes on the new version
+
+
+def test_resume_refuses_a_folder_written_before_fingerprints(small_table, tmp_path):
+    import json
+
+    run(small_table, tmp_path / "o", predictors=["ridge"], seeds=1)
+    cfg_path = tmp_path / "o" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    del cfg["sha256"]
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="before input tables were fingerprinted.*--fresh"):
+        run(small_table, tmp_path / "o", predictors=["ridge"], seeds=1)
 
 
 def test_cost_mode_and_prior_tables(small_table, tmp_path):
