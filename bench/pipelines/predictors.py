@@ -76,7 +76,7 @@ def _import_columns(path, space, columns: list[str]) -> pd.DataFrame:
     (NaN, negative values) is read per call, as before."""
     p = Path(path)
     st = p.stat()
-    key = (str(p.resolve()), st.st_mtime_ns, st.st_size, space.name, repr(space.describe()) if hasattr(space, "describe") else "")
+    key = (str(p.resolve()), st.st_mtime_ns, st.st_size, repr(space.describe()))  # every space describes itself
     full = _IMPORTED.get(key)
     if full is None:
         try:
