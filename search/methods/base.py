@@ -274,6 +274,14 @@ def cheapest(space, constraints: Sequence[BoundConstraint], rng: np.random.Gener
 _METHODS = Registry("method")
 
 
+def check_choices(method: str, obj, **allowed: tuple[str, ...]) -> None:
+    """One line for the first parameter of `obj` outside its allowed values."""
+    for name, values in allowed.items():
+        value = getattr(obj, name)
+        if value not in values:
+            raise ValueError(f"{method}: {name} must be {' or '.join(repr(v) for v in values)}, got {value!r}")
+
+
 def register_method(name: str, **meta):
     """Class decorator; `meta` (e.g. kind="query") is kept in the registry and `kind` also on the class."""
     def deco(cls):

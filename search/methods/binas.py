@@ -68,7 +68,7 @@ from core.capabilities import CellGraph
 from search.constraints import BlockTableCost
 from search.spaces.chain import ChainSpace
 
-from .base import Searcher, feasible_mask, register_method, sample_feasible
+from .base import Searcher, check_choices, feasible_mask, register_method, sample_feasible
 from .enumerated import (
     RidgePosterior,
     cells,
@@ -320,19 +320,10 @@ class BINAS(Searcher):
         # other processes for the cores (measured 1.6 ms single-threaded vs 1 s with 2 threads
         # under load for the cost fit's X^T X)
         with threadpool_limits(limits=1, user_api="blas"):
-            if self.strategy not in ("rounds", "single"):
-                raise ValueError(f"binas strategy must be 'rounds' or 'single', got {self.strategy!r}")
-            if self.estimator not in ("struct", "struct-paths", "additive"):
-                raise ValueError(f"binas estimator must be 'struct', 'struct-paths' or 'additive', "
-                                 f"got {self.estimator!r}")
-            if self.acquisition not in ("thompson", "greedy"):
-                raise ValueError(f"binas acquisition must be 'thompson' or 'greedy', got {self.acquisition!r}")
-            if self.posterior not in ("evidence", "loo", "bootstrap"):
-                raise ValueError(f"binas posterior must be 'evidence', 'loo' or 'bootstrap', got {self.posterior!r}")
-            if self.mode not in ("least_squares", "measured"):
-                raise ValueError(f"binas mode must be 'least_squares' or 'measured', got {self.mode!r}")
-            if self.solver not in ("milp", "frank-wolfe"):
-                raise ValueError(f"binas solver must be 'milp' or 'frank-wolfe', got {self.solver!r}")
+            check_choices("binas", self, strategy=("rounds", "single"),
+                          estimator=("struct", "struct-paths", "additive"), acquisition=("thompson", "greedy"),
+                          posterior=("evidence", "loo", "bootstrap"), mode=("least_squares", "measured"),
+                          solver=("milp", "frank-wolfe"))
             if self.verify is not None and not 0 <= self.verify < budget:
                 raise ValueError(f"binas verify={self.verify} must be >= 0 and below the budget ({budget})")
             if self.strategy == "rounds" and isinstance(space, CellGraph) and cells(space) is not None \
@@ -401,10 +392,6 @@ class BINAS(Searcher):
         return [self._linear_cost(space, c, cs.archs, rng, v) for c, v in zip(constraints, all_vals, strict=True)], all_vals
 
     def _search_1(self, space, accuracy, constraints, budget, rng):
-        if self.mode not in ("least_squares", "measured"):
-            raise ValueError(f"binas mode must be 'least_squares' or 'measured', got {self.mode!r}")
-        if self.solver not in ("milp", "frank-wolfe"):
-            raise ValueError(f"binas solver must be 'milp' or 'frank-wolfe', got {self.solver!r}")
         verify = self.verify if self.verify is not None else (max(1, budget // 10) if budget >= 4 else 0)
         if not 0 <= verify < budget:
             raise ValueError(f"binas verify={verify} must be >= 0 and below the budget ({budget})")

@@ -47,7 +47,7 @@ import numpy as np
 
 from core.capabilities import CellGraph, Chain
 
-from .base import Searcher, cheapest, feasible_mask, register_method, sample_feasible
+from .base import Searcher, cheapest, check_choices, feasible_mask, register_method, sample_feasible
 from .enumerated import cells, feasible_all
 
 
@@ -115,14 +115,8 @@ class GCNSearch(Searcher):
 
     # ---- the Searcher entry point ----------------------------------------------------------
     def _search(self, space, accuracy, constraints, budget, rng):
-        if self.pick not in ("predicted", "queried"):
-            raise ValueError(f"gcn: pick must be 'predicted' or 'queried', got {self.pick!r}")
-        if self.acquisition not in ("thompson", "greedy"):
-            raise ValueError(f"gcn: acquisition must be 'thompson' or 'greedy', got {self.acquisition!r}")
-        if self.posterior not in ("evidence", "loo", "bootstrap"):
-            raise ValueError(f"gcn: posterior must be 'evidence', 'loo' or 'bootstrap', got {self.posterior!r}")
-        if self.cell_model not in ("fast", "predictor"):
-            raise ValueError(f"gcn: cell_model must be 'fast' or 'predictor', got {self.cell_model!r}")
+        check_choices("gcn", self, pick=("predicted", "queried"), acquisition=("thompson", "greedy"),
+                      posterior=("evidence", "loo", "bootstrap"), cell_model=("fast", "predictor"))
         if isinstance(space, CellGraph) and cells(space) is not None and self.cell_model == "fast":
             if not feasible_all(space, constraints).any():
                 return cheapest(space, constraints, rng), None, "no feasible arch in the space; returned the cheapest"
