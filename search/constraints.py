@@ -157,18 +157,22 @@ class CalibratedBlockTableCost(BlockTableCost):
         """The calibration is additive, so it folds into per-block costs: b * value + c_s for a
         block of stage s, and b * fixed + a. A block key shared by stages whose c_s differ has
         no single cost (a ValueError says so)."""
+        from core.capabilities import Chain
+
         scale = self.coef[self.columns.index(0)]
         per_stage = {j - 1: c for j, c in zip(self.columns, self.coef, strict=True) if j > 0}
         stage_of: dict[str, float] = {}
-        for s, st in enumerate(getattr(self.space, "stages", ())):
-            for b in range(st.max_depth):
-                for ch in range(len(st.choices)):
-                    key, term = self.space.block_spec(s, b == 0, ch).key, per_stage.get(s, 0.0)
-                    if stage_of.setdefault(key, term) != term:
-                        raise ValueError(f"{self.description}: block {key!r} sits in stages with different "
-                                         "calibration terms, so it has no single cost; constrain the plain "
-                                         "table sum (drop ':calibrated')")
-        vals = {k: (scale * v + stage_of.get(k, 0.0)) * self.factor for k, v in self.table.values.items()}
+        if isinstance(self.space, Chain):  # elsewhere one count of all blocks (devices.lut.stage_counts)
+            for s, st in enumerate(self.space.stages):
+                for b in range(st.max_depth):
+                    for ch in range(len(st.choices)):
+                        key, term = self.space.block_spec(s, b == 0, ch).key, per_stage.get(s, 0.0)
+                        if stage_of.setdefault(key, term) != term:
+                            raise ValueError(f"{self.description}: block {key!r} sits in stages with different "
+                                             "calibration terms, so it has no single cost; constrain the plain "
+                                             "table sum (drop ':calibrated')")
+        vals = {k: (scale * v + stage_of.get(k, per_stage.get(0, 0.0))) * self.factor
+                for k, v in self.table.values.items()}
         return vals, (scale * self.table.fixed_sum(self.space) + self.intercept) * self.factor
 
 
