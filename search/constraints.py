@@ -136,6 +136,7 @@ class CalibratedBlockTableCost(BlockTableCost):
 
     def __init__(self, space, path: Path, column: str, factor: float):
         from devices.lut import calibration_path, read_calibration
+        from predictors.baselines import LUTSumPredictor
 
         super().__init__(space, path, column, factor)
         doc = read_calibration(path, column)
@@ -143,15 +144,11 @@ class CalibratedBlockTableCost(BlockTableCost):
             raise FileNotFoundError(f"{path}: no whole-network calibration ({calibration_path(path, column).name}); "
                                     f"run `hwnas validate-lut --space {space.name} --device ...` first, or drop "
                                     "':calibrated'")
-        self.columns, self.intercept = list(doc["columns"]), float(doc["intercept"])
-        self.coef = np.asarray(doc["coef"], dtype=float)
+        self.model = LUTSumPredictor.from_calibration(space, path, doc)  # the calibrated `lut-sum`
         self.description = f"{path.name}:{column} calibrated on whole networks ({calibration_path(path, column).name})"
 
     def predict(self, archs) -> np.ndarray:
-        from devices.lut import features
-
-        X = features(self.table, self.space, archs)
-        return (self.intercept + X[:, self.columns] @ self.coef) * self.factor
+        return self.model.predict(archs) * self.factor
 
     def block_costs(self) -> tuple[dict[str, float], float]:
         """The calibration is additive, so it folds into per-block costs: b * value + c_s for a
@@ -159,8 +156,9 @@ class CalibratedBlockTableCost(BlockTableCost):
         no single cost (a ValueError says so)."""
         from core.capabilities import Chain
 
-        scale = self.coef[self.columns.index(0)]
-        per_stage = {j - 1: c for j, c in zip(self.columns, self.coef, strict=True) if j > 0}
+        m = self.model
+        scale = m.coef_[m.columns_.index(0)]
+        per_stage = {j - 1: c for j, c in zip(m.columns_, m.coef_, strict=True) if j > 0}
         stage_of: dict[str, float] = {}
         if isinstance(self.space, Chain):  # elsewhere one count of all blocks (devices.lut.stage_counts)
             for s, st in enumerate(self.space.stages):
@@ -173,7 +171,7 @@ class CalibratedBlockTableCost(BlockTableCost):
                                              "table sum (drop ':calibrated')")
         vals = {k: (scale * v + stage_of.get(k, per_stage.get(0, 0.0))) * self.factor
                 for k, v in self.table.values.items()}
-        return vals, (scale * self.table.fixed_sum(self.space) + self.intercept) * self.factor
+        return vals, (scale * self.table.fixed_sum(self.space) + m.intercept_) * self.factor
 
 
 CALIBRATED = ":calibrated"

@@ -171,8 +171,8 @@ def measured_latency(board: ChainBoard) -> dict[str, float]:
     return g.loc[g["count"] >= 2, "mean"].to_dict()
 
 
-def _standalone(path: Path) -> pd.DataFrame:
-    if not path.exists():
+def _standalone(path: Path | None) -> pd.DataFrame:
+    if path is None or not Path(path).exists():
         return pd.DataFrame(columns=["arch_str", "val_acc", "test_acc", "latency_ms", "n_seeds"])
     df = pd.read_parquet(path)
     return df.groupby("arch_str").agg(val_acc=("val_acc", "mean"), test_acc=("test_acc", "mean"),
@@ -189,7 +189,7 @@ def board_rows(board: ChainBoard, constraints: dict[str, tuple[float, float]]) -
     lat = measured_latency(board)
     picks = _standalone(board.runs_dir / "picks-standalone.parquet")
     picks = picks[picks.n_seeds >= need]
-    ref = _standalone(Path(board.reference)) if board.reference else _standalone(board.runs_dir / "no-reference")
+    ref = _standalone(board.reference)
     ref = ref[ref.n_seeds >= need]
     acc, test = dict(zip(picks.arch_str, picks.val_acc, strict=True)), dict(zip(picks.arch_str, picks.test_acc, strict=True))
     df = runs.copy()
