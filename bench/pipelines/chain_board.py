@@ -172,11 +172,12 @@ def measured_latency(board: ChainBoard) -> dict[str, float]:
 
 
 def _standalone(path: Path | None) -> pd.DataFrame:
-    if path is None or not Path(path).exists():
-        return pd.DataFrame(columns=["arch_str", "val_acc", "test_acc", "latency_ms", "n_seeds"])
-    df = pd.read_parquet(path)
-    return df.groupby("arch_str").agg(val_acc=("val_acc", "mean"), test_acc=("test_acc", "mean"),
-                                      latency_ms=("latency_ms", "first"), n_seeds=("seed", "nunique")).reset_index()
+    """Per arch (standalone_report.per_arch) of a stand-alone file; empty when there is none."""
+    from bench.pipelines.standalone import COLUMNS
+    from bench.pipelines.standalone_report import per_arch
+
+    exists = path is not None and Path(path).exists()
+    return per_arch(pd.read_parquet(path) if exists else pd.DataFrame(columns=COLUMNS))
 
 
 def board_rows(board: ChainBoard, constraints: dict[str, tuple[float, float]]) -> tuple[pd.DataFrame, dict]:
@@ -188,9 +189,9 @@ def board_rows(board: ChainBoard, constraints: dict[str, tuple[float, float]]) -
     need = len(board.protocol.seeds)  # an accuracy is the mean over every protocol seed
     lat = measured_latency(board)
     picks = _standalone(board.runs_dir / "picks-standalone.parquet")
-    picks = picks[picks.n_seeds >= need]
+    picks = picks[picks.seeds >= need]
     ref = _standalone(board.reference)
-    ref = ref[ref.n_seeds >= need]
+    ref = ref[ref.seeds >= need]
     acc, test = dict(zip(picks.arch_str, picks.val_acc, strict=True)), dict(zip(picks.arch_str, picks.test_acc, strict=True))
     df = runs.copy()
     df["search_bound"] = df["bound"].astype(float)
