@@ -184,6 +184,7 @@ def board_rows(board: ChainBoard, constraints: dict[str, tuple[float, float]]) -
     """One row per run with what its pick measured and achieved, and the best known feasible
     stand-alone accuracy of each bound."""
     runs = _runs(board)
+    runs = runs[runs["constraint"].isin(constraints)]  # runs of other bounds or guard bands stay in the folder
     if runs.empty:
         return runs, {}
     need = len(board.protocol.seeds)  # an accuracy is the mean over every protocol seed

@@ -23,6 +23,8 @@ def board(tmp_path):
          "search_cpu_s": 5.0},
         {"method": "binas", "constraint": C2, "seed": 0, "arch_str": "C", "accuracy": 85.0, "cost": 1.9, "bound": 2.0,
          "search_cpu_s": 5.0},
+        {"method": "binas", "constraint": "latency_ms<=1.5@dev:calibrated", "seed": 0, "arch_str": "C",
+         "accuracy": 85.0, "cost": 1.4, "bound": 1.5, "search_cpu_s": 5.0},  # another board's bound: left out
     ]).to_csv(b.runs_dir / "runs.csv", index=False)
     pd.DataFrame([  # A: two passes; B: over its bound; C: one pass only (not measured yet)
         {"arch_str": "A", "block_key": "network:A", "repeat": 0, "latency_norm_ms": 0.8},
