@@ -17,7 +17,9 @@ Stages (each resumable; `stages` picks which run, the report reads whatever has 
 
 Cost: `search_cpu_s` is the CPU seconds of the search itself (a one-shot method's includes
 training its supernet); the shared supernet the query methods read was trained once, and its
-cost is shown once beside the board, not charged to every row.
+cost is shown once beside the board, not charged to every row. Runs share the supernet's
+estimates through a store (search/supernet/estimate_store.py); an estimate read from it is
+charged the CPU seconds it cost when made, so a row's cost does not depend on run order.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class ChainBoard:
     workers: int | None = None
     protocol: StandaloneProtocol = field(default_factory=StandaloneProtocol)
     progress: bool = True
+    # where the query methods' runs share the supernet's estimates (None: every run scores its own)
+    estimate_store: Path | None = Path(".cache/supernet-estimates")
 
     @property
     def runs_dir(self) -> Path:
@@ -119,7 +123,7 @@ def run(board: ChainBoard) -> Path:
         search_pipeline.run(board.space, methods, f"supernet:{board.supernet}", list(constraints), (board.budget,),
                             board.seeds, board.runs_dir, params=board.params, data=board.data,
                             tables_dir=board.tables_dir, progress=board.progress, executor=board.executor,
-                            workers=board.workers)
+                            workers=board.workers, estimate_store=board.estimate_store)
     runs = _runs(board)
     picks = list(dict.fromkeys(runs["arch_str"])) if not runs.empty else []
     if "measure" in board.stages and picks:
@@ -281,7 +285,8 @@ def _markdown(board: ChainBoard, df: pd.DataFrame, best: dict) -> list[str]:
          f"Regret: the best stand-alone val accuracy known among feasible archs (reference set by calibrated "
          f"latency, picks by measured latency) minus the pick's, for picks that meet their bound when "
          f"re-measured (a miss has no regret; misses are listed). Cost: `search_cpu_s` is the search's own CPU "
-         f"seconds (one-shot: supernet training included); {_supernet_cost(board)}.", "",
+         f"seconds (one-shot: supernet training included; a query method's includes the CPU each supernet estimate "
+         f"it read cost when made, also when another run had made it); {_supernet_cost(board)}.", "",
          f"Progress: {n_runs} runs, {n_picks} distinct picks; {int(measured.sum())}/{n_runs} rows re-measured, "
          f"{int(trained.sum())}/{n_runs} rows with a stand-alone accuracy. Empty cells are not measured yet "
          "(`-`), never estimated.", ""]

@@ -24,8 +24,9 @@ from core.paths import TABLES_DIR
 RUN_KEY = ["method", "constraint", "budget", "seed"]
 
 
-def accuracy_source(space, spec: str, data: str = "fashion-mnist"):
-    """'table:PATH:COLUMN' (a benchmark table) or 'supernet:CKPT' (subnets scored on a supernet)."""
+def accuracy_source(space, spec: str, data: str = "fashion-mnist", estimate_store: str | os.PathLike | None = None):
+    """'table:PATH:COLUMN' (a benchmark table) or 'supernet:CKPT' (subnets scored on a supernet;
+    with `estimate_store`, a folder where runs share its estimates: search/supernet/estimate_store.py)."""
     from search.methods import FunctionAccuracy, TableAccuracy
 
     if spec.startswith("table:"):
@@ -37,7 +38,7 @@ def accuracy_source(space, spec: str, data: str = "fashion-mnist"):
                                     f"`hwnas supernet train --space {space.name}` (make supernet)")
         from search.supernet import SubnetEvaluator
 
-        evaluator = SubnetEvaluator(space, ckpt, data=data)
+        evaluator = SubnetEvaluator(space, ckpt, data=data, store=estimate_store)
         return FunctionAccuracy(lambda archs: evaluator(archs), name=f"supernet:{ckpt.name}",
                                 remote_cpu=lambda: evaluator.remote_cpu_s_)
     raise ValueError(f"accuracy source {spec!r}: expected table:PATH:COLUMN or supernet:CKPT")
@@ -64,13 +65,15 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
         budgets: Sequence[int], seeds: int, out: str | os.PathLike, params: dict[str, dict] | None = None,
         data: str = "fashion-mnist", tables_dir: str | os.PathLike = TABLES_DIR,
         resume: bool = True, progress: bool = True, executor: str = "serial",
-        workers: int | None = None, truth: str | None = None) -> pd.DataFrame:
+        workers: int | None = None, truth: str | None = None,
+        estimate_store: str | os.PathLike | None = None) -> pd.DataFrame:
     """Every (method, constraint, budget, seed) not yet in OUT; returns all rows.
 
     Methods read `accuracy` (the counted queries). `truth` (table:PATH:COLUMN), when given,
     scores every pick: each row gets `accuracy` (as read), `true_accuracy` (the truth's) and
     `regret` against the exact constrained optimum of the truth. Without it the accuracy source
-    is the truth. `$VARS` in specs (e.g. `$HWNAS_DATA_DIR`) are expanded when read, so rows can
+    is the truth. `estimate_store` (a folder) shares a supernet source's estimates between runs,
+    each run charged what an estimate cost when made. `$VARS` in specs (e.g. `$HWNAS_DATA_DIR`) are expanded when read, so rows can
     name tables without a machine's absolute path.
 
     Runs are independent: `executor="process"` or `"ray"` (search/supernet/executor.py) spreads
@@ -94,7 +97,8 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
         raise ValueError("give at least one --constraint, e.g. 'latency_ms<=25@cpu-t1'")
     if seeds < 1 or not budgets or min(budgets) < 1:
         raise ValueError(f"--seeds and every --budget must be >= 1 (got seeds={seeds}, budgets={list(budgets)})")
-    problem = (space_name, accuracy, tuple(constraints), data, str(tables_dir), truth)
+    problem = (space_name, accuracy, tuple(constraints), data, str(tables_dir), truth,
+               None if estimate_store is None else str(estimate_store))
     space, acc, bound, truth_src = _load_problem(*problem)
     budgets = clamp_budgets(space, budgets)
     for m in methods:
@@ -180,13 +184,13 @@ def _drop_superseded(out: Path, rows: list[dict], traj: list[dict], versions: di
 
 
 def _load_problem(space_name: str, accuracy: str, constraints: tuple[str, ...], data: str, tables_dir: str,
-                  truth: str | None = None):
+                  truth: str | None = None, estimate_store: str | None = None):
     from search.constraints import resolve
     from search.spaces import create_space
 
     space = create_space(space_name)
     bound = {c: resolve(space, [os.path.expandvars(c)], tables_dir)[0] for c in constraints}
-    acc = accuracy_source(space, os.path.expandvars(accuracy), data)
+    acc = accuracy_source(space, os.path.expandvars(accuracy), data, estimate_store)
     if truth is None:
         return space, acc, bound, acc
     if not truth.startswith("table:"):
@@ -197,12 +201,13 @@ def _load_problem(space_name: str, accuracy: str, constraints: tuple[str, ...], 
 _WORKER: dict = {}
 
 
-def _init_worker(space_name, accuracy, constraints, data, tables_dir, truth=None, threads=None) -> None:
+def _init_worker(space_name, accuracy, constraints, data, tables_dir, truth=None, estimate_store=None,
+                 threads=None) -> None:
     if threads:
         import torch
 
         torch.set_num_threads(int(threads))
-    _WORKER["problem"] = _load_problem(space_name, accuracy, constraints, data, tables_dir, truth)
+    _WORKER["problem"] = _load_problem(space_name, accuracy, constraints, data, tables_dir, truth, estimate_store)
 
 
 def _run_one(job) -> tuple[dict, list[dict]]:

@@ -48,8 +48,9 @@ class AccuracySource(ABC):
         return None if self.budget is None else self.budget - self.queries
 
     def remote_cpu_seconds(self) -> float:
-        """CPU seconds spent in other processes answering queries so far (a supernet's
-        evaluation workers): a search's cost counts them beside its own process's."""
+        """CPU seconds of answering queries outside this process so far (a supernet's evaluation
+        workers, or the recorded cost of estimates read from a shared store): a search's cost
+        counts them beside its own process's."""
         return 0.0
 
     def query(self, archs: Sequence) -> np.ndarray:

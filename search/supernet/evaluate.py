@@ -139,12 +139,16 @@ class SubnetEvaluator:
     gets the same `calib_images` training images for BN recalibration and the same
     `val_images` validation images (all of the val split when None), so differences between
     subnets are paired. Workers start on first use and stay up until `close()`.
+
+    `store` (a folder) shares accuracy-only estimates between evaluators and processes that
+    score the same checkpoint the same way (search/supernet/estimate_store.py); an estimate read
+    from it is charged the CPU seconds it cost when made (`remote_cpu_s_`).
     """
 
     def __init__(self, space, checkpoint_path, data: str | Dataset = "fashion-mnist",
                  calib_images: int = 512, val_images: int | None = None, batch_size: int = 500,
                  workers: int | None = None, executor: str | Executor = "process", seed: int = 0,
-                 progress: bool = False):
+                 progress: bool = False, store: str | Path | None = None):
         from search.spaces import create_space
 
         self.space = create_space(space)
@@ -160,7 +164,15 @@ class SubnetEvaluator:
         self.executor = executor
         self.progress = progress
         self._ex: Executor | None = None
-        self.remote_cpu_s_ = 0.0  # CPU seconds of worker processes so far (search cost accounting)
+        # CPU seconds of worker processes, and of estimates read from the store (search cost accounting)
+        self.remote_cpu_s_ = 0.0
+        self.store_ = None
+        if store is not None:
+            from .estimate_store import EstimateStore, evaluation_key
+
+            self.store_ = EstimateStore(store, evaluation_key(
+                self.checkpoint_path, space=self.space.name, data=data if isinstance(data, str) else data.name,
+                calib_images=calib_images, val_images=val_images, seed=seed))
 
     def _start(self) -> Executor:
         if self._ex is not None:
@@ -181,23 +193,35 @@ class SubnetEvaluator:
         return self._ex
 
     def evaluate(self, archs: list, with_cost: bool = False, chunk: int | None = None):
-        """List of (val_acc %, params, macs) per arch; params/macs None unless `with_cost`."""
+        """List of (val_acc %, params, macs) per arch; params/macs None unless `with_cost`.
+
+        With a store, accuracy-only estimates it holds are read from it (and charged the CPU
+        they cost when made); the rest are scored and stored chunk by chunk, so a killed run
+        keeps what it scored."""
         from tqdm.auto import tqdm
 
         strs = [self.space.to_str(a) if not isinstance(a, str) else self.space.to_str(self.space.from_str(a))
                 for a in archs]
-        if not strs:
-            return []
-        ex = self._start()
-        chunk = chunk or max(1, min(8, -(-len(strs) // (4 * ex.workers))))
-        tasks = [(strs[i:i + chunk], with_cost) for i in range(0, len(strs), chunk)]
-        out = []
-        with tqdm(total=len(strs), desc="subnets", disable=not self.progress, mininterval=1.0) as bar:
-            for res, cpu in ex.map(_worker_eval, tasks):
-                self._count(ex, cpu)
-                out.extend(res)
-                bar.update(len(res))
-        return out
+        todo = list(dict.fromkeys(strs))
+        store = self.store_ if not with_cost else None
+        done: dict[str, tuple] = {}
+        if store is not None:
+            stored = store.get(todo)
+            self.remote_cpu_s_ += sum(cpu for _, cpu in stored.values())
+            done = {s: (acc, None, None) for s, (acc, _) in stored.items()}
+            todo = [s for s in todo if s not in done]
+        if todo:
+            ex = self._start()
+            chunk = chunk or max(1, min(8, -(-len(todo) // (4 * ex.workers))))
+            tasks = [(todo[i:i + chunk], with_cost) for i in range(0, len(todo), chunk)]
+            with tqdm(total=len(todo), desc="subnets", disable=not self.progress, mininterval=1.0) as bar:
+                for task, (res, cpu) in zip(tasks, ex.map(_worker_eval, tasks), strict=True):
+                    self._count(ex, cpu)
+                    done.update(zip(task[0], res, strict=True))
+                    if store is not None:
+                        store.put({s: (r[0], cpu / len(res)) for s, r in zip(task[0], res, strict=True)})
+                    bar.update(len(res))
+        return [done[s] for s in strs]
 
     def _count(self, ex: Executor, cpu: float) -> None:
         """Worker CPU seconds, where workers are other processes (a serial executor's work is

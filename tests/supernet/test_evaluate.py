@@ -77,3 +77,47 @@ def test_ray_executor_without_ray_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as on a machine without Ray
     with pytest.raises(RuntimeError, match=r"pip install 'hwnas\[dist\]'"):
         create_executor("ray", 1).start(print, ())
+
+
+def test_a_store_shares_estimates_between_evaluators_and_charges_their_cost(trained, tmp_path, monkeypatch):
+    from search.supernet import evaluate
+
+    sp, data, ck = trained
+    archs = sp.sample_many(3, np.random.default_rng(1))
+    with SubnetEvaluator(sp, ck, data=data, calib_images=64, executor="serial") as plain:
+        want = plain(archs)
+    with SubnetEvaluator(sp, ck, data=data, calib_images=64, executor="serial", store=tmp_path) as first:
+        np.testing.assert_array_equal(first(archs[:2]), want[:2])
+        assert first.remote_cpu_s_ == 0.0  # a serial evaluator's work is its own process's CPU
+    assert len(first.store_) == 2
+
+    made = first.store_.get([sp.to_str(a) for a in archs[:2]])
+    real_eval = evaluate._worker_eval
+    scored = []
+    monkeypatch.setattr(evaluate, "_worker_eval", lambda task: (scored.extend(task[0]), real_eval(task))[1])
+    with SubnetEvaluator(sp, ck, data=data, calib_images=64, executor="serial", store=tmp_path) as second:
+        np.testing.assert_array_equal(second(archs), want)
+        assert scored == [sp.to_str(archs[2])]  # only the arch the store lacked was scored
+        assert second.remote_cpu_s_ == pytest.approx(sum(c for _, c in made.values()))
+        assert all(c > 0 for _, c in made.values())
+    with SubnetEvaluator(sp, ck, data=data, calib_images=32, executor="serial", store=tmp_path) as other:
+        assert other.store_.key != second.store_.key and len(other.store_) == 0  # other settings, other estimates
+
+
+def test_searches_that_share_a_store_pick_alike_and_are_charged_alike(trained, tmp_path):
+    import sqlite3
+    from contextlib import closing
+
+    from bench.pipelines import search as search_pipeline
+
+    sp, _, ck = trained
+    rows = [search_pipeline.run(sp.name, ["random"], f"supernet:{ck}", ["latency_ms<=0.9@cpu-t1"], (4,), 1,
+                                tmp_path / out, data="digits", progress=False, estimate_store=tmp_path / "store")
+            for out in ("first", "second")]
+    first, second = (r.iloc[0] for r in rows)
+    assert (first.arch_str, first.accuracy) == (second.arch_str, second.accuracy)
+    (store,) = (tmp_path / "store").glob("*.sqlite")
+    with closing(sqlite3.connect(store)) as con:  # every entry the two runs made or read
+        n, cost = con.execute("SELECT COUNT(*), SUM(cpu_s) FROM estimate").fetchone()
+    assert n == 4 and cost > 0  # the second search scored nothing itself ...
+    assert second.search_cpu_s >= cost  # ... and was still charged what its four estimates cost
