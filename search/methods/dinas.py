@@ -768,14 +768,17 @@ def _kendall_tau(a, b) -> float:
     return float(kendalltau(a, b)[0])
 
 
-@register_method("dinas", supports=("nb201", "chain"), kind="one-shot")
+@register_method("dinas", supports=("nb201", "chain"), kind="one-shot", version=2)
 class DINAS(OneShotSearcher):
     """DI-NAS on chain spaces and NB201 (reconstruction; see the module docstring).
 
     `supernet`: a trained `FairChainSupernet` (chains); when None, one is built with DI init and
-    trained fairly on `data`. The trained supernet is kept in `supernet_` and reused by later
-    searches of the same space (its training cost is then reported again as `supernet_cpu_s`,
-    and `stats_["supernet_reused"]` says so). `score`: "jacobian" (the first-order Jacobian
+    trained fairly on `data`, seeded by `train_seed` or, when None (default), by a number drawn
+    from the search's seed, so a seed sweep covers the supernet's training as the other one-shot
+    methods' sweeps do (version 1 trained every seed's supernet with seed 0). The trained supernet
+    is kept in `supernet_` and reused by later searches of the same space and training seed (its
+    training cost is then reported again as `supernet_cpu_s`, and `stats_["supernet_reused"]`
+    says so). `score`: "jacobian" (the first-order Jacobian
     estimate of each module's held-out loss effect, default) or "bn-gamma" (the proxy: mean
     |gamma| of the module's last BN). `check_isometry` (default on): the Jacobian condition
     numbers after DI init, in `isometry_` and the result's stats.
@@ -791,7 +794,7 @@ class DINAS(OneShotSearcher):
 
     def __init__(self, supernet: FairChainSupernet | None = None, data: str = "fashion-mnist", epochs: int = 1,
                  batch_size: int = 32, lr: float = 0.2, train_per_epoch: int | None = 12_800,
-                 train_seed: int = 0, threads: int = 1, di_init: bool = True, check_isometry: bool = True,
+                 train_seed: int | None = None, threads: int = 1, di_init: bool = True, check_isometry: bool = True,
                  population: int = 50, top_k: int = 10, mutations: int = 25, crossovers: int = 25,
                  mutation_p: float = 0.1, generations: int = 20, validate_top: int | None = None, max_redraws: int = 50,
                  score: str = "jacobian", score_batches: int = 16, C: int = 8, N: int = 1, n_val: int = 1000):
@@ -803,8 +806,9 @@ class DINAS(OneShotSearcher):
         self.max_redraws = max_redraws
         self.score, self.score_batches, self.C, self.N, self.n_val = score, score_batches, C, N, n_val
 
-    def _fit_supernet(self, space):
-        """The trained fair supernet of `space` (given, reused, or trained now); sets the record."""
+    def _fit_supernet(self, space, seed: int):
+        """The trained fair supernet of `space` (given, reused, or trained now with `seed`); sets
+        the record."""
         from .oneshot import cpu_seconds, dataset
 
         chain = isinstance(space, Chain)
@@ -813,24 +817,24 @@ class DINAS(OneShotSearcher):
                 raise ValueError(f"supernet is of space {self.supernet.space.name!r}, not {space.name!r}")
             return self.supernet
         net = getattr(self, "supernet_", None)
-        if net is not None and net.space.describe() == space.describe():  # the same space
+        if net is not None and net.space.describe() == space.describe() and getattr(net, "record_", {}).get("seed") == seed:
             self.stats_["supernet_reused"] = 1
             return net
         c0 = cpu_seconds()
         shape = space.input_shape if chain else None
-        data = dataset(self.data, shape, self.train_seed)
-        torch.manual_seed(self.train_seed)
+        data = dataset(self.data, shape, 0)  # one split for every seed
+        torch.manual_seed(seed)
         if chain:
-            net = FairChainSupernet(space, di_init=self.di_init, seed=self.train_seed)
+            net = FairChainSupernet(space, di_init=self.di_init, seed=seed)
             if self.check_isometry:
                 self.isometry_ = isometry_report(net)
             net = train_fair_supernet(space, data, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                                      train_per_epoch=self.train_per_epoch, seed=self.train_seed,
+                                      train_per_epoch=self.train_per_epoch, seed=seed,
                                       threads=self.threads, net=net)
         else:
             _, FairCellSupernet = _cell_modules()
             net = FairCellSupernet(space, self.C, self.N, data.input_shape[0], data.num_classes,
-                                   di_init=self.di_init, seed=self.train_seed)
+                                   di_init=self.di_init, seed=seed)
             if self.check_isometry:
                 self.isometry_ = cell_isometry_report(net)
             from search.supernet.train import TrainConfig, Trainer
@@ -838,13 +842,13 @@ class DINAS(OneShotSearcher):
             n = len(data.train) if self.train_per_epoch is None else min(self.train_per_epoch, len(data.train))
             total = max(1, n // self.batch_size) * self.epochs
             cfg = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                              train_per_epoch=self.train_per_epoch, seed=self.train_seed, threads=self.threads,
+                              train_per_epoch=self.train_per_epoch, seed=seed, threads=self.threads,
                               monitor_val=0, warmup_steps=max(1, min(50, total // 10)))
             tr = Trainer(net, cfg, lambda r: fair_cell_paths(6, 5, r), progress=False).fit(data)
             net.history_ = tr.history_
-        rng = np.random.default_rng(self.train_seed)
+        rng = np.random.default_rng(seed)
         train_acc, val_acc = supernet_accuracy(net, space, data, rng, n_val=self.n_val)
-        net.record_ = {"train_acc": train_acc, "val_acc": val_acc, "cpu_s": cpu_seconds() - c0,
+        net.record_ = {"train_acc": train_acc, "val_acc": val_acc, "cpu_s": cpu_seconds() - c0, "seed": seed,
                        "isometry": getattr(self, "isometry_", None)}
         self.stats_["supernet_reused"] = 0
         return net
@@ -853,7 +857,7 @@ class DINAS(OneShotSearcher):
         from .oneshot import dataset
 
         chain = isinstance(space, Chain)
-        data = dataset(self.data, space.input_shape if chain else None, self.train_seed)
+        data = dataset(self.data, space.input_shape if chain else None, 0)
         if self.score == "bn-gamma":
             if not chain:
                 raise ValueError("dinas: score='bn-gamma' is implemented for chain spaces only")
@@ -872,11 +876,12 @@ class DINAS(OneShotSearcher):
         chain = isinstance(space, Chain)
         if not chain and not (isinstance(space, CellGraph) and is_enumerable(space)):
             raise ValueError(f"dinas runs on NB201-like cell spaces and chain spaces, not {space.name!r}")
-        self.supernet_ = net = self._fit_supernet(space)
+        seed = self.train_seed if self.train_seed is not None else int(rng.integers(2**31 - 1))
+        self.supernet_ = net = self._fit_supernet(space, seed)
         rec = getattr(net, "record_", {})
         self.train_acc_, self.val_acc_, self.train_cpu_s_ = rec.get("train_acc"), rec.get("val_acc"), rec.get("cpu_s")
         c0 = cpu_seconds()
-        self.scores_, spread = self._scores(space, net, np.random.default_rng(self.train_seed + 1))
+        self.scores_, spread = self._scores(space, net, np.random.default_rng(seed + 1))
         scores = self.scores_
 
         def score_of(a):

@@ -194,6 +194,7 @@ def test_tiny_search_is_feasible_within_budget(space, table):
     assert isinstance(m, DINAS)
     acc = FunctionAccuracy(acc_fn)
     r = m.search(space, acc, cons, budget=4, seed=0)
+    trained_with = m.supernet_.record_["seed"]
     assert r.feasible and r.costs[f"latency_ms@table:{path}"] <= bound
     assert r.queries == 4 and r.method == "dinas"
     top4 = [a for _, a in m.ranked_[:4]]
@@ -202,7 +203,11 @@ def test_tiny_search_is_feasible_within_budget(space, table):
     assert m.ranked_[0][0] == pytest.approx(arch_score(m.scores_, m.ranked_[0][1]))
     # the trained supernet is reused: same seed, same answer; budget 1 reads one accuracy
     assert m.search(space, acc, cons, budget=4, seed=0).arch_str == r.arch_str
+    assert m.stats_["supernet_reused"] == 1
     assert m.search(space, FunctionAccuracy(acc_fn), cons, budget=1, seed=0).queries == 1
+    # another seed trains another supernet (a seed sweep covers the supernet's training)
+    m.search(space, FunctionAccuracy(acc_fn), cons, budget=1, seed=1)
+    assert m.stats_["supernet_reused"] == 0 and m.supernet_.record_["seed"] != trained_with
 
 
 def test_orthogonal_modules_have_jacobian_condition_near_one():
