@@ -147,6 +147,8 @@ def import_arch_table(
     arch_strs: list[str | None] = []
     arch_ids: list[int | None] = []
     has_index = isinstance(space, Enumerable)
+    # a stated arch_idx to check against arch_str (read once: per-row DataFrame lookups were most of the time)
+    stated = df["arch_idx"].tolist() if key != "arch_idx" and "arch_idx" in df.columns and has_index else None
     for i, raw in enumerate(df[key].tolist()):
         try:
             if key == "arch_idx":
@@ -157,11 +159,8 @@ def import_arch_table(
                 arch = space.from_str(str(raw))
             arch_strs.append(space.to_str(arch))
             arch_ids.append(space.to_index(arch) if has_index else None)
-            if key != "arch_idx" and "arch_idx" in df.columns and has_index and pd.notna(df["arch_idx"].iat[i]):
-                if int(df["arch_idx"].iat[i]) != arch_ids[-1]:
-                    problems.append(
-                        f"row {i + 1}: arch_idx {df['arch_idx'].iat[i]} does not match arch_str (its index is {arch_ids[-1]})"
-                    )
+            if stated is not None and pd.notna(stated[i]) and int(stated[i]) != arch_ids[-1]:
+                problems.append(f"row {i + 1}: arch_idx {stated[i]} does not match arch_str (its index is {arch_ids[-1]})")
         except ValueError as exc:
             problems.append(f"row {i + 1}: unknown architecture {str(raw)[:80]!r} ({exc})")
             arch_strs.append(None)
