@@ -73,8 +73,8 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     scores every pick: each row gets `accuracy` (as read), `true_accuracy` (the truth's) and
     `regret` against the exact constrained optimum of the truth. Without it the accuracy source
     is the truth. `estimate_store` (a folder) shares a supernet source's estimates between runs,
-    each run charged what an estimate cost when made. `$VARS` in specs (e.g. `$HWNAS_DATA_DIR`) are expanded when read, so rows can
-    name tables without a machine's absolute path.
+    each run charged what an estimate cost when made. `$VARS` in specs (e.g. `$HWNAS_DATA_DIR`)
+    are expanded when read, so rows can name tables without a machine's absolute path.
 
     Runs are independent: `executor="process"` or `"ray"` (search/supernet/executor.py) spreads
     them over workers that each load the problem once; rows are still written in job order.

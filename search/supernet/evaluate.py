@@ -171,7 +171,7 @@ class SubnetEvaluator:
             from .estimate_store import EstimateStore, evaluation_key
 
             self.store_ = EstimateStore(store, evaluation_key(
-                self.checkpoint_path, space=self.space.name, data=data if isinstance(data, str) else data.name,
+                self.checkpoint_path, space=self.space.describe(), data=data if isinstance(data, str) else data.describe(),
                 calib_images=calib_images, val_images=val_images, seed=seed))
 
     def _start(self) -> Executor:
