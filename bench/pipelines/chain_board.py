@@ -267,6 +267,23 @@ def _supernet_cost(board: ChainBoard) -> str:
             "to train, once for every query-method row")
 
 
+_TRAINING_BUDGET = ("epochs", "n_train", "n_images", "train_per_epoch", "batch_size")
+
+
+def _budgets(board: ChainBoard, methods) -> str:
+    """What each method was allowed: queries, and a one-shot method's supernet training."""
+    from search.methods import create_method, method_meta
+
+    out = []
+    for m in sorted(methods):
+        p = create_method(m, **board.params.get(m, {})).get_params()
+        train = ", ".join(f"{k} {p[k]}" for k in _TRAINING_BUDGET if p.get(k) is not None)
+        one_shot = method_meta(m).get("kind") == "one-shot"
+        out.append(f"`{m}` {board.budget} queries" + (f" (to validate its top candidates; supernet training: "
+                                                        f"{train})" if one_shot else ""))
+    return "; ".join(out)
+
+
 def _markdown(board: ChainBoard, df: pd.DataFrame, best: dict) -> list[str]:
     n_runs, n_picks = len(df), df.arch_str.nunique()
     measured, trained = df.measured_latency_ms.notna(), df.standalone_val_acc.notna()
@@ -287,6 +304,7 @@ def _markdown(board: ChainBoard, df: pd.DataFrame, best: dict) -> list[str]:
          f"re-measured (a miss has no regret; misses are listed). Cost: `search_cpu_s` is the search's own CPU "
          f"seconds (one-shot: supernet training included; a query method's includes the CPU each supernet estimate "
          f"it read cost when made, also when another run had made it); {_supernet_cost(board)}.", "",
+         f"Budgets: {_budgets(board, df.method.unique())}.", "",
          f"Progress: {n_runs} runs, {n_picks} distinct picks; {int(measured.sum())}/{n_runs} rows re-measured, "
          f"{int(trained.sum())}/{n_runs} rows with a stand-alone accuracy. Empty cells are not measured yet "
          "(`-`), never estimated.", ""]

@@ -73,6 +73,17 @@ def test_board_files_name_every_required_column_and_the_misses(board):
     text = md.read_text()
     assert "Bound misses when re-measured: 1 of 2 measured rows: binas seed 0 (1.200 > 1.000 ms)" in text
     assert "2/3 rows re-measured" in text
+    assert "Budgets: `binas` 100 queries; `random` 100 queries." in text  # the methods on the board
+
+
+def test_the_board_states_a_one_shot_methods_training_budget(board):
+    board.params = {"dinas": {"epochs": 2}}
+    runs = pd.read_csv(board.runs_dir / "runs.csv")
+    runs.loc[0, "method"] = "dinas"
+    runs.to_csv(board.runs_dir / "runs.csv", index=False)
+    text = write_board(board, {C1: (0.25, 1.0), C2: (0.5, 2.0)}).read_text()
+    assert "`dinas` 100 queries (to validate its top candidates; supernet training: epochs 2, train_per_epoch 12800, " \
+           "batch_size 32)" in text
 
 
 def test_the_guard_band_is_the_calibration_error_on_held_out_networks(tmp_path):
