@@ -39,6 +39,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import kendalltau, spearmanr
 
 from .base import Predictor, create_predictor, load_predictor, register_predictor
 
@@ -50,21 +51,12 @@ _PRIOR_BASED = ("transfer", "transfer-nearest")
 _TREES = ("xgb", "rf")
 
 
-def _kendall(y, p) -> float:
-    from scipy.stats import kendalltau
-
+def _rank_corr(fn, y, p) -> float:
+    """`fn` (scipy.stats.kendalltau or spearmanr) of y and p; 0 where either is constant or the
+    statistic is not finite (a candidate that predicts one value ranks nothing)."""
     if np.ptp(p) == 0 or np.ptp(y) == 0:
         return 0.0
-    t = kendalltau(y, p).statistic
-    return 0.0 if not np.isfinite(t) else float(t)
-
-
-def _spearman(y, p) -> float:
-    from scipy.stats import spearmanr
-
-    if np.ptp(p) == 0 or np.ptp(y) == 0:
-        return 0.0
-    r = spearmanr(y, p).statistic
+    r = fn(y, p).statistic
     return 0.0 if not np.isfinite(r) else float(r)
 
 
@@ -127,7 +119,7 @@ class AutoPredictor(Predictor):
             except ValueError:  # e.g. too few archs in a fold for this candidate
                 scores[name], spear[name] = float("-inf"), float("-inf")
                 continue
-            scores[name], spear[name] = _kendall(y, oof), _spearman(y, oof)
+            scores[name], spear[name] = _rank_corr(kendalltau, y, oof), _rank_corr(spearmanr, y, oof)
         best = max(names, key=lambda nm: (scores[nm], -names.index(nm)))
         weights = {best: 1.0}
         if small:

@@ -70,15 +70,6 @@ class PriorTables:
             stats = self.__dict__["_log_stats"] = (offset, allP.mean(0), allP.std(0) + 1e-12)
         return stats
 
-    def lookup(self, arch_strs: list[str]) -> np.ndarray:
-        rows = []
-        for a in arch_strs:
-            i = self._row.get(a)
-            if i is None:
-                raise ValueError(f"prior tables have no row for arch {a[:80]!r}; every prior table must cover the archs predicted")
-            rows.append(i)
-        return self.values[np.asarray(rows, dtype=np.int64)]
-
 
 def _log(x: np.ndarray, offset: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(x, 0.0) + offset)

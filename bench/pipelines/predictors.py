@@ -25,7 +25,7 @@ import pandas as pd
 
 from bench.pipelines.store import locked_output, read_csv_rows, read_json_file
 from core import paths
-from core.io import atomic_write_bytes
+from core.io import atomic_write_bytes, file_sha256
 from devices.table import import_arch_table, parse_table_spec, read_table_file
 from predictors.base import create_predictor, list_predictors
 from predictors.metrics import evaluate_predictions
@@ -89,12 +89,6 @@ def _import_columns(path, space, columns: list[str]) -> pd.DataFrame:
     if not all(c in full.columns for c in columns):
         return import_arch_table(p, space, list(columns))
     return full[[c for c in ("arch_str", "arch_idx") if c in full.columns] + list(columns)].copy()
-
-
-def _sha256(path) -> str:
-    from core.io import file_sha256
-
-    return file_sha256(path)
 
 
 def load_target(space, spec: str, target: str | None, mode: str = "auto") -> Target:
@@ -213,7 +207,7 @@ def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
     files = dict.fromkeys([t.source] + [parse_table_spec(sp)[0] for sp in (prior_tables or [])])
     config = paths.portable_doc({"space": space.name, "table": t.source, "target": t.column, "cost": t.cost,
                                  "prior_tables": list(prior_tables or []), "n_rows": len(t.y),
-                                 "sha256": {paths.portable_spec(f): _sha256(f) for f in files}})
+                                 "sha256": {paths.portable_spec(f): file_sha256(f) for f in files}})
     csv_path, cfg_path = out / "rank_correlation.csv", out / "config.json"
     rows: list[dict] = []
     if csv_path.exists() and not fresh:
