@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from core import paths
 from core.io import atomic_write_bytes
@@ -33,15 +34,27 @@ TASKS = ((_T200, None, "samsung_a50", 0.15), (_T200, None, "essential_ph_1", 0.3
          (_T200, None, "silver_4114", 0.2), (_T200, None, "titanxp_1", 0.4),
          (_T12, None, "samsung_s7", 0.25), (_T12, None, "silver_4210r", 0.5),
          (_T12, _T200, "samsung_s7", 0.3), (_T12, _T200, "titanx_1", 0.6))
-#: variant -> (methods, parameters)
+#: the schedule of version 1 (init_frac 0.5, no local share); every variant states it in full so a
+#: variant keeps its meaning when the methods' defaults change
+_V1 = {"init_frac": 0.5, "local_share": 0.0}
+
+
+def _v(methods=("binas", "gcn"), **kw) -> tuple[list[str], dict]:
+    return list(methods), {m: {**_V1, **kw} for m in methods}
+
+
+#: variant -> (methods, parameters); version 2's defaults are binas `init25-local50`, gcn `init25`
 VARIANTS = {"baselines": (["random", "evolution"], {}),
-            "greedy-loo": (["binas", "gcn"], {m: {"acquisition": "greedy", "posterior": "loo"} for m in ("binas", "gcn")}),
-            "ts-evidence": (["binas", "gcn"], {m: {"acquisition": "thompson", "posterior": "evidence"}
-                                               for m in ("binas", "gcn")}),
-            "ts-loo": (["binas", "gcn"], {m: {"acquisition": "thompson", "posterior": "loo"} for m in ("binas", "gcn")}),
-            "ts-bootstrap": (["binas"], {"binas": {"acquisition": "thompson", "posterior": "bootstrap"}}),
-            "ts-evidence-paths": (["binas"], {"binas": {"acquisition": "thompson", "posterior": "evidence",
-                                                        "estimator": "struct-paths"}})}
+            "greedy-loo": _v(acquisition="greedy", posterior="loo"),
+            "ts-evidence": _v(acquisition="thompson", posterior="evidence"),
+            "ts-loo": _v(acquisition="thompson", posterior="loo"),
+            "ts-bootstrap": _v(("binas",), acquisition="thompson", posterior="bootstrap"),
+            "ts-evidence-paths": _v(("binas",), acquisition="thompson", posterior="evidence", estimator="struct-paths"),
+            "greedy-init25": _v(init_frac=0.25),
+            "greedy-batch5": _v(batch=5),
+            "greedy-init25-batch5": _v(init_frac=0.25, batch=5),
+            "greedy-local50": _v(local_share=0.5),
+            "greedy-init25-local50": _v(init_frac=0.25, local_share=0.5)}
 
 
 def run(out: str | os.PathLike = paths.RESULTS_DIR / "search" / "acquisition-dev", seeds: int = 8,
@@ -93,9 +106,12 @@ def report(out: str | os.PathLike = paths.RESULTS_DIR / "search" / "acquisition-
          "at other quantiles; `12ep` tasks read the 12-epoch NB201 table (validation split) as their truth, "
          "`12ep-scored-by-200ep` ones read it and are scored by the 200-epoch table (the weight-sharing "
          "setting). Variants (BINAS struct estimator, GCN): `greedy-loo` = the model's top cells each round "
-         "(version 1, the default), `ts-*` = batch Thompson sampling with the posterior named (evidence: "
-         "marginal likelihood; loo: leave-one-out ridge; bootstrap: refits on resampled reads; -paths: "
-         "BINAS estimator with path features). A stopped run leaves some tasks without some variants (-).", "",
+         "after half the budget read uniformly (version 1's schedule), `ts-*` = batch Thompson sampling with the "
+         "posterior named (evidence: marginal likelihood; loo: leave-one-out ridge; bootstrap: refits on resampled "
+         "reads; -paths: BINAS estimator with path features); `init25` = a quarter of the budget read uniformly, "
+         "`batch5` = rounds of 5 cells, `local50` = half of each round the model's best one-edge neighbours of the "
+         "three best reads. Version 2's defaults: BINAS `init25-local50`, GCN `init25`. A stopped run leaves some "
+         "tasks without some variants (-).", "",
          "| task | budget | " + " | ".join(labels) + " |", "|---|---:|" + "---:|" * len(labels)]
     for (t, b), r in piv.iterrows():
         L.append(f"| {t} | {b} | " + " | ".join("-" if pd.isna(r[c]) else f"{r[c]:.3f} ({int(n.loc[(t, b), c])})"
@@ -104,6 +120,19 @@ def report(out: str | os.PathLike = paths.RESULTS_DIR / "search" / "acquisition-
         part = piv.xs(b, level="budget")
         L.append(f"| **mean over the tasks each ran** | {b} | "
                  + " | ".join(f"{part[c].mean():.3f} ({part[c].notna().sum()} tasks)" for c in labels) + " |")
+    L += ["", "Paired against `greedy-loo` (same method, task, budget and seed): mean regret difference (pp; "
+          "negative = the variant read better cells), 95% t-interval, wins / losses.", "",
+          "| method | variant | budget | runs | mean difference | 95% CI | wins / losses |", "|---|---|---:|---:|---:|---|---:|"]
+    key = ["task", "budget", "seed"]
+    for (m, v), g in df[df.variant != "baselines"].groupby(["method", "variant"]):
+        base = df[(df.method == m) & (df.variant == "greedy-loo")].set_index(key).regret
+        if v == "greedy-loo" or base.empty:
+            continue
+        d = (g.set_index(key).regret - base).dropna()
+        for b, db in d.groupby(level="budget"):
+            h = stats.t.ppf(0.975, len(db) - 1) * db.std(ddof=1) / np.sqrt(len(db)) if len(db) > 1 else np.nan
+            L.append(f"| {m} | {v} | {b} | {len(db)} | {db.mean():+.3f} | [{db.mean() - h:+.3f}, {db.mean() + h:+.3f}] "
+                     f"| {int((db < 0).sum())} / {int((db > 0).sum())} |")
     atomic_write_bytes(out / "acquisition-dev.md", ("\n".join(L) + "\n").encode())
     return out / "acquisition-dev.md"
 

@@ -111,7 +111,7 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     runs_csv, traj_path = out / "runs.csv", out / "trajectories.parquet"
     rows, traj = resume_runs(out, RUN_KEY, resume, {"space": space.name, "accuracy": accuracy, "data": data,
                                                     "accuracy_sha256": source_digest(accuracy), "params": params})
-    versions = {m: method_version(m) for m in methods}
+    versions = {m: method_version(m, space) for m in methods}
     rows, traj = _drop_superseded(out, rows, traj, versions)
     done = {tuple(r[k] for k in RUN_KEY) for r in rows}
 
@@ -146,13 +146,21 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     return pd.DataFrame(rows)
 
 
-def method_version(name: str) -> int:
-    """The method's code version (`register_method(..., version=N)`, 1 when not given): raised
-    when a change alters which archs the method reads or returns, so runs of the old code are
-    not mixed silently with runs of the new one."""
+def method_version(name: str, space=None) -> int:
+    """The method's code version on `space` (`register_method(..., version=N)`, 1 when not
+    given): raised when a change alters which archs the method reads or returns, so runs of the
+    old code are not mixed silently with runs of the new one. `version={"nb201": 2}` versions
+    the code per space (keys as in `supports=`; spaces no key covers: 1), so a change to what a
+    method does on one space does not send another space's runs to be redone."""
     from search.methods import method_meta
+    from search.methods.base import supports_space
 
-    return int(method_meta(name).get("version", 1))
+    v = method_meta(name).get("version", 1)
+    if not isinstance(v, dict):
+        return int(v)
+    if space is None:
+        raise ValueError(f"method {name!r} is versioned per space; say which space")
+    return int(next((n for k, n in v.items() if supports_space((k,), space)), 1))
 
 
 def _drop_superseded(out: Path, rows: list[dict], traj: list[dict], versions: dict[str, int]):
@@ -228,7 +236,7 @@ def _run_one(job) -> tuple[dict, list[dict]]:
            "cost": next(iter(r.costs.values())), "bound": bound[c].constraint.bound,
            "cost_metric": bound[c].constraint.metric, "feasible": r.feasible, "queries": r.queries,
            "wall_seconds": round(r.wall_seconds, 3), "search_cpu_s": round(cpu, 2), "notes": r.notes,
-           "method_version": method_version(m),
+           "method_version": method_version(m, space),
            **{k: getattr(r, k) for k in ("supernet_cpu_s", "supernet_train_acc", "supernet_val_acc") if hasattr(r, k)}}
     curve = [{"method": m, "constraint": c, "budget": b, "seed": s, "query": i + 1, "best_accuracy": v}
              for i, v in enumerate(r.best_so_far)]

@@ -419,7 +419,8 @@ def first_reads(space, constraints, rng: np.random.Generator, init_frac: float, 
 
 
 def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Generator, fit_score,
-                   init_frac: float = 0.5, batch: int | None = None) -> tuple[object, float, str]:
+                   init_frac: float = 0.5, batch: int | None = None, local_share: float = 0.0,
+                   local_top: int = 3) -> tuple[object, float, str]:
     """Fit -> score -> read -> refit on an enumerable cell space, the schedule BINAS and GCN share.
 
     `init_frac` of the budget reads uniformly drawn feasible cells; then each round calls
@@ -429,8 +430,13 @@ def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Gen
     cannot tell isomorphic cells apart). `fit_score` returns either [n_feasible] scores (greedy:
     the k best-scored) or [S, n_feasible] scores under S posterior draws (batch Thompson
     sampling: the draws take turns, each reading the best cell under its own draw that is not
-    read or taken yet). Returns (best feasible cell read, its accuracy read, a note)."""
+    read or taken yet). `local_share` of each round's cells are instead the model's best among
+    the unread feasible neighbours (one edge's op changed) of the `local_top` best cells read so
+    far: local search ranked by the model, so a round also reads around what really scored well,
+    not only where the model extrapolates. Returns (best feasible cell read, its accuracy read,
+    a note)."""
     cs, ok, feas, read = first_reads(space, constraints, rng, init_frac, budget)
+    A = np.asarray(cs.archs) if local_share > 0 else None
     n0 = len(read)
     y = list(accuracy.query([cs.archs[i] for i in read]))
     batch = batch or max(1, budget // 10)
@@ -446,6 +452,16 @@ def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Gen
         pos = [0] * len(orders)
         seen = set(canon[read].tolist())
         new: list[int] = []
+        if A is not None:  # the model's best neighbours of the best reads first
+            top = np.asarray(read)[np.argsort(-np.asarray(y), kind="stable")[:local_top]]
+            near = ((A[feas][:, None, :] != A[top][None, :, :]).sum(-1) <= 1).any(1)
+            for j in orders[0]:
+                if len(new) >= round(local_share * k):
+                    break
+                i = int(feas[j])
+                if near[j] and canon[i] not in seen:
+                    new.append(i)
+                    seen.add(canon[i])
         live = list(range(len(orders)))
         while len(new) < k and live:
             for d in list(live):  # each draw in turn takes its best cell of a class not seen
@@ -476,6 +492,8 @@ def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Gen
         rounds += 1
     b = int(np.argmax(y))
     how = "best-scored" if draws <= 1 else "Thompson-sampled (one posterior draw per cell)"
+    local = (f"; {local_share:.0%} of each round among one-edge neighbours of the {local_top} best reads"
+             if local_share > 0 else "")
     return cs.archs[read[b]], float(y[b]), (f"{n0} uniform feasible cells, then {rounds} rounds of up to {batch} "
                                              f"{how} unread feasible cells of new isomorphism classes "
-                                             "(all feasible cells scored); best read")
+                                             f"(all feasible cells scored{local}); best read")

@@ -79,3 +79,29 @@ def test_bad_acquisition_and_posterior_are_refused(nb201_tables):
             create_method(name, acquisition="ucb").search(sp, src, cons, budget=10, seed=0)
         with pytest.raises(ValueError, match="posterior"):
             create_method(name, posterior="flat").search(sp, src, cons, budget=10, seed=0)
+
+
+def test_local_share_reads_neighbours_of_the_best_reads(nb201_tables):
+    """`local_share` of each round are the model's best one-edge neighbours of the three best cells
+    read so far, even when the model prefers cells far from them; the rest follows the model."""
+    acc_path, lat_path, acc, lat = nb201_tables
+    sp = create_space("nb201")
+    cons = resolve(sp, [f"latency_ms<=6@table:{lat_path}:dev"])
+    src = TableAccuracy(sp, f"table:{acc_path}:acc")
+    src.start(sp, 30)
+    A = np.asarray(cells(sp).archs)
+
+    def fit_score(read, y, feas, k):
+        return -acc[feas]  # a model that prefers the worst cells
+
+    arch, best, how = read_in_rounds(sp, src, cons, 30, np.random.default_rng(0), fit_score, init_frac=0.5,
+                                     batch=5, local_share=0.6)
+    idx = cells(sp).index([sp.from_str(k) for k, _ in src.history()])
+    vals = np.array([v for _, v in src.history()])
+    assert len(idx) == 30 and "neighbours" in how
+    for r in range(3):  # rounds of 5 after 15 uniform reads: 3 local cells, then 2 of the model's choice
+        start = 15 + 5 * r
+        top = idx[:start][np.argsort(-vals[:start], kind="stable")[:3]]
+        assert all(((A[top] != A[i]).sum(1) <= 1).any() for i in idx[start:start + 3])
+        assert vals[start + 3:start + 5].max() < np.median(vals[:15])  # the model's picks: bad cells
+    assert best == pytest.approx(vals.max())

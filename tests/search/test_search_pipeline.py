@@ -133,3 +133,17 @@ def test_runs_of_an_older_method_version_are_set_aside_and_redone(nb201_tables, 
                                   first.sort_values(cols)[cols].reset_index(drop=True))  # same code, same rows
     line = leaderboard._versions_line(again, tmp_path)
     assert "evolution v1" in line and "2 earlier runs" in line and "Mixed" not in line
+
+
+def test_method_versions_can_differ_per_space():
+    """BINAS and GCN changed what they read on cell spaces only (version 2 there): runs on chain
+    spaces keep version 1 and are not redone."""
+    from bench.pipelines.search import method_version
+    from search.spaces import create_space
+
+    nb, chain = create_space("nb201"), create_space("mbv3-fmnist")
+    assert method_version("binas", nb) == 2 and method_version("gcn", nb) == 2
+    assert method_version("binas", chain) == 1 and method_version("gcn", chain) == 1
+    assert method_version("random", nb) == 1 and method_version("dinas", chain) == 2
+    with pytest.raises(ValueError, match="per space"):
+        method_version("binas")
