@@ -43,9 +43,10 @@ def evaluate(space, table, target, names, train_sizes, seeds, out, prior_tables,
 @options.out_dir(PREDICTORS_DIR.as_posix(), help=None)
 @options.seeds(help=None)
 @click.option("--only", default=None, help="Comma-separated experiment name prefixes to run (default: all).")
-def standard(out, seeds, only) -> None:
+@click.option("--report-only", is_flag=True, help="Fit nothing: rewrite the summaries from the rows already in OUT.")
+def standard(out, seeds, only, report_only) -> None:
     """The standard comparison of `make predictors` (NB201 accuracy, HELP latency, few-shot)."""
     from bench.pipelines.predictors import standard as run
 
-    lines = run(out, seeds=seeds, only=_csv(only) or None)
+    lines = run(out, seeds=seeds, only=_csv(only) or None, report_only=report_only)
     click.echo("\n".join(lines))

@@ -171,10 +171,11 @@ def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
              predictors: list[str] | None = None, train_sizes: tuple[int, ...] = (10, 100, 1000),
              seeds: int = 5, prior_tables: list[str] | None = None, mode: str = "auto",
              fresh: bool = False, progress: bool = True, title: str | None = None,
-             size_limits: dict[str, int] | None = None) -> pd.DataFrame:
+             size_limits: dict[str, int] | None = None, fit: bool = True) -> pd.DataFrame:
     """Run the comparison into `out`; returns the rows. Validates everything before fitting.
 
     `size_limits` caps the train size per predictor (e.g. {"auto": 100}: the slow ones skip 1000).
+    `fit=False` fits nothing: the summary is rewritten from the rows already in `out`.
     """
     limits = dict(size_limits or {})
     from tqdm import tqdm
@@ -218,7 +219,7 @@ def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
     atomic_write_bytes(cfg_path, (json.dumps(config, indent=2) + "\n").encode())
     done = {(r["predictor"], int(r["train_size"]), int(r["seed"])) for r in rows}
     jobs = [(n, s, k) for n in names for s in sizes for k in range(seeds)
-            if (n, s, k) not in done and s <= limits.get(n, s)]
+            if fit and (n, s, k) not in done and s <= limits.get(n, s)]
     bar = tqdm(jobs, desc=title or out.name, disable=not progress, unit="fit")
     from threadpoolctl import threadpool_limits
 
@@ -293,8 +294,11 @@ STUDIES: list = []
 
 
 def standard(out_root: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str | os.PathLike | None = None,
-             seeds: int = 5, only: list[str] | None = None, progress: bool = True) -> list[str]:
-    """Every experiment of the standard comparison; returns the lines of the top-level summary."""
+             seeds: int = 5, only: list[str] | None = None, progress: bool = True,
+             report_only: bool = False) -> list[str]:
+    """Every experiment of the standard comparison; returns the lines of the top-level summary.
+    `report_only`: fit nothing, rewrite every summary from the rows already computed (an
+    experiment with none is left out)."""
     data = paths.data_dir(data_dir)
     out_root = Path(out_root)
     results: dict[str, pd.DataFrame] = {}
@@ -314,9 +318,20 @@ def standard(out_root: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str |
                 skipped[e.name] = "the sample file does not match the current space: " + str(exc).split(" (and ", 1)[0]
                 continue
             sizes = tuple(s for s in sizes if s <= n_rows // 2) or (n_rows // 2,)
-        results[e.name] = evaluate(e.space, e.table, None, out_root / e.name, predictors=list(e.predictors),
-                                   train_sizes=sizes, seeds=e.seeds or seeds, prior_tables=list(e.prior_tables),
-                                   mode=e.mode, progress=progress, title=e.name, size_limits=dict(e.size_limits))
+        if report_only and not (out_root / e.name / "rank_correlation.csv").exists():
+            skipped[e.name] = "no rows computed yet"
+            continue
+        try:
+            results[e.name] = evaluate(e.space, e.table, None, out_root / e.name, predictors=list(e.predictors),
+                                       train_sizes=sizes, seeds=e.seeds or seeds, prior_tables=list(e.prior_tables),
+                                       mode=e.mode, progress=progress, title=e.name, size_limits=dict(e.size_limits),
+                                       fit=not report_only)
+        except ValueError as exc:
+            if not report_only:
+                raise
+            skipped[e.name] = "its rows were computed on other inputs; `make predictors` recomputes them"
+            log.warning("%s skipped: %s", e.name, str(exc).splitlines()[0])
+            continue
         groups[e.name] = e.group
     help201 = data / "help-latency/help_nasbench201_latency_ms.csv"
     devices = sorted({n.split("/", 1)[1] if "/" in n else n.split("help-nb201-", 1)[1] for n, g in groups.items()

@@ -157,7 +157,8 @@ def test_sampled_accuracy_file_with_repeated_archs_is_averaged(tmp_path):
 
 
 def test_latency_ceilings_see_op_counts_and_twin_noise(tmp_path):
-    """A latency made of op counts only has both ceilings at 1; noise lowers the twin retest."""
+    """A latency made of op counts only has both ceilings at 1; noise lowers the twin retest and the
+    linear ceiling."""
     from bench.pipelines.predictor_report import latency_ceilings as _latency_ceilings
     from predictors.encodings import encode
 
@@ -172,3 +173,6 @@ def test_latency_ceilings_see_op_counts_and_twin_noise(tmp_path):
     got = _latency_ceilings(path, ["exact", "noisy"])
     assert got["exact"][0] > 0.999 and got["exact"][1] > 0.999
     assert got["noisy"][1] < 0.8
+    # linear ceiling: the structure features (live ops, pairwise terms; not the raw counts of dead
+    # edges) and the other column's log explain most of `exact`, and never `noisy`'s own noise
+    assert got["exact"][2] > 0.95 and got["noisy"][2] < 0.85
