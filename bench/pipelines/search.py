@@ -24,9 +24,12 @@ from core.paths import TABLES_DIR
 RUN_KEY = ["method", "constraint", "budget", "seed"]
 
 
-def accuracy_source(space, spec: str, data: str = "fashion-mnist", estimate_store: str | os.PathLike | None = None):
+def accuracy_source(space, spec: str, data: str = "fashion-mnist", estimate_store: str | os.PathLike | None = None,
+                    evaluator: str = "process"):
     """'table:PATH:COLUMN' (a benchmark table) or 'supernet:CKPT' (subnets scored on a supernet;
-    with `estimate_store`, a folder where runs share its estimates: search/supernet/estimate_store.py)."""
+    with `estimate_store`, a folder where runs share its estimates: search/supernet/estimate_store.py).
+    `evaluator`: the executor that scores subnets ("serial" inside a search worker, which must
+    not start a pool of its own)."""
     from search.methods import FunctionAccuracy, TableAccuracy
 
     if spec.startswith("table:"):
@@ -38,9 +41,9 @@ def accuracy_source(space, spec: str, data: str = "fashion-mnist", estimate_stor
                                     f"`hwnas supernet train --space {space.name}` (make supernet)")
         from search.supernet import SubnetEvaluator
 
-        evaluator = SubnetEvaluator(space, ckpt, data=data, store=estimate_store)
-        return FunctionAccuracy(lambda archs: evaluator(archs), name=f"supernet:{ckpt.name}",
-                                remote_cpu=lambda: evaluator.remote_cpu_s_)
+        scorer = SubnetEvaluator(space, ckpt, data=data, store=estimate_store, executor=evaluator)
+        return FunctionAccuracy(lambda archs: scorer(archs), name=f"supernet:{ckpt.name}",
+                                remote_cpu=lambda: scorer.remote_cpu_s_)
     raise ValueError(f"accuracy source {spec!r}: expected table:PATH:COLUMN or supernet:CKPT")
 
 
@@ -192,13 +195,13 @@ def _drop_superseded(out: Path, rows: list[dict], traj: list[dict], versions: di
 
 
 def _load_problem(space_name: str, accuracy: str, constraints: tuple[str, ...], data: str, tables_dir: str,
-                  truth: str | None = None, estimate_store: str | None = None):
+                  truth: str | None = None, estimate_store: str | None = None, evaluator: str = "process"):
     from search.constraints import resolve
     from search.spaces import create_space
 
     space = create_space(space_name)
     bound = {c: resolve(space, [os.path.expandvars(c)], tables_dir)[0] for c in constraints}
-    acc = accuracy_source(space, os.path.expandvars(accuracy), data, estimate_store)
+    acc = accuracy_source(space, os.path.expandvars(accuracy), data, estimate_store, evaluator)
     if truth is None:
         return space, acc, bound, acc
     if not truth.startswith("table:"):
@@ -215,7 +218,11 @@ def _init_worker(space_name, accuracy, constraints, data, tables_dir, truth=None
         import torch
 
         torch.set_num_threads(int(threads))
-    _WORKER["problem"] = _load_problem(space_name, accuracy, constraints, data, tables_dir, truth, estimate_store)
+    # a pool worker scores its subnets itself: the runs already fill the cores, and a pool started
+    # in a spawned worker is never shut down (the worker joins its children before they are told
+    # to quit, so the search hung at exit with every run written)
+    _WORKER["problem"] = _load_problem(space_name, accuracy, constraints, data, tables_dir, truth, estimate_store,
+                                       evaluator="serial")
 
 
 def _run_one(job) -> tuple[dict, list[dict]]:

@@ -121,3 +121,22 @@ def test_searches_that_share_a_store_pick_alike_and_are_charged_alike(trained, t
         n, cost = con.execute("SELECT COUNT(*), SUM(cpu_s) FROM estimate").fetchone()
     assert n == 4 and cost > 0  # the second search scored nothing itself ...
     assert second.search_cpu_s >= cost  # ... and was still charged what its four estimates cost
+
+
+def test_a_process_pool_search_on_a_supernet_exits(trained, tmp_path):
+    """Each search worker scores subnets itself (a serial evaluator): a pool of evaluation
+    workers inside a pool worker is never shut down, and a spawned worker joins its children
+    before they are told to quit, so `hwnas search --executor process` on a supernet hung at exit
+    with every run written (the chain board's search stage did)."""
+    import subprocess
+    import sys
+
+    sp, _, ck = trained
+    cmd = [sys.executable, "-m", "bench.cli", "search", "--space", sp.name, "--method", "random",
+           "--accuracy", f"supernet:{ck}", "--constraint", "latency_ms<=0.9@cpu-t1", "--budget", "3",
+           "--seeds", "2", "--data", "digits", "--executor", "process", "--workers", "2", "--out", str(tmp_path / "o")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import pandas as pd
+
+    assert len(pd.read_csv(tmp_path / "o" / "runs.csv")) == 2
