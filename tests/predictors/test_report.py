@@ -26,20 +26,23 @@ def test_protocol_table_names_devices_short_of_the_target_and_why():
     bad = _rows({("auto", 10): 0.90, ("auto", 20): 0.92, ("transfer", 10): 0.90, ("ridge-cost", 10): 0.8}, "spearman")
     res = {"help-protocol/gold_6240": good, "help-protocol/essential_ph_1": bad}
     groups = dict.fromkeys(res, "help-protocol")
-    lines = "\n".join(standard_summary(res, groups, None, {"essential_ph_1": (0.9, 0.878)}))
+    lines = "\n".join(standard_summary(res, groups, None, {"essential_ph_1": (0.9, 0.878, 0.93)}))
     assert "| **mean of 2** | **0.942** |" in lines and "target >= 0.97: NOT met" in lines
     assert "essential_ph_1: 0.902 < 0.95 (integer-ms phone table, noise ceiling 0.937: out of reach" in lines
     assert "- `auto` @20: mean 0.957; 1 of 2 devices >= 0.95 (`transfer` alone: mean nan)." in lines
     assert "  - essential_ph_1: 0.922 < 0.95" in lines  # the 20-sample shortfall is listed too
     assert "mean noise ceiling of the 1 devices: 0.937" in lines
+    assert "linear ceiling 0.930: no linear model on the prior and structure features reaches 0.95" in lines
+    assert "| essential_ph_1 | 0.902 | 0.922 | 0.902 | nan | 0.802 | 0.937 | 0.930 |  |" in lines
 
 
 def test_pixel3_is_not_called_an_integer_ms_table():
     """pixel3's column in the shared HELP table holds fractional ms; the other phones whole ms."""
     bad = _rows({("auto", 10): 0.85, ("auto", 20): 0.90}, "spearman")
     res = {"help-protocol/pixel3": bad}
-    lines = "\n".join(standard_summary(res, dict.fromkeys(res, "help-protocol"), None, {"pixel3": (0.95, 0.962)}))
+    lines = "\n".join(standard_summary(res, dict.fromkeys(res, "help-protocol"), None, {"pixel3": (0.95, 0.962, 0.97)}))
     assert "pixel3: 0.852 < 0.95 (phone, noise ceiling 0.981: table noise does not explain" in lines
+    assert "linear ceiling 0.970: 0.118 above `auto`, the cost of fitting on 10 samples" in lines
     assert "integer-ms" not in lines
 
 
