@@ -64,10 +64,15 @@ def device_columns(table: Path) -> list[str]:
     return [c for c in pd.read_csv(table, nrows=1).columns if c not in ARCH_COLUMNS]
 
 
+def prior_columns(columns: list[str], dev: str) -> list[str]:
+    """HELP's prior for `dev` among a table's device `columns`: every other device except the
+    same chip at other batch sizes (those would leak the target through a near copy)."""
+    return [c for c in columns if hardware(c) != hardware(dev)]
+
+
 def prior_for(table: Path, dev: str) -> tuple[str, ...]:
-    """HELP's prior for `dev`: every other device column of its table except the same chip at
-    other batch sizes (those would leak the target through a near copy)."""
-    return tuple(f"{table}:{c}" for c in device_columns(table) if hardware(c) != hardware(dev))
+    """`prior_columns` of `dev` as table specs of `table`."""
+    return tuple(f"{table}:{c}" for c in prior_columns(device_columns(table), dev))
 
 
 def standard_experiments(data: Path) -> list[Experiment]:

@@ -118,7 +118,7 @@ def latency_ceilings(help201: Path, devices: list[str]) -> dict[str, tuple[float
     from scipy.stats import spearmanr
     from sklearn.linear_model import RidgeCV
 
-    from bench.pipelines.predictor_experiments import device_columns, hardware
+    from bench.pipelines.predictor_experiments import device_columns, prior_columns
     from search.methods.enumerated import cells, struct_features
     from search.spaces import create_space
 
@@ -130,11 +130,12 @@ def latency_ceilings(help201: Path, devices: list[str]) -> dict[str, tuple[float
     row = {int(i): n for n, i in enumerate(df.arch_idx)}
     twins = np.array([(row[i], row[j]) for i, j in sp.swap_twins()])
     struct = struct_features(sp)[cells(sp).index(archs)]
+    columns = device_columns(help201)
     out = {}
     for dev in devices:
         y = pd.Series(df[dev].to_numpy())
-        prior = [c for c in device_columns(help201) if hardware(c) != hardware(dev)]
-        X = np.hstack([np.log(np.clip(df[prior].to_numpy(np.float64), 1e-6, None)), struct])
+        prior = df[prior_columns(columns, dev)].to_numpy(np.float64)
+        X = np.hstack([np.log(np.clip(prior, 1e-6, None)), struct])
         lin = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(X, y.to_numpy()).predict(X)
         out[dev] = (float(spearmanr(y.groupby(key).transform("mean"), y).statistic),
                     float(spearmanr(y.to_numpy()[twins[:, 0]], y.to_numpy()[twins[:, 1]]).statistic),

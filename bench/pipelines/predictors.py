@@ -214,7 +214,7 @@ def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
     if csv_path.exists() and not fresh:
         old_cfg = paths.portable_doc(read_json_file(cfg_path, "predictor comparison config")) if cfg_path.exists() else None
         if old_cfg != config:
-            raise ValueError(_mismatch(out, old_cfg, config))
+            raise StaleResults(_mismatch(out, old_cfg, config))
         rows = read_csv_rows(csv_path, ["predictor", "train_size", "seed"], "rank-correlation table").to_dict("records")
     atomic_write_bytes(cfg_path, (json.dumps(config, indent=2) + "\n").encode())
     done = {(r["predictor"], int(r["train_size"]), int(r["seed"])) for r in rows}
@@ -231,6 +231,10 @@ def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
     write_summary(df, out, config, title)
     learning_curve(df, out / "learning_curve.png", cost=t.cost, title=title or out.name)
     return df
+
+
+class StaleResults(ValueError):
+    """A comparison folder whose rows were computed on other inputs than the ones given."""
 
 
 def _mismatch(out: Path, old: dict | None, new: dict) -> str:
@@ -326,7 +330,7 @@ def standard(out_root: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str |
                                        train_sizes=sizes, seeds=e.seeds or seeds, prior_tables=list(e.prior_tables),
                                        mode=e.mode, progress=progress, title=e.name, size_limits=dict(e.size_limits),
                                        fit=not report_only)
-        except ValueError as exc:
+        except StaleResults as exc:
             if not report_only:
                 raise
             skipped[e.name] = "its rows were computed on other inputs; `make predictors` recomputes them"

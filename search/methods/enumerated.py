@@ -437,6 +437,7 @@ def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Gen
     a note)."""
     cs, ok, feas, read = first_reads(space, constraints, rng, init_frac, budget)
     A = np.asarray(cs.archs) if local_share > 0 else None
+    A_feas = A[feas] if A is not None else None
     n0 = len(read)
     y = list(accuracy.query([cs.archs[i] for i in read]))
     batch = batch or max(1, budget // 10)
@@ -454,7 +455,7 @@ def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Gen
         new: list[int] = []
         if A is not None:  # the model's best neighbours of the best reads first
             top = np.asarray(read)[np.argsort(-np.asarray(y), kind="stable")[:local_top]]
-            near = ((A[feas][:, None, :] != A[top][None, :, :]).sum(-1) <= 1).any(1)
+            near = ((A_feas[:, None, :] != A[top][None, :, :]).sum(-1) <= 1).any(1)
             for j in orders[0]:
                 if len(new) >= round(local_share * k):
                     break

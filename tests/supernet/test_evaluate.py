@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -137,6 +138,4 @@ def test_a_process_pool_search_on_a_supernet_exits(trained, tmp_path):
            "--seeds", "2", "--data", "digits", "--executor", "process", "--workers", "2", "--out", str(tmp_path / "o")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
-    import pandas as pd
-
     assert len(pd.read_csv(tmp_path / "o" / "runs.csv")) == 2
