@@ -275,7 +275,7 @@ class _ChainProgram:
         return idx
 
 
-@register_method("binas", supports=("nb201", "chain"), kind="query", version={"cell-graph": 2})
+@register_method("binas", supports=("nb201", "chain"), kind="query", version={"cell-graph": 3})
 class BINAS(Searcher):
     """BINAS: bilinear accuracy estimator + linear costs, solved exactly (MILP) or by
     block-coordinate Frank-Wolfe; every answer re-checked against the real cost models.
@@ -284,11 +284,13 @@ class BINAS(Searcher):
     -> refit: `init_frac` (0.25) of the budget reads uniformly drawn feasible cells, then rounds
     of `batch` (default budget // 10) read the estimator's best unread feasible solutions,
     refitting after each; `local_share` (half) of each round's cells are the estimator's best
-    one-edge neighbours of the three best cells read (model-ranked local search); the best
-    feasible cell read is returned (an unread estimate never is). Version 2 on cell spaces (was
-    init_frac 0.5, no local share): chosen on `bench.pipelines.acquisition_dev`'s tasks, not the
-    boards' cells (mean regret over 8 tasks x 8 seeds, 100 / 200 queries: 0.346 / 0.176 -> 0.249
-    / 0.144; results/search/acquisition-dev/).
+    one-edge neighbours of the three best cells read (model-ranked local search) and
+    `explore_share` (a third) are drawn uniformly (random interleaving, BOHB's `random_fraction`);
+    the best feasible cell read is returned (an unread estimate never is). Version 2 on cell
+    spaces (was init_frac 0.5, no local share) and version 3 (the uniform third; version 2 read
+    worse cells than random search at low latency bounds, a model confidently wrong about a
+    whole region) were chosen on `bench.pipelines.acquisition_dev`'s tasks, not the boards'
+    cells (results/search/acquisition-dev/).
     `estimator="struct"` (default) is a structure-aware Bayesian linear model: one-hot of each
     live edge's op on the cell's isomorphism representative (dead edges masked to `none`), the
     products of every pair of edges' one-hots (pairwise terms), live-op counts and a degenerate
@@ -310,12 +312,14 @@ class BINAS(Searcher):
                  fw_iters: int = 30, cost_samples: int = 3000, relax: float = 0.99,
                  verify: int | None = None, time_limit: float = 60.0, strategy: str = "rounds",
                  estimator: str = "struct", init_frac: float = 0.25, batch: int | None = None,
-                 acquisition: str = "greedy", posterior: str = "loo", local_share: float = 0.5):
+                 acquisition: str = "greedy", posterior: str = "loo", local_share: float = 0.5,
+                 explore_share: float = 1 / 3):
         self.mode, self.solver, self.pairwise, self.n_per_cell = mode, solver, pairwise, n_per_cell
         self.max_resolve, self.n_cuts, self.fw_iters = max_resolve, n_cuts, fw_iters
         self.cost_samples, self.relax, self.verify, self.time_limit = cost_samples, relax, verify, time_limit
         self.strategy, self.estimator, self.init_frac, self.batch = strategy, estimator, init_frac, batch
         self.acquisition, self.posterior, self.local_share = acquisition, posterior, local_share
+        self.explore_share = explore_share
 
     # ---- the search -------------------------------------------------------------------------
     def _search(self, space, accuracy, constraints, budget, rng):
@@ -349,7 +353,8 @@ class BINAS(Searcher):
                 return post.predict(X[u], post.sample(rng, k))[:, inv]
 
             arch, best, how = read_in_rounds(space, accuracy, constraints, budget, rng, fit_score,
-                                             self.init_frac, self.batch, self.local_share)
+                                             self.init_frac, self.batch, self.local_share,
+                                             explore_share=self.explore_share)
             return arch, best, f"struct ridge estimator, solved by enumeration: {how}"
         cs, ok, feas, read = first_reads(space, constraints, rng, self.init_frac, budget)
         n0 = len(read)

@@ -420,7 +420,7 @@ def first_reads(space, constraints, rng: np.random.Generator, init_frac: float, 
 
 def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Generator, fit_score,
                    init_frac: float = 0.5, batch: int | None = None, local_share: float = 0.0,
-                   local_top: int = 3) -> tuple[object, float, str]:
+                   local_top: int = 3, explore_share: float = 0.0) -> tuple[object, float, str]:
     """Fit -> score -> read -> refit on an enumerable cell space, the schedule BINAS and GCN share.
 
     `init_frac` of the budget reads uniformly drawn feasible cells; then each round calls
@@ -433,8 +433,15 @@ def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Gen
     read or taken yet). `local_share` of each round's cells are instead the model's best among
     the unread feasible neighbours (one edge's op changed) of the `local_top` best cells read so
     far: local search ranked by the model, so a round also reads around what really scored well,
-    not only where the model extrapolates. Returns (best feasible cell read, its accuracy read,
-    a note)."""
+    not only where the model extrapolates. `explore_share` of each round's cells are drawn
+    uniformly from the unread feasible cells of new classes, before the local and model picks:
+    random interleaving (SMAC's, BOHB's `random_fraction`), so a model that is confidently wrong
+    about a whole region (at low latency bounds, dense 1x1-conv cells ranked above the sparse
+    3x3-conv cells that are best) still gets reads from it. Returns (best feasible cell read,
+    its accuracy read, a note)."""
+    if not (0 <= local_share and 0 <= explore_share and local_share + explore_share <= 1):
+        raise ValueError(f"local_share ({local_share}) and explore_share ({explore_share}) must be >= 0 "
+                         "and sum to at most 1 (they are shares of each round)")
     cs, ok, feas, read = first_reads(space, constraints, rng, init_frac, budget)
     A = np.asarray(cs.archs) if local_share > 0 else None
     A_feas = A[feas] if A is not None else None
@@ -453,11 +460,18 @@ def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Gen
         pos = [0] * len(orders)
         seen = set(canon[read].tolist())
         new: list[int] = []
+        if explore_share > 0:  # uniformly drawn unread feasible cells of new classes
+            for i in rng.permutation(feas):
+                if len(new) >= round(explore_share * k):
+                    break
+                if canon[i] not in seen:
+                    new.append(int(i))
+                    seen.add(canon[i])
         if A is not None:  # the model's best neighbours of the best reads first
             top = np.asarray(read)[np.argsort(-np.asarray(y), kind="stable")[:local_top]]
             near = ((A_feas[:, None, :] != A[top][None, :, :]).sum(-1) <= 1).any(1)
             for j in orders[0]:
-                if len(new) >= round(local_share * k):
+                if len(new) >= round((local_share + explore_share) * k):
                     break
                 i = int(feas[j])
                 if near[j] and canon[i] not in seen:
@@ -495,6 +509,7 @@ def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Gen
     how = "best-scored" if draws <= 1 else "Thompson-sampled (one posterior draw per cell)"
     local = (f"; {local_share:.0%} of each round among one-edge neighbours of the {local_top} best reads"
              if local_share > 0 else "")
+    explore = f"; {explore_share:.0%} of each round uniform" if explore_share > 0 else ""
     return cs.archs[read[b]], float(y[b]), (f"{n0} uniform feasible cells, then {rounds} rounds of up to {batch} "
                                              f"{how} unread feasible cells of new isomorphism classes "
-                                             f"(all feasible cells scored{local}); best read")
+                                             f"(all feasible cells scored{local}{explore}); best read")

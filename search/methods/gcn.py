@@ -11,8 +11,9 @@ version 1: on `bench.pipelines.acquisition_dev`'s tasks, not the boards, 0.25 lo
 regret at 100 queries by 0.058 pp, paired 95% CI [0.010, 0.106], and left 200 queries unchanged;
 `local_share`, BINAS's model-ranked local search, did not help the GCN there) of the
 budget reads uniformly drawn feasible cells; then rounds of `batch` (budget // 10) read unread
-feasible cells (one per isomorphism class) chosen by the GCN, and the GCN is refitted (warm-
-started) on everything read (`enumerated.read_in_rounds`). Which cells: `acquisition="greedy"`
+feasible cells (one per isomorphism class), a third of them drawn uniformly (`explore_share`,
+random interleaving, since version 3, chosen on the same development tasks) and the rest chosen
+by the GCN, and the GCN is refitted (warm-started) on everything read (`enumerated.read_in_rounds`). Which cells: `acquisition="greedy"`
 (default) reads the GCN's top predictions; `acquisition="thompson"` is batch Thompson sampling
 with a neural-linear posterior (DNGO, Snoek et al. 2015): a Bayesian linear head on the GCN's
 pooled embeddings (`posterior="evidence"`: marginal-likelihood hyperparameters; `"loo"`,
@@ -54,7 +55,7 @@ from .base import Searcher, cheapest, check_choices, feasible_mask, register_met
 from .enumerated import cells, feasible_all
 
 
-@register_method("gcn", supports=("nb201", "chain"), kind="query", version={"cell-graph": 2})
+@register_method("gcn", supports=("nb201", "chain"), kind="query", version={"cell-graph": 3})
 class GCNSearch(Searcher):
     """Fit a GCN on the queried archs, then take its argmax under the constraints.
 
@@ -74,7 +75,7 @@ class GCNSearch(Searcher):
                  cell_model: str = "fast", cell_hidden: int = 32, cell_epochs: int = 100,
                  cell_refit_epochs: int = 30, init_frac: float = 0.25, batch: int | None = None,
                  threads: int = 1, acquisition: str = "greedy", posterior: str = "evidence",
-                 local_share: float = 0.0):
+                 local_share: float = 0.0, explore_share: float = 1 / 3):
         self.refine, self.epochs, self.hidden, self.layers = refine, epochs, hidden, layers
         self.rank_weight, self.max_steps = rank_weight, max_steps
         self.population, self.parents, self.mutations, self.crossovers = population, parents, mutations, crossovers
@@ -84,6 +85,7 @@ class GCNSearch(Searcher):
         self.cell_epochs, self.cell_refit_epochs = cell_epochs, cell_refit_epochs
         self.init_frac, self.batch, self.threads = init_frac, batch, threads
         self.acquisition, self.posterior, self.local_share = acquisition, posterior, local_share
+        self.explore_share = explore_share
 
     def _search_cells(self, space, accuracy, constraints, budget, rng):
         """Enumerable cell spaces (NB201): refine on the reads, score the whole space, read the
@@ -114,7 +116,8 @@ class GCNSearch(Searcher):
                 return (pred[None, :] + (G @ (W - post.coef[:, None])).T)[:, inv]
 
             arch, best, how = read_in_rounds(space, accuracy, constraints, budget, rng, fit_score,
-                                             self.init_frac, self.batch, self.local_share)
+                                             self.init_frac, self.batch, self.local_share,
+                                             explore_share=self.explore_share)
         return arch, best, f"GCN (2x{self.cell_hidden}, warm-started refits): {how}"
 
     # ---- the Searcher entry point ----------------------------------------------------------

@@ -105,3 +105,35 @@ def test_local_share_reads_neighbours_of_the_best_reads(nb201_tables):
         assert all(((A[top] != A[i]).sum(1) <= 1).any() for i in idx[start:start + 3])
         assert vals[start + 3:start + 5].max() < np.median(vals[:15])  # the model's picks: bad cells
     assert best == pytest.approx(vals.max())
+
+
+def test_explore_share_reads_uniform_cells_beside_the_model(nb201_tables):
+    """`explore_share` of each round are drawn uniformly from the unread feasible cells (new
+    classes), so a model that prefers the worst cells still gets typical cells read; the rest of
+    the round follows the model, and shares that do not fit in a round are refused."""
+    acc_path, lat_path, acc, lat = nb201_tables
+    sp = create_space("nb201")
+    cons = resolve(sp, [f"latency_ms<=6@table:{lat_path}:dev"])
+    src = TableAccuracy(sp, f"table:{acc_path}:acc")
+    src.start(sp, 60)
+    canon = canonical_ids(sp)
+
+    def fit_score(read, y, feas, k):
+        return -acc[feas]  # a model that prefers the worst cells
+
+    arch, best, how = read_in_rounds(sp, src, cons, 60, np.random.default_rng(0), fit_score, init_frac=0.25,
+                                     batch=5, explore_share=0.4)
+    idx = cells(sp).index([sp.from_str(k) for k, _ in src.history()])
+    vals = np.array([v for _, v in src.history()])
+    ok = np.flatnonzero(lat <= 6)
+    low = np.quantile(acc[ok], 0.1)
+    assert len(idx) == 60 and "uniform" in how and bool((lat[idx] <= 6).all())
+    rounds = [slice(15 + 5 * r, 20 + 5 * r) for r in range(9)]
+    explored = np.concatenate([vals[r][:2] for r in rounds])
+    modelled = np.concatenate([vals[r][2:] for r in rounds])
+    assert modelled.max() <= low  # the model's picks: the worst cells
+    assert np.median(explored) > np.quantile(acc[ok], 0.25)  # uniform draws: typical cells
+    assert len(set(canon[idx[15:]].tolist())) == 45  # every round's cell of a new class
+    assert best == pytest.approx(vals.max())
+    with pytest.raises(ValueError, match="explore_share"):
+        read_in_rounds(sp, src, cons, 60, np.random.default_rng(0), fit_score, local_share=0.8, explore_share=0.4)

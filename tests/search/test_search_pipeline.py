@@ -136,13 +136,13 @@ def test_runs_of_an_older_method_version_are_set_aside_and_redone(nb201_tables, 
 
 
 def test_method_versions_can_differ_per_space():
-    """BINAS and GCN changed what they read on cell spaces only (version 2 there): runs on chain
+    """BINAS and GCN changed what they read on cell spaces only (version 3 there): runs on chain
     spaces keep version 1 and are not redone."""
     from bench.pipelines.search import method_version
     from search.spaces import create_space
 
     nb, chain = create_space("nb201"), create_space("mbv3-fmnist")
-    assert method_version("binas", nb) == 2 and method_version("gcn", nb) == 2
+    assert method_version("binas", nb) == 3 and method_version("gcn", nb) == 3
     assert method_version("binas", chain) == 1 and method_version("gcn", chain) == 1
     assert method_version("random", nb) == 1 and method_version("dinas", chain) == 2
     with pytest.raises(ValueError, match="per space"):
