@@ -7,7 +7,8 @@ on tasks that are NOT the leaderboard's cells: other HELP devices than the board
 12-epoch NB201 table, validation split). The boards were run once with the choice made here.
 
 `python -m bench.pipelines.acquisition_dev [--seeds 8] [--out DIR]` (resumable: one runs folder
-per variant under DIR, the `hwnas search` runs format) writes DIR/acquisition-dev.md and .csv.
+per variant under DIR, the `hwnas search` runs format) writes DIR/acquisition-dev.md and .parquet
+(every run's regret; the notes stay in the runs folders).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def run(out: str | os.PathLike = paths.RESULTS_DIR / "search" / "acquisition-dev
 
 
 def report(out: str | os.PathLike = paths.RESULTS_DIR / "search" / "acquisition-dev") -> Path:
-    """DIR/acquisition-dev.md|csv from every runs folder under DIR (also of a stopped run): mean
+    """DIR/acquisition-dev.md|parquet from every runs folder under DIR (also of a stopped run): mean
     regret per task, budget and method-variant, with the runs behind each figure."""
     out = Path(out)
     frames = []
@@ -110,7 +111,9 @@ def report(out: str | os.PathLike = paths.RESULTS_DIR / "search" / "acquisition-
         frames.append(pd.read_csv(f).assign(variant=f.parent.parent.name, task=f.parent.name))
     df = pd.concat(frames, ignore_index=True)
     df["label"] = np.where(df.variant == "baselines", df.method, df.method + " " + df.variant)
-    atomic_write_bytes(out / "acquisition-dev.csv", df.to_csv(index=False).encode())
+    keep = [c for c in ("variant", "task", "method", "budget", "seed", "regret", "accuracy", "true_accuracy", "queries",
+                        "method_version", "arch_str") if c in df.columns]  # the notes stay in the runs folders
+    atomic_write_bytes(out / "acquisition-dev.parquet", df[keep].to_parquet(index=False))
     piv = df.pivot_table(index=["task", "budget"], columns="label", values="regret", aggfunc="mean")
     n = df.pivot_table(index=["task", "budget"], columns="label", values="regret", aggfunc="count")
     labels = sorted(piv.columns, key=lambda c: (c.split()[0], c))
