@@ -68,7 +68,7 @@ VARIANTS = {"baselines": (["random", "evolution"], {}),
             "greedy-init25-local50-explore25": _v(("binas",), init_frac=0.25, local_share=0.5, explore_share=0.25),
             "greedy-init25-local50-explore33": _v(("binas",), init_frac=0.25, local_share=0.5, explore_share=1 / 3),
             "greedy-init25-local50-explore40": _v(("binas",), init_frac=0.25, local_share=0.5, explore_share=0.4)}
-#: method -> (variant of version 2, variants of version 3 and its neighbours): paired in the report
+#: method -> its version-2 variant, against which the report pairs the variants that add a uniform share
 PREVIOUS = {"binas": "greedy-init25-local50", "gcn": "greedy-init25"}
 
 
@@ -158,8 +158,8 @@ def report(out: str | os.PathLike = paths.RESULTS_DIR / "search" / "acquisition-
 
 
 def _paired(df: pd.DataFrame, ref: str | None) -> list[str]:
-    """Table rows: each method-variant minus `ref` (None: the method's version-2 variant,
-    `PREVIOUS`) over the same task, budget and seed."""
+    """Table rows: each method-variant minus `ref` over the same task, budget and seed (None: the
+    variants with a uniform share minus the method's version-2 variant, `PREVIOUS`)."""
     key = ["task", "budget", "seed"]
     rows = []
     for (m, v), g in df[df.variant != "baselines"].groupby(["method", "variant"]):
