@@ -81,23 +81,28 @@ def test_bad_acquisition_and_posterior_are_refused(nb201_tables):
             create_method(name, posterior="flat").search(sp, src, cons, budget=10, seed=0)
 
 
-def test_local_share_reads_neighbours_of_the_best_reads(nb201_tables):
-    """`local_share` of each round are the model's best one-edge neighbours of the three best cells
-    read so far, even when the model prefers cells far from them; the rest follows the model."""
+def _worst_first_rounds(nb201_tables, budget: int, **kw):
+    """read_in_rounds under a model that prefers the worst cells: (space, result, read indices,
+    values read, constraints, source, fit_score)."""
     acc_path, lat_path, acc, lat = nb201_tables
     sp = create_space("nb201")
     cons = resolve(sp, [f"latency_ms<=6@table:{lat_path}:dev"])
     src = TableAccuracy(sp, f"table:{acc_path}:acc")
-    src.start(sp, 30)
-    A = np.asarray(cells(sp).archs)
+    src.start(sp, budget)
 
     def fit_score(read, y, feas, k):
-        return -acc[feas]  # a model that prefers the worst cells
+        return -acc[feas]
 
-    arch, best, how = read_in_rounds(sp, src, cons, 30, np.random.default_rng(0), fit_score, init_frac=0.5,
-                                     batch=5, local_share=0.6)
+    res = read_in_rounds(sp, src, cons, budget, np.random.default_rng(0), fit_score, batch=5, **kw)
     idx = cells(sp).index([sp.from_str(k) for k, _ in src.history()])
-    vals = np.array([v for _, v in src.history()])
+    return sp, res, idx, np.array([v for _, v in src.history()]), cons, src, fit_score
+
+
+def test_local_share_reads_neighbours_of_the_best_reads(nb201_tables):
+    """`local_share` of each round are the model's best one-edge neighbours of the three best cells
+    read so far, even when the model prefers cells far from them; the rest follows the model."""
+    sp, (arch, best, how), idx, vals, _, _, _ = _worst_first_rounds(nb201_tables, 30, init_frac=0.5, local_share=0.6)
+    A = np.asarray(cells(sp).archs)
     assert len(idx) == 30 and "neighbours" in how
     for r in range(3):  # rounds of 5 after 15 uniform reads: 3 local cells, then 2 of the model's choice
         start = 15 + 5 * r
@@ -111,20 +116,10 @@ def test_explore_share_reads_uniform_cells_beside_the_model(nb201_tables):
     """`explore_share` of each round are drawn uniformly from the unread feasible cells (new
     classes), so a model that prefers the worst cells still gets typical cells read; the rest of
     the round follows the model, and shares that do not fit in a round are refused."""
-    acc_path, lat_path, acc, lat = nb201_tables
-    sp = create_space("nb201")
-    cons = resolve(sp, [f"latency_ms<=6@table:{lat_path}:dev"])
-    src = TableAccuracy(sp, f"table:{acc_path}:acc")
-    src.start(sp, 60)
+    _, _, acc, lat = nb201_tables
+    sp, (arch, best, how), idx, vals, cons, src, fit_score = _worst_first_rounds(nb201_tables, 60, init_frac=0.25,
+                                                                                 explore_share=0.4)
     canon = canonical_ids(sp)
-
-    def fit_score(read, y, feas, k):
-        return -acc[feas]  # a model that prefers the worst cells
-
-    arch, best, how = read_in_rounds(sp, src, cons, 60, np.random.default_rng(0), fit_score, init_frac=0.25,
-                                     batch=5, explore_share=0.4)
-    idx = cells(sp).index([sp.from_str(k) for k, _ in src.history()])
-    vals = np.array([v for _, v in src.history()])
     ok = np.flatnonzero(lat <= 6)
     low = np.quantile(acc[ok], 0.1)
     assert len(idx) == 60 and "uniform" in how and bool((lat[idx] <= 6).all())
