@@ -86,6 +86,9 @@ class CostModel:
 
     exact: bool = False
     description: str = ""
+    #: the files the costs are read from (a search's provenance hashes them, so a resume never
+    #: mixes runs made under a table that has since changed)
+    sources: tuple[Path, ...] = ()
 
     def predict(self, archs) -> np.ndarray:
         raise NotImplementedError
@@ -100,6 +103,7 @@ class ArchTableCost(CostModel):
         t = import_arch_table(path, space, [column], allow_nan=True)
         self._values = dict(zip(t["arch_str"], t[column].to_numpy(np.float64) * factor, strict=True))
         self.space, self.description = space, f"{path.name}:{column} (arch table, measured per arch)"
+        self.sources = (Path(path),)
 
     def predict(self, archs) -> np.ndarray:
         out = np.empty(len(archs))
@@ -119,6 +123,7 @@ class BlockTableCost(CostModel):
         self.table = BlockTable.from_file(path, column)
         self.space, self.factor = space, factor
         self.description = f"{path.name}:{column} (sum of measured blocks + fixed parts)"
+        self.sources = (Path(path),)
 
     def predict(self, archs) -> np.ndarray:
         return np.array([self.table.network_sum(self.space, a) for a in archs]) * self.factor
@@ -146,6 +151,7 @@ class CalibratedBlockTableCost(BlockTableCost):
                                     "':calibrated'")
         self.model = LUTSumPredictor.from_calibration(space, path, doc)  # the calibrated `lut-sum`
         self.description = f"{path.name}:{column} calibrated on whole networks ({calibration_path(path, column).name})"
+        self.sources = (Path(path), calibration_path(path, column))
 
     def predict(self, archs) -> np.ndarray:
         return self.model.predict(archs) * self.factor

@@ -112,8 +112,10 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     runs_csv, traj_path = out / "runs.csv", out / "trajectories.parquet"
-    rows, traj = resume_runs(out, RUN_KEY, resume, {"space": space.name, "accuracy": accuracy, "data": data,
-                                                    "accuracy_sha256": source_digest(accuracy), "params": params})
+    facts = {"space": space.name, "accuracy": accuracy, "data": data, "accuracy_sha256": source_digest(accuracy),
+             "params": params, "truth": truth, "truth_sha256": truth and source_digest(os.path.expandvars(truth)),
+             **_cost_digests(bound)}
+    rows, traj = resume_runs(out, RUN_KEY, resume, facts)
     versions = {m: method_version(m, space) for m in methods}
     rows, traj = _drop_superseded(out, rows, traj, versions)
     done = {tuple(r[k] for k in RUN_KEY) for r in rows}
@@ -207,6 +209,16 @@ def _load_problem(space_name: str, accuracy: str, constraints: tuple[str, ...], 
     if not truth.startswith("table:"):
         raise ValueError(f"--truth {truth!r}: expected table:PATH:COLUMN")
     return space, acc, bound, accuracy_source(space, os.path.expandvars(truth), data)
+
+
+def _cost_digests(bound: dict) -> dict:
+    """`cost_sha256 <constraint>` -> content hashes of the files its costs are read from, one
+    fact per constraint, so runs of another constraint can join the same folder later while a
+    table that changed under a constraint already run is refused on resume."""
+    from core.io import file_sha256
+
+    return {f"cost_sha256 {c}": ",".join(file_sha256(p) for p in b.cost.sources if Path(p).is_file()) or None
+            for c, b in bound.items()}
 
 
 _WORKER: dict = {}

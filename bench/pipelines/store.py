@@ -242,8 +242,10 @@ def check_provenance(sidecar: str | os.PathLike, facts: dict, resume: bool = Tru
     """Resume only what was made from the same sources and settings.
 
     `facts` (content hashes of inputs, seeds, settings) are stored in `sidecar`; a resume whose
-    facts differ refuses with one line naming the first difference. Without `resume` the caller
-    has backed the old outputs up; the new facts are written.
+    facts differ refuses with one line naming the first difference. A fact only one side has is
+    no difference (results made before a fact was recorded, or a run over another constraint
+    into the same folder): the sidecar keeps the union. Without `resume` the caller has backed
+    the old outputs up; the new facts are written.
     """
     import json
 
@@ -252,13 +254,16 @@ def check_provenance(sidecar: str | os.PathLike, facts: dict, resume: bool = Tru
     if resume and p.exists():
         old = read_json_file(p, "provenance file")
         old = old.get("provenance", old) if isinstance(old, dict) else {}
-        diff = [k for k in sorted(set(old) | set(norm)) if old.get(k) != norm.get(k)]
+        diff = [k for k in sorted(set(old) & set(norm)) if old[k] != norm[k]]
         if diff:
             k = diff[0]
             raise ValueError(f"{name or p.parent}: cannot resume, its results were made with {k}={_short(old.get(k))} "
                              f"but this run has {k}={_short(norm.get(k))}; pass --fresh (the old files are "
                              "kept as *.replaced-*) or choose another --out")
-        return
+        if set(norm) - set(old):
+            norm = {**old, **norm}
+        else:
+            return
     atomic_write_bytes(p, (json.dumps({"provenance": norm}, indent=2, sort_keys=True) + "\n").encode())
 
 

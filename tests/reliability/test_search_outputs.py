@@ -140,6 +140,35 @@ def test_resume_across_another_accuracy_table_refuses_and_fresh_backs_up(nb201_t
     assert len(list(same.glob("trajectories.replaced-*.parquet"))) == 1
 
 
+def test_resume_refuses_a_cost_table_changed_under_its_constraint(nb201_tables, tmp_path):  # noqa: F811
+    """The constraint's table is hashed: same path and column, new content -> refused; another
+    constraint into the same folder joins it; a sidecar from before the hashes is adopted."""
+    import json
+
+    acc, lat, _, _ = nb201_tables
+    lat2 = tmp_path / "lat_ms.csv"
+    lat2.write_bytes(open(lat, "rb").read())
+    a = list(args(nb201_tables))
+    a[3] = [f"latency_ms<=6@table:{lat2}:dev"]
+    search.run(*a, tmp_path / "o", **KW)
+    side = tmp_path / "o" / "provenance.json"
+    facts = json.loads(side.read_text())["provenance"]
+    assert facts[f"cost_sha256 {a[3][0]}"] and facts["truth"] is None
+    other = list(a)
+    other[3] = [f"latency_ms<=7@table:{lat2}:dev"]
+    assert len(search.run(*other, tmp_path / "o", **KW)) == 8  # another constraint: joins the folder
+    # a sidecar written before the cost hashes were recorded: adopted, then the hashes are kept
+    old = {k: v for k, v in json.loads(side.read_text())["provenance"].items() if not k.startswith(("cost_", "truth"))}
+    side.write_text(json.dumps({"provenance": old}))
+    assert len(search.run(*a, tmp_path / "o", **KW)) == 8
+    assert f"cost_sha256 {a[3][0]}" in json.loads(side.read_text())["provenance"]
+    _PROBLEMS.clear()  # the cached problem would keep the old latencies
+    pd.read_csv(lat2).assign(dev=lambda d: d.dev * 0.5).to_csv(lat2, index=False)
+    with pytest.raises(ValueError, match="cannot resume.*cost_sha256 latency_ms<=6") as ei:
+        search.run(*a, tmp_path / "o", **KW)
+    assert "--fresh" in str(ei.value) and "\n" not in str(ei.value)
+
+
 def test_budget_above_a_finite_space_is_clamped_with_a_note(nb201_tables, tmp_path, caplog):  # noqa: F811
     from bench.pipelines.store import clamp_budgets
     from search.spaces import create_space
