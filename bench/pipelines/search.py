@@ -217,7 +217,9 @@ def _cost_digests(bound: dict) -> dict:
     table that changed under a constraint already run is refused on resume."""
     from core.io import file_sha256
 
-    return {f"cost_sha256 {c}": ",".join(file_sha256(p) for p in b.cost.sources if Path(p).is_file()) or None
+    files = {p for b in bound.values() for p in b.cost.sources if Path(p).is_file()}
+    sha = {p: file_sha256(p) for p in files}  # a board's constraints share one table: hash it once
+    return {f"cost_sha256 {c}": ",".join(sha[p] for p in b.cost.sources if p in sha) or None
             for c, b in bound.items()}
 
 

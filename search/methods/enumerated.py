@@ -418,6 +418,17 @@ def first_reads(space, constraints, rng: np.random.Generator, init_frac: float, 
     return cs, ok, feas, [int(i) for i in rng.choice(feas, size=n0, replace=False)]
 
 
+def _take_new_classes(candidates, upto: int, new: list[int], seen: set, canon: np.ndarray) -> None:
+    """Append to `new` the candidate cells (in order) of isomorphism classes not in `seen`, until
+    `new` holds `upto` cells."""
+    for i in candidates:
+        if len(new) >= upto:
+            break
+        if canon[i] not in seen:
+            new.append(int(i))
+            seen.add(canon[i])
+
+
 def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Generator, fit_score,
                    init_frac: float = 0.5, batch: int | None = None, local_share: float = 0.0,
                    local_top: int = 3, explore_share: float = 0.0) -> tuple[object, float, str]:
@@ -460,23 +471,13 @@ def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Gen
         pos = [0] * len(orders)
         seen = set(canon[read].tolist())
         new: list[int] = []
-        if explore_share > 0:  # uniformly drawn unread feasible cells of new classes
-            for i in rng.permutation(feas):
-                if len(new) >= round(explore_share * k):
-                    break
-                if canon[i] not in seen:
-                    new.append(int(i))
-                    seen.add(canon[i])
-        if A is not None:  # the model's best neighbours of the best reads first
+        if explore_share > 0:  # uniformly drawn unread feasible cells
+            _take_new_classes(rng.permutation(feas), round(explore_share * k), new, seen, canon)
+        if A is not None:  # the model's best neighbours of the best reads
             top = np.asarray(read)[np.argsort(-np.asarray(y), kind="stable")[:local_top]]
             near = ((A_feas[:, None, :] != A[top][None, :, :]).sum(-1) <= 1).any(1)
-            for j in orders[0]:
-                if len(new) >= round((local_share + explore_share) * k):
-                    break
-                i = int(feas[j])
-                if near[j] and canon[i] not in seen:
-                    new.append(i)
-                    seen.add(canon[i])
+            _take_new_classes((feas[j] for j in orders[0] if near[j]), round((local_share + explore_share) * k),
+                              new, seen, canon)
         live = list(range(len(orders)))
         while len(new) < k and live:
             for d in list(live):  # each draw in turn takes its best cell of a class not seen
