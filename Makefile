@@ -6,7 +6,7 @@ PIP ?= $(PYTHON) -m pip
 TORCH_SPEC ?= torch==2.13.0
 DEVICE ?= cpu
 SPACE ?= mbv3-fmnist
-HWNAS ?= $(PYTHON) -m bench.cli
+HWNAS ?= $(PYTHON) -m hwnas.bench.cli
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 export HWNAS_DATA_DIR ?= $(abspath ../shared/data)
 
@@ -109,7 +109,7 @@ standalone: setup
 # mbv3-fmnist supernet samples when results/accuracies/mbv3-fmnist/supernet-samples.parquet exists.
 predictors: setup
 	nice -n 10 $(HWNAS) predictors standard --out results/predictors
-	nice -n 10 $(PYTHON) -m bench.pipelines.ws_fitting --out results/predictors
+	nice -n 10 $(PYTHON) -m hwnas.bench.pipelines.ws_fitting --out results/predictors
 	@if [ -e $(STANDALONE_DIR)/standalone.parquet ] && [ -e $(SAMPLES_OUT) ]; then \
 	  nice -n 10 $(HWNAS) standalone predictors --space $(SPACE) --out $(STANDALONE_DIR)/standalone.parquet \
 	    --samples $(SAMPLES_OUT) --report-dir results/predictors/$(SPACE)-standalone; \
@@ -154,7 +154,7 @@ test-slow: setup
 	$(PYTHON) -m pytest -q -m slow
 
 bench: setup
-	$(PYTHON) -m pytest -q benchmarks --benchmark-enable -p no:cacheprovider
+	$(PYTHON) -m pytest -q perf --benchmark-enable -p no:cacheprovider
 
 # The stack (core -> devices -> predictors -> search -> bench) is checked by tests/test_layers.py.
 lint: setup

@@ -16,9 +16,8 @@ import os
 import sys
 
 import click
-
-from bench.commands import COMMANDS
-from core.log import setup_logging
+from hwnas.bench.commands import COMMANDS
+from hwnas.core.log import setup_logging
 
 USER_ERRORS = (ValueError, LookupError, OSError)
 

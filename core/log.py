@@ -12,8 +12,6 @@ import sys
 
 #: The name of the package logger; every package of the stack logs under it.
 LOGGER_NAME = "hwnas"
-#: The top packages whose module loggers (`logging.getLogger(__name__)`) `setup_logging` covers.
-PACKAGES = ("core", "devices", "predictors", "search", "bench")
 
 _HANDLER_FLAG = "_hwnas_handler"
 
@@ -36,21 +34,20 @@ def level_for(verbosity: int) -> int:
 def setup_logging(verbosity: int = 0, stream=None) -> int:
     """Send the package's log records to `stream` (stderr) as plain lines; returns the level.
 
-    Safe to call more than once (the handler is replaced, not added twice). Module loggers of the
-    stack's packages (`search.methods.binas`, ...) get the same handler and level.
+    Safe to call more than once (the handler is replaced, not added twice). Module loggers
+    (`hwnas.search.methods.binas`, ...) are the package logger's children and inherit it.
     """
     level = level_for(verbosity)
     fmt = "%(levelname)s %(name)s: %(message)s" if level <= logging.DEBUG else "%(message)s"
     handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(logging.Formatter(fmt))
     setattr(handler, _HANDLER_FLAG, True)
-    for name in (LOGGER_NAME, *PACKAGES):
-        lg = logging.getLogger(name)
-        for h in list(lg.handlers):
-            if getattr(h, _HANDLER_FLAG, False):
-                lg.removeHandler(h)
-        lg.addHandler(handler)
-        lg.setLevel(level)
+    lg = logging.getLogger(LOGGER_NAME)
+    for h in list(lg.handlers):
+        if getattr(h, _HANDLER_FLAG, False):
+            lg.removeHandler(h)
+    lg.addHandler(handler)
+    lg.setLevel(level)
     return level
 
 

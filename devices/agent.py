@@ -278,7 +278,7 @@ class Worker:
         """Spawn the child; it announces itself once its imports are done (see `_ensure_ready`),
         so the server starts listening meanwhile."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from devices.agent import worker_main; worker_main()"],
+            [sys.executable, "-c", "from hwnas.devices.agent import worker_main; worker_main()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=self.workdir, env=self._env(),
         )
         self.ready = False

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.io import atomic_write_bytes
+from hwnas.core.io import atomic_write_bytes
 
 OPSET = 17
 DEFAULT_CACHE_DIR = ".cache/onnx"

@@ -88,7 +88,7 @@ def read_calibration(table_path: str | Path, column: str = DEFAULT_COLUMN) -> di
     (re-profiled since) is refused with a line saying so. Calibrations written before digests
     were recorded are accepted when newer than the table (file times, as before).
     """
-    from core.io import file_sha256, read_json
+    from hwnas.core.io import file_sha256, read_json
 
     cp = calibration_path(table_path, column)
     if not cp.exists():

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from core.paths import TABLES_DIR
-from core.registry import Registry
+from hwnas.core.paths import TABLES_DIR
+from hwnas.core.registry import Registry
 
 from .base import Device
 

@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from core.capabilities import Enumerable
-from core.io import atomic_write_bytes
-from core.paths import expand
+from hwnas.core.capabilities import Enumerable
+from hwnas.core.io import atomic_write_bytes
+from hwnas.core.paths import expand
 
 ARCH_COLUMNS = ("arch_idx", "arch_str", "op_idx_list")
 

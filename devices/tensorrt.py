@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from core.io import atomic_write_bytes
+from hwnas.core.io import atomic_write_bytes
 
 from .base import Device, DeviceUnavailable
 from .measurement import Measurement

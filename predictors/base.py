@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from core.io import read_json
-from core.params import Parameters
-from core.registry import Registry
+from hwnas.core.io import read_json
+from hwnas.core.params import Parameters
+from hwnas.core.registry import Registry
 
 FORMAT_VERSION = 1
 _PREDICTORS = Registry("predictor")
@@ -121,7 +120,7 @@ class Predictor(Parameters, abc.ABC):
         }
         import io
 
-        from core.io import atomic_write_bytes
+        from hwnas.core.io import atomic_write_bytes
 
         buf = io.BytesIO()
         np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
@@ -160,7 +159,7 @@ def library_versions() -> dict[str, str]:
 
 def resolve_space(name: str):
     """The space registered as `name` (predictors never import the search layer themselves)."""
-    from core.registry import registry
+    from hwnas.core.registry import registry
 
     reg = registry("space")
     if reg is None or name not in reg:

@@ -12,8 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from core.capabilities import CellGraph
+from hwnas.core.capabilities import CellGraph
 
 from .base import Predictor, create_predictor, register_predictor
 from .encodings import encode
@@ -285,7 +284,7 @@ class LUTSumPredictor(Predictor):
 
         self.mode_ = "fitted-units"
         if self.lut:
-            from devices.table import read_table_file
+            from hwnas.devices.table import read_table_file
 
             df = read_table_file(self.lut)
             if "block_key" in df.columns:
@@ -324,7 +323,7 @@ class LUTSumPredictor(Predictor):
 
     # ---- block-table mode (the calibrated look-up table of `hwnas validate-lut`) -----------
     def _fit_block_table(self, df, archs, y) -> None:
-        from devices.lut import BlockTable
+        from hwnas.devices.lut import BlockTable
 
         self.mode_ = "block-table"
         self.table_ = BlockTable.from_frame(df, self.column, str(self.lut))
@@ -342,7 +341,7 @@ class LUTSumPredictor(Predictor):
         self.columns_, self.intercept_, self.coef_ = keep, float(coef[0]), coef[1:].astype(float)
 
     def _table_features(self, archs) -> np.ndarray:
-        from devices.lut import features
+        from hwnas.devices.lut import features
 
         return features(self.table_, self.space_, archs)
 
@@ -359,7 +358,7 @@ class LUTSumPredictor(Predictor):
         (path or dict) that `hwnas validate-lut` wrote with `calibration_doc`."""
         import json
 
-        from devices.lut import BlockTable
+        from hwnas.devices.lut import BlockTable
 
         d = json.loads(Path(doc).read_text()) if not isinstance(doc, dict) else doc
         model = create_predictor("lut-sum", space=space, lut=str(table), column=d["column"])
@@ -399,7 +398,7 @@ class LUTSumPredictor(Predictor):
     def _set_state(self, state, arrays, folder) -> None:
         self.mode_ = state.get("mode", "fitted-units")
         if self.mode_ == "block-table":
-            from devices.lut import BlockTable
+            from hwnas.devices.lut import BlockTable
 
             values = dict(zip(state["block_keys"], arrays["block_values"].tolist(), strict=True))
             fixed = dict(zip(state["fixed_keys"], arrays["fixed_values"].tolist(), strict=True))

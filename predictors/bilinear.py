@@ -32,8 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-
-from core.capabilities import CellGraph
+from hwnas.core.capabilities import CellGraph
 
 from .base import Predictor, register_predictor, resolve_space
 from .encodings import representative

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
-from core.capabilities import CellGraph, FeatureEncodable
+from hwnas.core.capabilities import CellGraph, FeatureEncodable
 
 
 def encodings(space) -> tuple[str, ...]:

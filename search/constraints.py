@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from core import paths
-from devices.table import UNITS, unit_of
+from hwnas.core import paths
+from hwnas.devices.table import UNITS, unit_of
 
 CANONICAL = {"latency": "ms", "energy": "mj", "memory": "bytes"}
 _QUANTITY_WORDS = {"latency": "latency", "energy": "energy", "mem": "memory", "memory": "memory",
@@ -98,7 +97,7 @@ class ArchTableCost(CostModel):
     exact = True
 
     def __init__(self, space, path: Path, column: str, factor: float):
-        from devices.table import import_arch_table
+        from hwnas.devices.table import import_arch_table
 
         t = import_arch_table(path, space, [column], allow_nan=True)
         self._values = dict(zip(t["arch_str"], t[column].to_numpy(np.float64) * factor, strict=True))
@@ -118,7 +117,7 @@ class ArchTableCost(CostModel):
 
 class BlockTableCost(CostModel):
     def __init__(self, space, path: Path, column: str, factor: float):
-        from devices.lut import BlockTable
+        from hwnas.devices.lut import BlockTable
 
         self.table = BlockTable.from_file(path, column)
         self.space, self.factor = space, factor
@@ -140,8 +139,8 @@ class CalibratedBlockTableCost(BlockTableCost):
     measure, where the plain sum of blocks timed alone overestimates them."""
 
     def __init__(self, space, path: Path, column: str, factor: float):
-        from devices.lut import calibration_path, read_calibration
-        from predictors.baselines import LUTSumPredictor
+        from hwnas.devices.lut import calibration_path, read_calibration
+        from hwnas.predictors.baselines import LUTSumPredictor
 
         super().__init__(space, path, column, factor)
         doc = read_calibration(path, column)
@@ -160,7 +159,7 @@ class CalibratedBlockTableCost(BlockTableCost):
         """The calibration is additive, so it folds into per-block costs: b * value + c_s for a
         block of stage s, and b * fixed + a. A block key shared by stages whose c_s differ has
         no single cost (a ValueError says so)."""
-        from core.capabilities import Chain
+        from hwnas.core.capabilities import Chain
 
         m = self.model
         scale = m.coef_[m.columns_.index(0)]
@@ -185,7 +184,7 @@ CALIBRATED = ":calibrated"
 
 def cost_model(space, constraint: Constraint, tables_dir: str | Path = TABLES_DIR) -> CostModel:
     """The cost model that answers `constraint` for `space`; every unit mismatch is an error."""
-    from devices.table import parse_table_spec_unit, read_table_file
+    from hwnas.devices.table import parse_table_spec_unit, read_table_file
 
     src = constraint.source
     stated = None

@@ -7,8 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from search.methods.base import feasible_mask
+from hwnas.search.methods.base import feasible_mask
 
 
 @dataclass

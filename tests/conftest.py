@@ -3,8 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from core import paths
+from hwnas.core import paths
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -38,7 +38,7 @@ def imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
             elif (name in ("import_module", "__import__") and node.args
                   and isinstance(node.args[0], ast.JoinedStr) and node.args[0].values
                   and isinstance(node.args[0].values[0], ast.Constant)):
-                out.append((node.lineno, str(node.args[0].values[0].value)))  # f"search.methods.{m}"
+                out.append((node.lineno, str(node.args[0].values[0].value)))  # f"hwnas.search.methods.{m}"
     return out
 
 
@@ -48,7 +48,9 @@ def violations(pkg: str) -> list[str]:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for line, mod in imported_modules(tree):
             top = mod.split(".", 1)[0]
-            if top in FORBIDDEN[pkg]:
+            if top in STACK:
+                bad.append(f"{path.relative_to(REPO)}:{line} imports {mod} (write hwnas.{mod})")
+            elif top == "hwnas" and mod.split(".")[1:2] and mod.split(".")[1] in FORBIDDEN[pkg]:
                 bad.append(f"{path.relative_to(REPO)}:{line} imports {mod}")
     return bad
 
@@ -64,9 +66,9 @@ def test_package_imports_only_lower_layers(pkg):
 
 def test_the_checker_sees_lazy_and_dynamic_imports():
     src = ("import os\n"
-           "def f():\n    from search.spaces import create_space\n"
-           "def g():\n    import importlib\n    importlib.import_module('bench.cli')\n"
-           "def h(m):\n    __import__(f'bench.{m}')\n"
+           "def f():\n    from hwnas.search.spaces import create_space\n"
+           "def g():\n    import importlib\n    importlib.import_module('hwnas.bench.cli')\n"
+           "def h(m):\n    __import__(f'hwnas.bench.{m}')\n"
            "from . import sibling\n")
     mods = [m for _, m in imported_modules(ast.parse(src))]
-    assert sorted(mods) == ["bench.", "bench.cli", "importlib", "os", "search.spaces"]
+    assert sorted(mods) == ["hwnas.bench.", "hwnas.bench.cli", "hwnas.search.spaces", "importlib", "os"]

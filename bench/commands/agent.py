@@ -30,7 +30,7 @@ import click
 def agent(host, port, token_file, providers, threads, max_body_mb, max_seconds, hard_timeout_s,
           body_timeout_s, max_memory_mb) -> None:
     """Serve measurements of ONNX models to a remote host (edge / mobile targets)."""
-    from devices.agent import config_from_args, serve
+    from hwnas.devices.agent import config_from_args, serve
 
     cfg = config_from_args(token_file, providers, threads, max_body_mb, max_seconds, hard_timeout_s,
                            body_timeout_s, max_memory_mb)

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import click
-
-from bench.commands import options
-from bench.commands.options import csv as _csv
-from bench.commands.options import ints as _ints
-from core.paths import LEADERBOARDS_DIR
+from hwnas.bench.commands import options
+from hwnas.bench.commands.options import csv as _csv
+from hwnas.bench.commands.options import ints as _ints
+from hwnas.core.paths import LEADERBOARDS_DIR
 
 
 @click.command()
@@ -37,8 +36,8 @@ from core.paths import LEADERBOARDS_DIR
 def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, tables_dir, data, params, executor,
                 workers, report_only, stages, reference, guard) -> None:
     """Every method under the same measured constraints and budget -> OUT/<track>.md|csv|png."""
-    from bench.pipelines import leaderboard as pipeline
-    from bench.pipelines.search import parse_params
+    from hwnas.bench.pipelines import leaderboard as pipeline
+    from hwnas.bench.pipelines.search import parse_params
 
     try:
         qs = tuple(float(q) for q in _csv(quantile)) or None
@@ -49,8 +48,8 @@ def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, 
     if track == "mbv3-fmnist":
         from pathlib import Path
 
-        from bench.pipelines import chain_board
-        from core.paths import ACCURACIES_DIR
+        from hwnas.bench.pipelines import chain_board
+        from hwnas.core.paths import ACCURACIES_DIR
 
         board = chain_board.ChainBoard(
             space=track, device=device, supernet=supernet, methods=tuple(_csv(methods)) or None,

@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import fields
 
 import click
-
-from core.paths import TABLES_DIR
-from devices.timing import TimingConfig
-from search.config import TrainConfig
+from hwnas.core.paths import TABLES_DIR
+from hwnas.devices.timing import TimingConfig
+from hwnas.search.config import TrainConfig
 
 #: the dataset of supernet training and accuracy sources unless --data says otherwise
 DEFAULT_DATA = "fashion-mnist"

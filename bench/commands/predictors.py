@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import click
-
-from bench.commands import options
-from bench.commands.options import csv as _csv
-from core.paths import PREDICTORS_DIR
+from hwnas.bench.commands import options
+from hwnas.bench.commands.options import csv as _csv
+from hwnas.core.paths import PREDICTORS_DIR
 
 
 @click.group()
@@ -28,7 +27,7 @@ def predictors() -> None:
 @options.fresh()
 def evaluate(space, table, target, names, train_sizes, seeds, out, prior_tables, mode, fresh) -> None:
     """Compare predictors by rank correlation over train sizes and seeds."""
-    from bench.pipelines.predictors import evaluate as run
+    from hwnas.bench.pipelines.predictors import evaluate as run
 
     try:
         sizes = tuple(int(s) for s in _csv(train_sizes))
@@ -46,7 +45,7 @@ def evaluate(space, table, target, names, train_sizes, seeds, out, prior_tables,
 @click.option("--report-only", is_flag=True, help="Fit nothing: rewrite the summaries from the rows already in OUT.")
 def standard(out, seeds, only, report_only) -> None:
     """The standard comparison of `make predictors` (NB201 accuracy, HELP latency, few-shot)."""
-    from bench.pipelines.predictors import standard as run
+    from hwnas.bench.pipelines.predictors import standard as run
 
     lines = run(out, seeds=seeds, only=_csv(only) or None, report_only=report_only)
     click.echo("\n".join(lines))

@@ -5,15 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
-from bench.commands import options
+from hwnas.bench.commands import options
 
 timing_options = options.timing
 
 
 def _timing(rel_ci: float, max_s: float, batch: int, warmup_s: float = 0.2, min_runs: int = 20,
             round_runs: int = 10):
-    from devices.timing import TimingConfig
+    from hwnas.devices.timing import TimingConfig
 
     if batch < 1:
         raise ValueError(f"--batch must be >= 1, got {batch}")
@@ -41,16 +40,16 @@ def _timing(rel_ci: float, max_s: float, batch: int, warmup_s: float = 0.2, min_
 def profile(device, space, resume, force, limit, sample, seed, chunk, cache_dir, rel_ci, max_s, warmup_s, min_runs,
             round_runs, batch, out_dir, no_reference) -> None:
     """Measure every distinct block of a space on a device and write its table."""
-    from bench.pipelines.profile import ProfileConfig
-    from bench.pipelines.profile import profile as run_profile
-    from search.spaces import create_space
+    from hwnas.bench.pipelines.profile import ProfileConfig
+    from hwnas.bench.pipelines.profile import profile as run_profile
+    from hwnas.search.spaces import create_space
 
     create_space(space)  # unknown space: one line before any device starts
     if limit is not None and limit < 0:
         raise ValueError(f"--limit must be >= 0, got {limit}")
     if sample is not None and sample < 1:
         raise ValueError(f"--sample must be >= 1, got {sample}")
-    from devices.registry import create_device, split_specs
+    from hwnas.devices.registry import create_device, split_specs
 
     specs = split_specs(device)
 
@@ -80,7 +79,7 @@ def profile(device, space, resume, force, limit, sample, seed, chunk, cache_dir,
 def validate_lut(device, space, samples, seed, test_frac, resume, rel_ci, max_s, warmup_s, min_runs,
                  round_runs, batch, out_dir, no_reference) -> None:
     """Measure whole networks end to end and compare with the table's sum."""
-    from bench.pipelines.validate_lut import ValidateConfig, validate
+    from hwnas.bench.pipelines.validate_lut import ValidateConfig, validate
 
     if samples < 4:
         raise ValueError(f"--samples must be >= 4 (train and test splits), got {samples}")

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import click
-
-from bench.commands import options
-from bench.commands.options import csv as _csv
-from bench.commands.options import ints as _ints
+from hwnas.bench.commands import options
+from hwnas.bench.commands.options import csv as _csv
+from hwnas.bench.commands.options import ints as _ints
 
 
 @click.command()
@@ -30,7 +29,7 @@ from bench.commands.options import ints as _ints
 def search(space, methods, accuracy, truth, constraints, budget, seeds, out, params, data, tables_dir, executor, workers,
            fresh, estimate_store) -> None:
     """Run search methods under measured constraints (resumable)."""
-    from bench.pipelines import search as pipeline
+    from hwnas.bench.pipelines import search as pipeline
 
     df = pipeline.run(space, _csv(methods), accuracy, list(constraints), _ints(budget, "--budget"), seeds, out,
                       params=pipeline.parse_params(params), data=data, tables_dir=tables_dir, resume=not fresh,

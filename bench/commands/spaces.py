@@ -10,7 +10,7 @@ def spaces(pattern: str, as_json: bool) -> None:
     """List registered search spaces with their sizes."""
     import json
 
-    from search.spaces import create_space, list_spaces
+    from hwnas.search.spaces import create_space, list_spaces
 
     rows = [create_space(n).describe() for n in list_spaces(pattern)]
     if as_json:

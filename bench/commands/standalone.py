@@ -5,8 +5,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads libgomp (see supernet.py)
 
 import click  # noqa: E402
-
-from bench.commands import options  # noqa: E402
+from hwnas.bench.commands import options  # noqa: E402
 
 OUT_HELP = "Reference file (Parquet; + .csv mirror and .json sidecar)."
 
@@ -30,9 +29,9 @@ def standalone() -> None:
 @click.option("--workers", default=2, show_default=True, type=int, help="Runs at a time (one thread each).")
 def standalone_train(space, table, out, n, seed, archs_file, limit, executor, workers) -> None:
     """Train the reference set with every protocol seed (resumable; rows land as they finish)."""
-    from bench.pipelines.standalone import train_reference
-    from bench.pipelines.supernet import sample_archs
-    from search.spaces import create_space
+    from hwnas.bench.pipelines.standalone import train_reference
+    from hwnas.bench.pipelines.supernet import sample_archs
+    from hwnas.search.spaces import create_space
 
     sp = create_space(space)
     archs = sample_archs(sp, 0, 0, archs_file) if archs_file else None
@@ -50,8 +49,8 @@ def standalone_train(space, table, out, n, seed, archs_file, limit, executor, wo
 @click.option("--workers", default=None, type=int)
 def standalone_supernet(space, checkpoint, out, calib_images, workers) -> None:
     """Fill `supernet_val_acc`: the supernet's estimate of every reference arch (whole val split)."""
-    from bench.pipelines.standalone import add_supernet_estimates
-    from search.spaces import create_space
+    from hwnas.bench.pipelines.standalone import add_supernet_estimates
+    from hwnas.search.spaces import create_space
 
     df = add_supernet_estimates(create_space(space), out, checkpoint, calib_images=calib_images, workers=workers)
     click.echo(f"supernet estimates of {df['arch_str'].nunique()} archs -> {out}")
@@ -63,9 +62,8 @@ def standalone_supernet(space, checkpoint, out, calib_images, workers) -> None:
 def standalone_report(out, report_dir) -> None:
     """Trade-off, seed noise, supernet ranking (Kendall tau) and the two plots."""
     import pandas as pd
-
-    from bench.pipelines.standalone_report import write_report
-    from devices.table import read_sidecar
+    from hwnas.bench.pipelines.standalone_report import write_report
+    from hwnas.devices.table import read_sidecar
 
     p, f = write_report(pd.read_parquet(out), report_dir, read_sidecar(out), command="make standalone")
     click.echo(f"{p}: gap {f['decile_gap_pp']:.2f} pp, seed std {f['seed_std_pp']:.2f} pp, spread "
@@ -84,10 +82,13 @@ def standalone_report(out, report_dir) -> None:
 def standalone_predictors(space, out, samples, names, sizes, seeds, report_dir) -> None:
     """Fit predictors on supernet samples; Kendall tau against the stand-alone truth."""
     import pandas as pd
-
-    from bench.pipelines.standalone_report import figures, predictor_study, write_predictor_study
-    from devices.table import read_sidecar
-    from search.spaces import create_space
+    from hwnas.bench.pipelines.standalone_report import (
+        figures,
+        predictor_study,
+        write_predictor_study,
+    )
+    from hwnas.devices.table import read_sidecar
+    from hwnas.search.spaces import create_space
 
     if not read_sidecar(out).get("complete"):
         click.echo(f"{out}: the reference set is not complete yet (`make standalone` resumes it); predictors vs "

@@ -7,8 +7,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import click  # noqa: E402
-
-from bench.commands import options  # noqa: E402
+from hwnas.bench.commands import options  # noqa: E402
 
 
 @click.group()
@@ -33,11 +32,11 @@ def supernet_train(space, data, epochs, out, resume, force, seed, batch_size, lr
     import time
     from pathlib import Path
 
-    from bench.pipelines.store import backup
-    from core.lock import output_lock
-    from search.data import load_dataset
-    from search.spaces import create_space
-    from search.supernet import TrainConfig, train_supernet
+    from hwnas.bench.pipelines.store import backup
+    from hwnas.core.lock import output_lock
+    from hwnas.search.data import load_dataset
+    from hwnas.search.spaces import create_space
+    from hwnas.search.supernet import TrainConfig, train_supernet
 
     if resume and force:
         raise ValueError("--resume and --force contradict each other; pass one")
@@ -82,12 +81,12 @@ def sample(space, checkpoint, n, out, archs_file, data, seed, calib_images, val_
     import time
     from pathlib import Path
 
-    from bench.pipelines.store import backup, check_provenance
-    from bench.pipelines.supernet import run_facts, sample_subnets, summary, write_summary
-    from core.io import file_sha256
-    from core.lock import output_lock
-    from search.spaces import create_space
-    from search.supernet import load_checkpoint
+    from hwnas.bench.pipelines.store import backup, check_provenance
+    from hwnas.bench.pipelines.supernet import run_facts, sample_subnets, summary, write_summary
+    from hwnas.core.io import file_sha256
+    from hwnas.core.lock import output_lock
+    from hwnas.search.spaces import create_space
+    from hwnas.search.supernet import load_checkpoint
 
     if n < 1 and not archs_file:
         raise ValueError(f"--n must be >= 1, got {n}")
@@ -137,8 +136,8 @@ def train(space, arch, data, seed, split_seed, epochs, train_per_epoch, threads,
     from dataclasses import asdict
     from pathlib import Path
 
-    from bench.pipelines.standalone import StandaloneProtocol, _init, _train
-    from search.spaces import create_space
+    from hwnas.bench.pipelines.standalone import StandaloneProtocol, _init, _train
+    from hwnas.search.spaces import create_space
 
     sp = create_space(space)
     arch_str = sp.to_str(sp.from_str(arch))

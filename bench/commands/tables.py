@@ -3,9 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
-from bench.commands import options
-from core.paths import TABLES_DIR, portable
+from hwnas.bench.commands import options
+from hwnas.core.paths import TABLES_DIR, portable
 
 
 @click.group()
@@ -24,9 +23,9 @@ def tables() -> None:
 def import_(space: str, columns: str | None, unit: str | None, out: str | None,
             allow_negative: bool, file: str) -> None:
     """Validate FILE (CSV/Parquet with arch_idx or arch_str plus metric columns) for a space."""
-    from core.io import file_sha256
-    from devices.table import import_arch_table, write_table
-    from search.spaces import create_space
+    from hwnas.core.io import file_sha256
+    from hwnas.devices.table import import_arch_table, write_table
+    from hwnas.search.spaces import create_space
 
     sp = create_space(space)
     cols = [c.strip() for c in columns.split(",")] if columns else None

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hwnas.core import paths
+from hwnas.core.io import atomic_write_bytes
 from scipy import stats
-
-from core import paths
-from core.io import atomic_write_bytes
 
 _LAT = "help-latency/help_nasbench201_latency_ms.csv"
 _T200 = ("nb201-acc-200ep/nb201_cifar10_200ep.csv", "cifar10_test_acc")

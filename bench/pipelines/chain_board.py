@@ -30,12 +30,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hwnas.bench.pipelines import search as search_pipeline
+from hwnas.bench.pipelines.standalone import StandaloneProtocol
+from hwnas.core import paths
+from hwnas.core.io import atomic_write_bytes
 from scipy import stats
-
-from bench.pipelines import search as search_pipeline
-from bench.pipelines.standalone import StandaloneProtocol
-from core import paths
-from core.io import atomic_write_bytes
 
 log = logging.getLogger("hwnas")
 
@@ -104,8 +103,8 @@ class ChainBoard:
 
 def run(board: ChainBoard) -> Path:
     """Run the chosen stages (resumably) and write the board."""
-    from search.methods import list_methods
-    from search.spaces import create_space
+    from hwnas.search.methods import list_methods
+    from hwnas.search.spaces import create_space
 
     unknown = sorted(set(board.stages) - set(STAGES))
     if unknown:
@@ -129,7 +128,7 @@ def run(board: ChainBoard) -> Path:
     if "measure" in board.stages and picks:
         measure_picks(board, space, picks)
     if "train" in board.stages and picks:
-        from bench.pipelines.standalone import train_reference
+        from hwnas.bench.pipelines.standalone import train_reference
 
         train_reference(space, board.table(), board.runs_dir / "picks-standalone.parquet", protocol=board.protocol,
                         archs=[space.from_str(s) for s in picks], executor="process" if board.executor == "serial"
@@ -144,11 +143,15 @@ def _runs(board: ChainBoard) -> pd.DataFrame:
 
 def measure_picks(board: ChainBoard, space, picks: list[str]) -> pd.DataFrame:
     """Time each pick end to end (validate-lut's protocol, two passes; resumable rows)."""
-    from bench.pipelines.profile import arch_units
-    from bench.pipelines.validate_lut import ValidateConfig, measure_networks, reference_calibration
-    from devices.registry import create_device
-    from devices.table import read_sidecar
-    from devices.timing import TimingConfig
+    from hwnas.bench.pipelines.profile import arch_units
+    from hwnas.bench.pipelines.validate_lut import (
+        ValidateConfig,
+        measure_networks,
+        reference_calibration,
+    )
+    from hwnas.devices.registry import create_device
+    from hwnas.devices.table import read_sidecar
+    from hwnas.devices.timing import TimingConfig
 
     tmeta = read_sidecar(board.table())
     if "device" not in tmeta:
@@ -177,8 +180,8 @@ def measured_latency(board: ChainBoard) -> dict[str, float]:
 
 def _standalone(path: Path | None) -> pd.DataFrame:
     """Per arch (standalone_report.per_arch) of a stand-alone file; empty when there is none."""
-    from bench.pipelines.standalone import COLUMNS
-    from bench.pipelines.standalone_report import per_arch
+    from hwnas.bench.pipelines.standalone import COLUMNS
+    from hwnas.bench.pipelines.standalone_report import per_arch
 
     exists = path is not None and Path(path).exists()
     return per_arch(pd.read_parquet(path) if exists else pd.DataFrame(columns=COLUMNS))
@@ -256,7 +259,7 @@ def _f(v, fmt="{:.2f}") -> str:
 def _supernet_cost(board: ChainBoard) -> str:
     if not board.supernet or not Path(board.supernet).exists():
         return "the shared supernet's checkpoint is not on this machine; its training cost is not shown"
-    from search.supernet import load_checkpoint
+    from hwnas.search.supernet import load_checkpoint
 
     ck = load_checkpoint(board.supernet)
     hist = ck.get("history") or []
@@ -272,7 +275,7 @@ _TRAINING_BUDGET = ("epochs", "n_train", "n_images", "train_per_epoch", "batch_s
 
 def _budgets(board: ChainBoard, methods) -> str:
     """What each method was allowed: queries, and a one-shot method's supernet training."""
-    from search.methods import create_method, method_meta
+    from hwnas.search.methods import create_method, method_meta
 
     out = []
     for m in sorted(methods):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from core.io import atomic_save_figure
+from hwnas.core.io import atomic_save_figure
 
 
 def pyplot():

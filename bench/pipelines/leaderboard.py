@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from core import paths
-from core.io import atomic_write_bytes
+from hwnas.core import paths
+from hwnas.core.io import atomic_write_bytes
 
 from . import figures
 from . import search as search_pipeline
@@ -52,7 +51,7 @@ def nb201_track(data_dir: Path, quantiles=NB201_QUANTILES, track: str = "nb201"
     for f in (acc, lat) + ((sup,) if track == "nb201-ws" else ()):
         if not f.exists():
             raise FileNotFoundError(f"{f}: benchmark table missing; set HWNAS_DATA_DIR to the shared data folder")
-    from search.spaces import create_space
+    from hwnas.search.spaces import create_space
 
     sp = create_space("nb201")
     cons, where = [], {}
@@ -78,7 +77,7 @@ def run(track: str, out: str | os.PathLike = paths.LEADERBOARDS_DIR, methods: li
         workers: int | None = None) -> Path:
     """Run (resumably) and write OUT/<track>.md|csv|png. `quantile`: one or several bound
     quantiles (default: 25/50/75%)."""
-    from search.methods import list_methods
+    from hwnas.search.methods import list_methods
 
     out = Path(out)
     data_dir = paths.data_dir(data_dir)
@@ -100,7 +99,7 @@ def _source_argmax(space_name, accuracy, truth, constraints, where, data, tables
     """The reference row: the accuracy source's own feasible argmax (zero queries), scored by the
     truth. NB201 tables hold every cell once, so this is plain table arithmetic (first maximum in
     arch_idx order, as `exact_optimum` takes it)."""
-    from devices.table import parse_table_spec
+    from hwnas.devices.table import parse_table_spec
 
     def column(spec):
         path, col = parse_table_spec(os.path.expandvars(spec))
@@ -130,7 +129,7 @@ def report(track: str, out: str | os.PathLike = paths.LEADERBOARDS_DIR, seeds: i
     """Rewrite OUT/<track>.md|csv|png from the runs already in OUT/<track>-runs without running
     anything (an interrupted board; `hwnas leaderboard` resumes the rest). NB201 tracks only:
     each constraint's device and quantile are read back from the latency table."""
-    from devices.table import parse_table_spec
+    from hwnas.devices.table import parse_table_spec
 
     out = Path(out)
     data_dir = paths.data_dir(data_dir)

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-
-from core.paths import ACCURACIES_DIR
+from hwnas.core.paths import ACCURACIES_DIR
 
 ACCURACY_PREDICTORS = ("auto", "bilinear", "bilinear-struct", "gcn", "gcn-struct", "xgb", "xgb-struct",
                        "xgb-graf", "xgb-graf-struct", "rf", "rf-graf", "mlp", "mlp-graf", "ridge",

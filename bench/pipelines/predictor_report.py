@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from core.io import atomic_write_bytes
+from hwnas.core.io import atomic_write_bytes
 
 # HELP (Lee et al., NeurIPS 2021), Table 3, NAS-Bench-201, 10 samples of the target device,
 # Spearman, as printed in the authors' repository README (github.com/HayeonLee/HELP, section
@@ -115,12 +114,11 @@ def latency_ceilings(help201: Path, devices: list[str]) -> dict[str, tuple[float
     """
     if not devices:
         return {}
+    from hwnas.bench.pipelines.predictor_experiments import device_columns, prior_columns
+    from hwnas.search.methods.enumerated import cells, struct_features
+    from hwnas.search.spaces import create_space
     from scipy.stats import spearmanr
     from sklearn.linear_model import RidgeCV
-
-    from bench.pipelines.predictor_experiments import device_columns, prior_columns
-    from search.methods.enumerated import cells, struct_features
-    from search.spaces import create_space
 
     sp = create_space("nb201")
     df = pd.read_csv(help201)
@@ -282,7 +280,7 @@ def standard_summary(results: dict[str, pd.DataFrame], groups: dict[str, str], s
         L += ["", "## mbv3-fmnist supernet samples", ""]
         n_rows = int(r.n_test.iloc[0] + r.train_size.iloc[0])
         L += _accuracy_lines(r, f"mbv3-fmnist supernet samples ({n_rows} archs, `{samples}`)", None)
-        from devices.table import read_table_file
+        from hwnas.devices.table import read_table_file
 
         acc = read_table_file(samples)["val_acc"].to_numpy(np.float64)
         p = acc.mean() / 100

@@ -22,14 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from bench.pipelines.store import locked_output, read_csv_rows, read_json_file
-from core import paths
-from core.io import atomic_write_bytes, file_sha256
-from devices.table import import_arch_table, parse_table_spec, read_table_file
-from predictors.base import create_predictor, list_predictors
-from predictors.metrics import evaluate_predictions
-from predictors.transfer import PriorTables
+from hwnas.bench.pipelines.store import locked_output, read_csv_rows, read_json_file
+from hwnas.core import paths
+from hwnas.core.io import atomic_write_bytes, file_sha256
+from hwnas.devices.table import import_arch_table, parse_table_spec, read_table_file
+from hwnas.predictors.base import create_predictor, list_predictors
+from hwnas.predictors.metrics import evaluate_predictions
+from hwnas.predictors.transfer import PriorTables
 
 from .predictor_experiments import (
     ACCURACY_PREDICTORS,
@@ -155,7 +154,7 @@ def target_params(name: str, cost: bool) -> dict:
     """What a predictor that takes the target kind (`auto`) is told about this table."""
     import inspect
 
-    from predictors.base import predictor_class
+    from hwnas.predictors.base import predictor_class
 
     params = inspect.signature(predictor_class(name).__init__).parameters
     return {"target": "cost" if cost else "accuracy"} if "target" in params else {}
@@ -178,9 +177,8 @@ def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
     `fit=False` fits nothing: the summary is rewritten from the rows already in `out`.
     """
     limits = dict(size_limits or {})
+    from hwnas.search.spaces import create_space
     from tqdm import tqdm
-
-    from search.spaces import create_space
 
     space = create_space(space) if isinstance(space, str) else space
     t = load_target(space, table, target, mode)
@@ -313,7 +311,7 @@ def standard(out_root: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str |
             continue
         sizes = e.train_sizes
         if e.group == "supernet":  # the sample file may hold fewer archs than 1000 + test
-            from search.spaces import create_space
+            from hwnas.search.spaces import create_space
 
             try:
                 n_rows = len(load_target(create_space(e.space), e.table, None, e.mode).y)

@@ -18,14 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from hwnas.bench.pipelines.store import RowStore
+from hwnas.core.paths import TABLES_DIR
+from hwnas.devices.base import Device
+from hwnas.devices.export import DEFAULT_CACHE_DIR, OnnxCache
+from hwnas.devices.table import now_iso, read_sidecar
+from hwnas.devices.timing import TimingConfig
 from tqdm.auto import tqdm
-
-from bench.pipelines.store import RowStore
-from core.paths import TABLES_DIR
-from devices.base import Device
-from devices.export import DEFAULT_CACHE_DIR, OnnxCache
-from devices.table import now_iso, read_sidecar
-from devices.timing import TimingConfig
 
 DEFAULT_OUT = TABLES_DIR
 
@@ -85,7 +84,7 @@ def arch_units(space, archs) -> list[Unit]:
 
 def calibrate(device: Device, cfg: TimingConfig, batch: int) -> dict:
     """Time the reference network alone, with a longer cap than a block gets."""
-    from devices.reference import (
+    from hwnas.devices.reference import (
         REFERENCE_NAME,
         reference_digest,
         reference_input,
@@ -118,8 +117,8 @@ def _better(a: dict, b: dict) -> dict:
 
 def profile_device(spec: str, pc: ProfileConfig, position: int = 0) -> dict:
     """Profile one device; returns a summary dict (rows measured, seconds, table path)."""
-    from devices.registry import create_device
-    from search.spaces import create_space
+    from hwnas.devices.registry import create_device
+    from hwnas.search.spaces import create_space
 
     space = create_space(pc.space)
     device = create_device(spec)
@@ -138,7 +137,7 @@ def profile_device(spec: str, pc: ProfileConfig, position: int = 0) -> dict:
     if pc.force and store.exists():  # start afresh, but keep what was measured as a backup
         old = store.load()
         if not old.empty:
-            from devices.table import write_table
+            from hwnas.devices.table import write_table
 
             write_table(old, path.with_name(f"{path.stem}.replaced-{time.strftime('%Y%m%dT%H%M%S')}.parquet"),
                         csv_mirror=False)
@@ -150,7 +149,7 @@ def profile_device(spec: str, pc: ProfileConfig, position: int = 0) -> dict:
     if pc.limit is not None:
         todo = todo[: pc.limit]
 
-    from devices.reference import reference_digest, reference_module
+    from hwnas.devices.reference import reference_digest, reference_module
 
     ref_module = reference_module() if pc.reference else None
     cal = {}
@@ -170,7 +169,7 @@ def profile_device(spec: str, pc: ProfileConfig, position: int = 0) -> dict:
                                "peak_mem_bytes": "measured by the runtime where it exposes one (see peak_mem_source)"},
             "load_avg_start": list(os.getloadavg()), "status": "in progress", "total_units": len(units)}
     if todo:
-        from devices.table import write_sidecar
+        from hwnas.devices.table import write_sidecar
         write_sidecar(path, {**meta_prev, **meta, "rows": len(done)})
     cache = OnnxCache(pc.cache_dir)
     ref_ms = cal.get("ref_latency_ms")

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from bench.pipelines.store import clamp_budgets, locked_output, resume_runs, source_digest
-from core.capabilities import is_enumerable
-from core.io import atomic_write_bytes
-from core.paths import TABLES_DIR
+from hwnas.bench.pipelines.store import clamp_budgets, locked_output, resume_runs, source_digest
+from hwnas.core.capabilities import is_enumerable
+from hwnas.core.io import atomic_write_bytes
+from hwnas.core.paths import TABLES_DIR
 
 RUN_KEY = ["method", "constraint", "budget", "seed"]
 
@@ -30,7 +29,7 @@ def accuracy_source(space, spec: str, data: str = "fashion-mnist", estimate_stor
     with `estimate_store`, a folder where runs share its estimates: search/supernet/estimate_store.py).
     `evaluator`: the executor that scores subnets ("serial" inside a search worker, which must
     not start a pool of its own)."""
-    from search.methods import FunctionAccuracy, TableAccuracy
+    from hwnas.search.methods import FunctionAccuracy, TableAccuracy
 
     if spec.startswith("table:"):
         return TableAccuracy(space, spec)
@@ -39,7 +38,7 @@ def accuracy_source(space, spec: str, data: str = "fashion-mnist", estimate_stor
         if not ckpt.exists():
             raise FileNotFoundError(f"supernet checkpoint {ckpt} does not exist; train one with "
                                     f"`hwnas supernet train --space {space.name}` (make supernet)")
-        from search.supernet import SubnetEvaluator
+        from hwnas.search.supernet import SubnetEvaluator
 
         scorer = SubnetEvaluator(space, ckpt, data=data, store=estimate_store, executor=evaluator)
         return FunctionAccuracy(lambda archs: scorer(archs), name=f"supernet:{ckpt.name}",
@@ -82,11 +81,10 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     Runs are independent: `executor="process"` or `"ray"` (search/supernet/executor.py) spreads
     them over workers that each load the problem once; rows are still written in job order.
     """
+    from hwnas.search.methods import create_method, list_methods, method_meta, method_supports
+    from hwnas.search.optimum import exact_optimum
+    from hwnas.search.supernet.executor import create_executor
     from tqdm import tqdm
-
-    from search.methods import create_method, list_methods, method_meta, method_supports
-    from search.optimum import exact_optimum
-    from search.supernet.executor import create_executor
 
     known = list_methods()
     for m in methods:
@@ -157,8 +155,8 @@ def method_version(name: str, space=None) -> int:
     old code are not mixed silently with runs of the new one. `version={"nb201": 2}` versions
     the code per space (keys as in `supports=`; spaces no key covers: 1), so a change to what a
     method does on one space does not send another space's runs to be redone."""
-    from search.methods import method_meta
-    from search.methods.base import supports_space
+    from hwnas.search.methods import method_meta
+    from hwnas.search.methods.base import supports_space
 
     v = method_meta(name).get("version", 1)
     if not isinstance(v, dict):
@@ -198,8 +196,8 @@ def _drop_superseded(out: Path, rows: list[dict], traj: list[dict], versions: di
 
 def _load_problem(space_name: str, accuracy: str, constraints: tuple[str, ...], data: str, tables_dir: str,
                   truth: str | None = None, estimate_store: str | None = None, evaluator: str = "process"):
-    from search.constraints import resolve
-    from search.spaces import create_space
+    from hwnas.search.constraints import resolve
+    from hwnas.search.spaces import create_space
 
     space = create_space(space_name)
     bound = {c: resolve(space, [os.path.expandvars(c)], tables_dir)[0] for c in constraints}
@@ -215,7 +213,7 @@ def _cost_digests(bound: dict) -> dict:
     """`cost_sha256 <constraint>` -> content hashes of the files its costs are read from, one
     fact per constraint, so runs of another constraint can join the same folder later while a
     table that changed under a constraint already run is refused on resume."""
-    from core.io import file_sha256
+    from hwnas.core.io import file_sha256
 
     files = {p for b in bound.values() for p in b.cost.sources if Path(p).is_file()}
     sha = {p: file_sha256(p) for p in files}  # a board's constraints share one table: hash it once
@@ -240,8 +238,8 @@ def _init_worker(space_name, accuracy, constraints, data, tables_dir, truth=None
 
 
 def _run_one(job) -> tuple[dict, list[dict]]:
-    from search.methods import create_method
-    from search.methods.oneshot import cpu_seconds
+    from hwnas.search.methods import create_method
+    from hwnas.search.methods.oneshot import cpu_seconds
 
     m, c, b, s, kw = job
     space, acc, bound, truth = _WORKER["problem"]
@@ -286,7 +284,7 @@ def bound_at_quantile(space, spec: str, q: float, tables_dir: str | os.PathLike 
                       n: int = 4000, seed: int = 0) -> float:
     """The q-quantile of a cost over the space (all archs if finite, else n samples): a budget
     that binds, stated with its quantile so users know how tight it is."""
-    from search.constraints import cost_model, parse_constraint
+    from hwnas.search.constraints import cost_model, parse_constraint
 
     spec = os.path.expandvars(spec)
     c = parse_constraint(f"{spec.split('@', 1)[0]}<=1@{spec.split('@', 1)[1]}")

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from core.paths import portable
-from devices.table import read_sidecar, write_table
+from hwnas.core.paths import portable
+from hwnas.devices.table import read_sidecar, write_table
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ class StandaloneProtocol:
     threads: int = 1
 
     def train_config(self, seed: int):
-        from search.supernet import TrainConfig
+        from hwnas.search.supernet import TrainConfig
 
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                            sampler="fixed", seed=seed, train_per_epoch=self.train_per_epoch,
@@ -76,8 +75,8 @@ class LatencyModel:
     _calib: object = field(default=None, repr=False)
 
     def __post_init__(self):
-        from devices.lut import BlockTable, calibration_path, read_calibration
-        from predictors.baselines import LUTSumPredictor
+        from hwnas.devices.lut import BlockTable, calibration_path, read_calibration
+        from hwnas.predictors.baselines import LUTSumPredictor
 
         self.table = BlockTable.from_file(self.table_path, "latency_norm_ms")
         self.source = "table sum (latency_norm_ms, reference-normalised)"
@@ -140,9 +139,8 @@ _WORKER: dict = {}
 
 def _init(space_name: str, protocol: dict, threads: int | None = None) -> None:
     import torch
-
-    from search.data import load_dataset
-    from search.spaces import create_space
+    from hwnas.search.data import load_dataset
+    from hwnas.search.spaces import create_space
 
     proto = StandaloneProtocol(**{**protocol, "seeds": tuple(protocol["seeds"])})
     if threads:
@@ -153,8 +151,8 @@ def _init(space_name: str, protocol: dict, threads: int | None = None) -> None:
 
 
 def _train(task: tuple[str, int]) -> dict:
-    from search.supernet import train_standalone
-    from search.supernet.evaluate import count_params_macs
+    from hwnas.search.supernet import train_standalone
+    from hwnas.search.supernet.evaluate import count_params_macs
 
     arch_str, seed = task
     space, proto, data = _WORKER["space"], _WORKER["protocol"], _WORKER["data"]
@@ -172,9 +170,8 @@ def train_reference(space, table_path: str | Path, out: str | Path, n: int = 40,
                     workers: int | None = 2, archs: list | None = None, limit: int | None = None,
                     progress: bool = True) -> pd.DataFrame:
     """Train the reference set (or `archs`) with every protocol seed; resumable, appends rows."""
+    from hwnas.search.supernet.executor import create_executor
     from tqdm.auto import tqdm
-
-    from search.supernet.executor import create_executor
 
     proto = protocol or StandaloneProtocol()
     out_p = Path(out)
@@ -236,7 +233,7 @@ def _ends_first(items: list) -> list:
 def add_supernet_estimates(space, out: str | Path, checkpoint: str | Path, calib_images: int = 512,
                            workers: int | None = None, executor: str = "process") -> pd.DataFrame:
     """Fill `supernet_val_acc` of every arch in the reference file (whole val split)."""
-    from search.supernet import SubnetEvaluator, load_checkpoint
+    from hwnas.search.supernet import SubnetEvaluator, load_checkpoint
 
     out_p = Path(out)
     df, meta = _read(out_p)

@@ -138,7 +138,7 @@ def predictor_study(space, samples: pd.DataFrame, reference: pd.DataFrame, predi
     """The GCN paper's setting on our own data: fit each predictor on N supernet-sampled
     (arch, supernet accuracy) pairs, rank the stand-alone reference archs, Kendall tau against
     their stand-alone mean; beside it the supernet's own estimate of the same archs (fit nothing)."""
-    from predictors.base import create_predictor
+    from hwnas.predictors.base import create_predictor
 
     ref = per_arch(reference)
     ref_archs = [space.from_str(s) for s in ref["arch_str"]]

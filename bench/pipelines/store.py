@@ -21,12 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-
-from core import lock
-from core.capabilities import Enumerable
-from core.io import atomic_write_bytes, file_sha256
-from core.paths import resolve
-from devices.table import TableError, read_table_file, write_sidecar
+from hwnas.core import lock
+from hwnas.core.capabilities import Enumerable
+from hwnas.core.io import atomic_write_bytes, file_sha256
+from hwnas.core.paths import resolve
+from hwnas.devices.table import TableError, read_table_file, write_sidecar
 
 LIST_COLUMNS = ("samples_ms", "extra_ratios")  # kept in Parquet, left out of the CSV mirror
 

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from core.paths import portable
-from devices.table import read_sidecar, write_table
+from hwnas.core.paths import portable
+from hwnas.devices.table import read_sidecar, write_table
 
 
 def sample_archs(space, n: int, seed: int, archs_file: str | None = None) -> list:
@@ -26,7 +25,7 @@ def sample_archs(space, n: int, seed: int, archs_file: str | None = None) -> lis
         if not p.exists():
             raise FileNotFoundError(f"{p}: no such arch list; give a text file (one arch string per line) or a table with arch_str")
         if p.suffix.lower() in (".csv", ".parquet", ".pq"):
-            from devices.table import read_table_file
+            from hwnas.devices.table import read_table_file
 
             df = read_table_file(p)
             if "arch_str" not in df.columns:
@@ -48,9 +47,8 @@ def sample_subnets(space, checkpoint: str, out: str, n: int = 200, seed: int = 0
                    data: str = "fashion-mnist", archs_file: str | None = None,
                    calib_images: int = 512, val_images: int | None = None, workers: int | None = None,
                    executor: str = "process", chunk: int = 4, progress: bool = True) -> pd.DataFrame:
+    from hwnas.search.supernet import SubnetEvaluator, load_checkpoint
     from tqdm.auto import tqdm
-
-    from search.supernet import SubnetEvaluator, load_checkpoint
 
     ck = load_checkpoint(checkpoint)
     if ck["space"] != space.name:
@@ -124,7 +122,7 @@ def run_facts(out: str | Path, checkpoint: str | Path) -> dict:
     """Timing provenance for the summary: training from the checkpoint, sampling from the sidecar."""
     import os
 
-    from search.supernet import load_checkpoint
+    from hwnas.search.supernet import load_checkpoint
 
     hist = load_checkpoint(checkpoint).get("history", [])
     meta = read_sidecar(out)

@@ -18,17 +18,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hwnas.bench.pipelines.profile import measure_unit, network_units, table_path
+from hwnas.bench.pipelines.store import RowStore
+from hwnas.core.io import atomic_write_bytes, file_sha256
+from hwnas.core.paths import TABLES_DIR
+from hwnas.devices.export import DEFAULT_CACHE_DIR, OnnxCache
+from hwnas.devices.lut import calibration_path
+from hwnas.devices.table import TableError, now_iso, read_sidecar, write_sidecar
+from hwnas.devices.timing import TimingConfig
 from scipy import stats
 from tqdm.auto import tqdm
-
-from bench.pipelines.profile import measure_unit, network_units, table_path
-from bench.pipelines.store import RowStore
-from core.io import atomic_write_bytes, file_sha256
-from core.paths import TABLES_DIR
-from devices.export import DEFAULT_CACHE_DIR, OnnxCache
-from devices.lut import calibration_path
-from devices.table import TableError, now_iso, read_sidecar, write_sidecar
-from devices.timing import TimingConfig
 
 LATENCIES = {"normalised": "latency_norm_ms", "raw": "latency_ms"}
 
@@ -72,7 +71,7 @@ def measure_networks(vc: ValidateConfig, device, space, units, cal: dict, path: 
     if store.exists() and not vc.resume:
         raise FileExistsError(f"{path} already exists; pass --resume to reuse its measurements or delete it")
     done = store.done_keys()
-    from devices.reference import reference_module
+    from hwnas.devices.reference import reference_module
 
     ref = reference_module() if vc.reference else None
     cache = OnnxCache(vc.cache_dir)
@@ -93,10 +92,10 @@ def measure_networks(vc: ValidateConfig, device, space, units, cal: dict, path: 
 
 
 def validate(vc: ValidateConfig) -> dict:
-    from devices.lut import BlockTable
-    from devices.registry import create_device
-    from predictors.base import create_predictor
-    from search.spaces import create_space
+    from hwnas.devices.lut import BlockTable
+    from hwnas.devices.registry import create_device
+    from hwnas.predictors.base import create_predictor
+    from hwnas.search.spaces import create_space
 
     space = create_space(vc.space)
     device = create_device(vc.device)

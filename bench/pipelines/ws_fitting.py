@@ -28,9 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from core import paths
-from core.io import atomic_write_bytes
+from hwnas.core import paths
+from hwnas.core.io import atomic_write_bytes
 
 SIZES = (100, 1000, 5000)
 SEEDS = 3
@@ -70,11 +69,10 @@ def _tau(pred, truth, mask=None):
 
 def run(out: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str | os.PathLike | None = None,
         sizes=SIZES, seeds: int = SEEDS, gcn_epochs: int = GCN_EPOCHS, resume: bool = True) -> Path:
+    from hwnas.search.methods import TableAccuracy
+    from hwnas.search.methods.enumerated import CellGCN, cells, struct_features
+    from hwnas.search.spaces import create_space
     from threadpoolctl import threadpool_limits
-
-    from search.methods import TableAccuracy
-    from search.methods.enumerated import CellGCN, cells, struct_features
-    from search.spaces import create_space
 
     data_dir = paths.data_dir(data_dir)
     sp = create_space("nb201")

@@ -15,11 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-
-from core.capabilities import CellGraph, Chain, Enumerable, FeatureEncodable, is_enumerable
-from core.params import Parameters
-from core.registry import Registry
-from search.constraints import BoundConstraint
+from hwnas.core.capabilities import CellGraph, Chain, Enumerable, FeatureEncodable, is_enumerable
+from hwnas.core.params import Parameters
+from hwnas.core.registry import Registry
+from hwnas.search.constraints import BoundConstraint
 
 
 class BudgetExhausted(RuntimeError):
@@ -85,7 +84,7 @@ class TableAccuracy(AccuracySource):
 
     def __init__(self, space, spec: str):
         super().__init__()
-        from devices.table import import_arch_table, parse_table_spec
+        from hwnas.devices.table import import_arch_table, parse_table_spec
 
         path, column = parse_table_spec(spec)
         if column is None:
@@ -326,7 +325,7 @@ def supports_space(supports, space) -> bool:
 def method_supports(name: str, space) -> bool:
     """Whether method `name` runs on `space` (a space object or name), read from the registry."""
     if isinstance(space, str):
-        from search.spaces import create_space
+        from hwnas.search.spaces import create_space
 
         space = create_space(space)
     return supports_space(method_meta(name).get("supports", ("any",)), space)
@@ -343,8 +342,8 @@ def _import_all() -> None:
     import importlib
     import pkgutil
 
-    import search.methods as pkg
+    import hwnas.search.methods as pkg
 
     for m in pkgutil.iter_modules(pkg.__path__):
         if m.name != "base":
-            importlib.import_module(f"search.methods.{m.name}")
+            importlib.import_module(f"hwnas.search.methods.{m.name}")

@@ -91,8 +91,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
-
-from core.capabilities import CellGraph, Chain, is_enumerable
+from hwnas.core.capabilities import CellGraph, Chain, is_enumerable
 
 from .base import feasible_mask, register_method
 from .edge_costs import fit_edge_costs
@@ -199,10 +198,9 @@ def variants(arch, scores: np.ndarray, n_ops: int, radius: int = 2) -> list[tupl
 def _modules():
     """Torch modules, built lazily so the registry imports without torch."""
     import torch
+    from hwnas.search.spaces.nb201 import EDGES, OPS
+    from hwnas.search.spaces.nb201_net import NB201Network, make_op
     from torch import nn
-
-    from search.spaces.nb201 import EDGES, OPS
-    from search.spaces.nb201_net import NB201Network, make_op
 
     class SwitchCell(nn.Module):
         """An NB201 cell with every op on every edge; `forward(x, s, alive)` with s (E, K)."""
@@ -294,7 +292,7 @@ def exact_hessian_diag(loss, S, alive):
 
 @lru_cache(maxsize=1)  # Fashion-MNIST is ~190 MB as float32: keep one
 def _dataset(spec: str, seed: int):
-    from search.data import load_dataset
+    from hwnas.search.data import load_dataset
 
     return load_dataset(spec, seed=seed)
 
@@ -441,7 +439,7 @@ class BayesNAS(OneShotSearcher):
                                     pruned=int((~alive).sum())))
         self.gamma_, self.w_, self.alive_, self.history_ = gamma, w, alive, history
         self.switches_ = S.detach().numpy().copy()
-        from search.data import Split
+        from hwnas.search.data import Split
 
         from .oneshot import accuracy_of, cpu_seconds, recalibrate_bn
 
@@ -658,8 +656,7 @@ def ggn_diag_chain(net, sw, S, alive, x, y) -> np.ndarray:
 def _search_chain(self, space, accuracy, constraints, budget, rng):
     import torch
     import torch.nn.functional as F
-
-    from search.data import batches
+    from hwnas.search.data import batches
 
     from .oneshot import (
         accuracy_of,

@@ -63,10 +63,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from core.capabilities import CellGraph
-from search.constraints import BlockTableCost
-from search.spaces.chain import ChainSpace
+from hwnas.core.capabilities import CellGraph
+from hwnas.search.constraints import BlockTableCost
+from hwnas.search.spaces.chain import ChainSpace
 
 from .base import Searcher, check_choices, feasible_mask, register_method, sample_feasible
 from .enumerated import (
@@ -114,7 +113,7 @@ def _coef(pred, with_pairwise: bool) -> _Linear:
 
 
 def _bilinear(space, **params):
-    from predictors.bilinear import BilinearPredictor
+    from hwnas.predictors.bilinear import BilinearPredictor
 
     p = BilinearPredictor(space.name, **params)
     p.__dict__["_space_obj"] = space  # the caller's space object, not a fresh registry one

@@ -88,10 +88,9 @@ from functools import cache
 
 import numpy as np
 import torch
+from hwnas.core.capabilities import CellGraph, Chain, is_enumerable
+from hwnas.search.supernet.base import Supernet
 from torch import nn
-
-from core.capabilities import CellGraph, Chain, is_enumerable
-from search.supernet.base import Supernet
 
 from .base import feasible_mask, register_method, sample_feasible
 from .oneshot import OneShotSearcher
@@ -462,7 +461,7 @@ def train_fair_supernet(space, data, epochs: int = 5, batch_size: int = 64, lr: 
     """Build the fair supernet of `space` (DI init; or take `net`) and train it with `fair_paths`
     on `data.train` through the shared `Trainer` (gradients of the m paths accumulated, one
     update per step)."""
-    from search.supernet.train import TrainConfig, Trainer
+    from hwnas.search.supernet.train import TrainConfig, Trainer
 
     torch.manual_seed(seed)
     net = net if net is not None else FairChainSupernet(space, di_init=di_init, seed=seed)
@@ -532,8 +531,8 @@ def evolve(space, score_fn, constraints, rng: np.random.Generator, population: i
 
 def _cell_modules():
     """Torch classes of the NB201 fair supernet (built lazily)."""
-    from search.spaces.nb201 import EDGES, OPS
-    from search.spaces.nb201_net import NB201Network, Zero, make_op
+    from hwnas.search.spaces.nb201 import EDGES, OPS
+    from hwnas.search.spaces.nb201_net import NB201Network, Zero, make_op
 
     class FairCell(nn.Module):
         """An NB201 cell with an independent module per (edge, op); parameter-free ops (skip,
@@ -655,7 +654,7 @@ def jacobian_scores(net: FairChainSupernet, space, split, rng: np.random.Generat
     """DI-NAS module scores from the first-order (Jacobian) estimate of each candidate's effect
     on the held-out loss (reconstruction, see the module docstring). Returns (per stage
     [max_depth, n_choices] scores, higher is better; spread statistics)."""
-    from search.data import batches
+    from hwnas.search.data import batches
 
     was = net.training
     net.eval()
@@ -692,8 +691,7 @@ def jacobian_scores_cell(net, space, split, rng: np.random.Generator, n_batches:
     """NB201: [6, 5] per-(edge, op) scores, the first-order estimate summed over the cells
     (every cell shares the genotype), relative to each edge's mean."""
     import torch.nn.functional as F
-
-    from search.data import batches
+    from hwnas.search.data import batches
 
     E, K = 6, 5
     sums, sq, cnt = np.zeros((E, K)), np.zeros((E, K)), 0
@@ -837,7 +835,7 @@ class DINAS(OneShotSearcher):
                                    di_init=self.di_init, seed=seed)
             if self.check_isometry:
                 self.isometry_ = cell_isometry_report(net)
-            from search.supernet.train import TrainConfig, Trainer
+            from hwnas.search.supernet.train import TrainConfig, Trainer
 
             n = len(data.train) if self.train_per_epoch is None else min(self.train_per_epoch, len(data.train))
             total = max(1, n // self.batch_size) * self.epochs

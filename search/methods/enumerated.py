@@ -13,8 +13,7 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
-
-from core.capabilities import CellGraph, is_enumerable
+from hwnas.core.capabilities import CellGraph, is_enumerable
 
 _SPACE_CACHE: dict = {}
 _FEAS_CACHE: dict = {}

@@ -49,8 +49,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
-from core.capabilities import CellGraph, Chain
+from hwnas.core.capabilities import CellGraph, Chain
 
 from .base import Searcher, cheapest, check_choices, feasible_mask, register_method, sample_feasible
 from .enumerated import cells, feasible_all
@@ -180,7 +179,7 @@ class GCNSearch(Searcher):
         return predictor, queried
 
     def _new_predictor(self, space, rng):
-        from predictors.base import create_predictor
+        from hwnas.predictors.base import create_predictor
 
         return create_predictor("gcn", space=space.name, seed=int(rng.integers(2 ** 31)), encoding=self.encoding,
                                 epochs=self.epochs, hidden=self.hidden, layers=self.layers,

@@ -105,9 +105,8 @@ import time
 from functools import lru_cache
 
 import numpy as np
-
-from core.capabilities import CellGraph, Chain, is_enumerable
-from search.spaces.nb201 import EDGES, N_EDGES, N_OPS
+from hwnas.core.capabilities import CellGraph, Chain, is_enumerable
+from hwnas.search.spaces.nb201 import EDGES, N_EDGES, N_OPS
 
 from .base import feasible_mask, register_method
 from .edge_costs import fit_edge_costs
@@ -205,10 +204,9 @@ def regulariser(net, P, conv_cost, mu: float):
 def _build_net(in_channels: int, num_classes: int, C: int, cells_per_stage: int, stages: int,
                beta_init: float = 0.0):
     torch = _torch()
+    from hwnas.search.spaces.nb201_net import Head, ResNetBasicBlock, Stem
     from torch import nn
     from torch.nn import functional as F
-
-    from search.spaces.nb201_net import Head, ResNetBasicBlock, Stem
 
     class GatedConv(nn.Module):
         """ReLU-conv-BN with a weight mask (`Step(|W| - t_w)`) and filter gates on its output."""
@@ -365,7 +363,7 @@ def repair(constraints, arch, scores: np.ndarray, archs: np.ndarray | None = Non
     if feasible_mask(constraints, [tuple(a)])[0]:
         return tuple(a), f"decoded cell infeasible: repaired by {swaps} greedy swap(s)"
     if archs is None or values is None:
-        from search.spaces.nb201 import NB201Space
+        from hwnas.search.spaces.nb201 import NB201Space
 
         archs = np.asarray(list(NB201Space().iter_all()))
         values = [np.asarray(c.values(list(map(tuple, archs))), dtype=np.float64) for c in constraints]
@@ -382,11 +380,11 @@ def repair(constraints, arch, scores: np.ndarray, archs: np.ndarray | None = Non
 
 @lru_cache(maxsize=2)
 def _dataset(spec: str, resolution: int | None):
-    from search.data import load_dataset
+    from hwnas.search.data import load_dataset
 
     shape = None
     if resolution is not None:
-        from search.data import parse_spec
+        from hwnas.search.data import parse_spec
 
         c = 1 if parse_spec(spec)[0] in ("fashion-mnist", "digits") else 3
         shape = (c, resolution, resolution)
@@ -476,9 +474,8 @@ class MGAS(OneShotSearcher):
     # ---- training --------------------------------------------------------------------------------
     def _train(self, space, constraints, P: np.ndarray, rng: np.random.Generator) -> None:
         torch = _torch()
+        from hwnas.search.data import batches
         from torch.nn import functional as F
-
-        from search.data import batches
 
         from .oneshot import cpu_seconds
 
@@ -940,7 +937,7 @@ def _train_chain(self, space, constraints, rng: np.random.Generator):
     prunable = 1 - len(gates.blocks) / n_ops_all  # keep-last: one op per block always stays
 
     def stream():
-        from search.data import batches
+        from hwnas.search.data import batches
 
         while True:
             yield from batches(train, self.batch_size, rng=rng, drop_last=True)

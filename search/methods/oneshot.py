@@ -76,7 +76,7 @@ def dataset(spec: str, shape=None, seed: int = 0):
     """`search.data.load_dataset`, cached (Fashion-MNIST is ~190 MB as float32: keep one)."""
     key = (spec, tuple(shape) if shape is not None else None, seed)
     if key not in _DATA:
-        from search.data import load_dataset
+        from hwnas.search.data import load_dataset
 
         _DATA.clear()
         _DATA[key] = load_dataset(spec, shape=shape, seed=seed)
@@ -86,8 +86,7 @@ def dataset(spec: str, shape=None, seed: int = 0):
 def accuracy_of(fn, split, n: int | None = 2000, batch_size: int = 256, channels_last: bool = False) -> float:
     """Accuracy (%) of `fn(x) -> logits` on the first `n` items of `split` (no grad)."""
     import torch
-
-    from search.data import batches
+    from hwnas.search.data import batches
 
     correct = seen = 0
     with torch.no_grad():
@@ -104,9 +103,8 @@ def recalibrate_bn(net, fn, split, n: int = 1024, batch_size: int = 128) -> None
     `n` training images through `fn(x)` (the subnet or gated supernet as evaluated); leaves
     `net` in eval mode."""
     import torch
+    from hwnas.search.data import batches
     from torch import nn
-
-    from search.data import batches
 
     bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [m.momentum for m in bns]
@@ -146,7 +144,7 @@ class ChainCosts:
 
 def chain_costs(space, constraints) -> ChainCosts | None:
     """Block costs of every constraint that is a block table (None when there is none)."""
-    from search.constraints import BlockTableCost
+    from hwnas.search.constraints import BlockTableCost
 
     ts, fixed, left, qty = [], [], [], []
     for c in constraints:
@@ -269,10 +267,9 @@ def _grid(specs):
 def build_mixed_net(space, channels_last: bool = True):
     """A `MixedChainNet` of `space` (torch imported lazily)."""
     import torch
+    from hwnas.search.spaces.mbconv import MBConv
     from torch import nn
     from torch.nn import functional as F
-
-    from search.spaces.mbconv import MBConv
 
     class MixedChainBlock(nn.Module):
         """Block (s, b) with every choice; `forward(x, op_gate, ch_gate, depth_gate, live)`."""

@@ -11,8 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-
-from core.capabilities import Chain
+from hwnas.core.capabilities import Chain
 
 from .base import ArchError, BlockSpec, SearchSpace
 from .encoders import EncodedByFamily

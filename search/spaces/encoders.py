@@ -39,8 +39,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
-
-from core.capabilities import FeatureEncodable
+from hwnas.core.capabilities import FeatureEncodable
 
 NB201_ENCODINGS = ("onehot", "struct", "ops", "cost", "graf", "graf-struct")
 CHAIN_ENCODINGS = ("onehot", "struct", "ops", "cost", "graf", "graf-struct")

@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
-
-from core.capabilities import CellGraph, Enumerable
+from hwnas.core.capabilities import CellGraph, Enumerable
 
 from .base import ArchError, BlockSpec, SearchSpace
 from .encoders import EncodedByFamily

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.registry import Registry
+from hwnas.core.registry import Registry
 
 from .base import SearchSpace
 

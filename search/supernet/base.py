@@ -12,9 +12,8 @@ import fnmatch
 
 import numpy as np
 import torch
+from hwnas.core.registry import Registry
 from torch import nn
-
-from core.registry import Registry
 
 _SUPERNETS = Registry("supernet for")
 
@@ -52,7 +51,7 @@ list_supernets = _SUPERNETS.names
 
 def create_supernet(space, **kwargs) -> Supernet:
     """The supernet of `space` (a SearchSpace or its registered name)."""
-    from search.spaces import create_space
+    from hwnas.search.spaces import create_space
 
     sp = create_space(space)
     for pattern, factory in _SUPERNETS.items():

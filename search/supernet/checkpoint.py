@@ -25,7 +25,7 @@ REQUIRED_KEYS = ("space", "epoch", "model")
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    from core.io import atomic_write_bytes
+    from hwnas.core.io import atomic_write_bytes
 
     buf = io.BytesIO()
     torch.save({"format": FORMAT, "torch_version": str(torch.__version__), **state}, buf)
@@ -83,7 +83,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 def load_supernet(path: str | os.PathLike, space=None):
     """(supernet with the checkpoint's weights, checkpoint dict)."""
-    from search.spaces import create_space
+    from hwnas.search.spaces import create_space
 
     from .base import create_supernet
 

@@ -102,14 +102,14 @@ class DynamicSqueezeExcite(nn.Module):
 
     def __init__(self, max_channels: int, reduction: int = 4):
         super().__init__()
-        from search.spaces.mbconv import make_divisible
+        from hwnas.search.spaces.mbconv import make_divisible
 
         self.reduction = reduction
         self.reduce = DynamicPointwise(max_channels, make_divisible(max_channels // reduction), bias=True)
         self.expand = DynamicPointwise(make_divisible(max_channels // reduction), max_channels, bias=True)
 
     def mid(self, channels: int) -> int:
-        from search.spaces.mbconv import make_divisible
+        from hwnas.search.spaces.mbconv import make_divisible
 
         return make_divisible(channels // self.reduction)
 

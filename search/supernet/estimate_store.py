@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from core.io import file_sha256
+from hwnas.core.io import file_sha256
 
 
 def evaluation_key(checkpoint: str | Path, **settings) -> str:

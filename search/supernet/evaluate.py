@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hwnas.search.data import Dataset, Split, batches, load_dataset
 from torch import nn
-
-from search.data import Dataset, Split, batches, load_dataset
 
 from .dynamic import DynamicBatchNorm2d
 from .executor import Executor, SerialExecutor, create_executor
@@ -149,7 +148,7 @@ class SubnetEvaluator:
                  calib_images: int = 512, val_images: int | None = None, batch_size: int = 500,
                  workers: int | None = None, executor: str | Executor = "process", seed: int = 0,
                  progress: bool = False, store: str | Path | None = None):
-        from search.spaces import create_space
+        from hwnas.search.spaces import create_space
 
         self.space = create_space(space)
         self.checkpoint_path = str(checkpoint_path)

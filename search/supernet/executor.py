@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
-from core.registry import Registry
+from hwnas.core.registry import Registry
 
 _EXECUTORS = Registry("executor")
 register_executor = _EXECUTORS.register

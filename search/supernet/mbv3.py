@@ -9,10 +9,9 @@ Stem and head are fixed in these spaces, so they are ordinary layers.
 
 from __future__ import annotations
 
+from hwnas.search.spaces.mbconv import make_divisible
+from hwnas.search.spaces.mbv3 import parse_choice
 from torch import nn
-
-from search.spaces.mbconv import make_divisible
-from search.spaces.mbv3 import parse_choice
 
 from .base import Supernet, copy_into, register_supernet
 from .dynamic import (

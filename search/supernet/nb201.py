@@ -6,10 +6,9 @@ supernet has exactly the parameter names of `NB201Space.build(arch)` once the op
 
 from __future__ import annotations
 
+from hwnas.search.spaces.nb201 import N_EDGES, OPS
+from hwnas.search.spaces.nb201_net import EDGES, NB201Network, make_op
 from torch import nn
-
-from search.spaces.nb201 import N_EDGES, OPS
-from search.spaces.nb201_net import EDGES, NB201Network, make_op
 
 from .base import Supernet, register_supernet
 

@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from hwnas.search.config import SAMPLERS, TrainConfig  # noqa: F401  (SAMPLERS: part of this module's API)
+from hwnas.search.data import Dataset, batches
 from torch import nn
-
-from search.config import SAMPLERS, TrainConfig  # noqa: F401  (SAMPLERS: part of this module's API)
-from search.data import Dataset, batches
 
 from .checkpoint import load_checkpoint, save_checkpoint
 

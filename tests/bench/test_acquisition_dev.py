@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-
-from bench.pipelines import acquisition_dev
+from hwnas.bench.pipelines import acquisition_dev
 
 
 def _runs(root, variant, task, method, regrets):

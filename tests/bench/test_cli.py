@@ -7,7 +7,7 @@ import pytest
 
 
 def hwnas(*args):
-    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "hwnas.bench.cli", *args], capture_output=True, text=True)
 
 
 def test_spaces_lists_every_space_with_its_size():

@@ -24,8 +24,7 @@ class Result:
 def hwnas(*args):
     """In-process through click's runner (the CLI's error handling included): no interpreter start."""
     from click.testing import CliRunner
-
-    from bench.cli import cli
+    from hwnas.bench.cli import cli
 
     r = CliRunner().invoke(cli, list(args))
     if r.exception is not None and not isinstance(r.exception, SystemExit):
@@ -69,7 +68,7 @@ def test_limit_then_resume_measures_nothing_twice(tmp_path):
 
 
 def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path):
-    cmd = [sys.executable, "-m", "bench.cli", "profile", "--device", "cpu:threads=1", "--space", "mbv3-fmnist",
+    cmd = [sys.executable, "-m", "hwnas.bench.cli", "profile", "--device", "cpu:threads=1", "--space", "mbv3-fmnist",
            "--out-dir", str(tmp_path / "t"), "--cache-dir", str(tmp_path / "cache"), "--chunk", "2", *FAST]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     parts = tmp_path / "t" / "mbv3-fmnist" / ".cpu-t1.parts"
@@ -140,8 +139,8 @@ def test_full_profile_then_validate_lut(tmp_path):
     rep = pd.read_csv(base.with_suffix(".csv"))
     assert {"table sum", "calibrated", "test-retest (run 1 vs run 0)"} <= set(rep.predictor)
     assert base.with_suffix(".md").exists() and base.with_suffix(".png").stat().st_size > 1000
-    from search.constraints import resolve
-    from search.spaces import create_space
+    from hwnas.search.constraints import resolve
+    from hwnas.search.spaces import create_space
 
     sp = create_space("mbv3-fmnist")  # the calibration names its table and serves constraints
     (cal,) = resolve(sp, ["latency_ms<=1@cpu-t1:calibrated"], tmp_path / "t")
@@ -156,7 +155,7 @@ def test_validate_lut_without_table_is_one_line(tmp_path):
 
 
 def test_validate_lut_with_incomplete_table_fails_before_measuring(tmp_path):
-    from devices.table import write_sidecar
+    from hwnas.devices.table import write_sidecar
 
     d = tmp_path / "t" / "mbv3-fmnist"
     d.mkdir(parents=True)

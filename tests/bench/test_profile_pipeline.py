@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
-from bench.pipelines.profile import ProfileConfig, profile_device
-from devices import registry
-from devices.base import Device
-from devices.measurement import Measurement
-from devices.timing import TimingConfig, TimingResult
+from hwnas.bench.pipelines.profile import ProfileConfig, profile_device
+from hwnas.devices import registry
+from hwnas.devices.base import Device
+from hwnas.devices.measurement import Measurement
+from hwnas.devices.timing import TimingConfig, TimingResult
 
 
 class Scripted(Device):

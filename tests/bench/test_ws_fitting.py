@@ -18,7 +18,7 @@ def _rows():
 
 
 def test_report_says_what_fitting_does_and_plots(tmp_path):
-    from bench.pipelines import ws_fitting
+    from hwnas.bench.pipelines import ws_fitting
 
     df = _rows()
     truth = np.linspace(80, 94.37, 1000)

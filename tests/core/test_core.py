@@ -7,8 +7,7 @@ import os
 import stat
 
 import pytest
-
-from core import io, log, paths
+from hwnas.core import io, log, paths
 
 
 @pytest.fixture
@@ -21,8 +20,8 @@ def data_env(tmp_path, monkeypatch):
 
 def test_defaults_are_spelled_once():
     assert paths.TABLES_DIR.as_posix() == "results/tables"
-    from bench.pipelines import profile, validate_lut
-    from search import constraints
+    from hwnas.bench.pipelines import profile, validate_lut
+    from hwnas.search import constraints
 
     assert constraints.TABLES_DIR == profile.DEFAULT_OUT == validate_lut.ValidateConfig.out_dir == paths.TABLES_DIR
 
@@ -48,8 +47,7 @@ def test_portable_paths(data_env):
 
 def test_a_portable_table_spec_reads_back(data_env):
     import pandas as pd
-
-    from devices.table import parse_table_spec, read_table_file
+    from hwnas.devices.table import parse_table_spec, read_table_file
 
     pd.DataFrame({"arch_idx": [0, 1], "lat": [1.0, 2.0]}).to_csv(data_env / "t.csv", index=False)
     spec = f"table:{paths.portable(data_env / 't.csv')}:lat"
@@ -75,11 +73,10 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
 
 
 def _reset_logging():
-    for name in (log.LOGGER_NAME, *log.PACKAGES):
-        lg = logging.getLogger(name)
-        for h in [h for h in lg.handlers if getattr(h, "_hwnas_handler", False)]:
-            lg.removeHandler(h)
-        lg.setLevel(logging.NOTSET)
+    lg = logging.getLogger(log.LOGGER_NAME)
+    for h in [h for h in lg.handlers if getattr(h, "_hwnas_handler", False)]:
+        lg.removeHandler(h)
+    lg.setLevel(logging.NOTSET)
 
 
 def test_setup_logging_levels_and_one_handler(capsys):
@@ -88,8 +85,8 @@ def test_setup_logging_levels_and_one_handler(capsys):
             assert log.setup_logging(verbosity) == level
         log.setup_logging(0)
         log.setup_logging(0)
-        assert len([h for h in logging.getLogger("search").handlers if getattr(h, "_hwnas_handler", False)]) == 1
-        logging.getLogger("search.methods.x").info("an info line")
+        assert len([h for h in logging.getLogger("hwnas").handlers if getattr(h, "_hwnas_handler", False)]) == 1
+        logging.getLogger("hwnas.search.methods.x").info("an info line")
         logging.getLogger("hwnas").warning("careful")
         err = capsys.readouterr().err
         assert "an info line" in err and "careful" in err
@@ -99,8 +96,7 @@ def test_setup_logging_levels_and_one_handler(capsys):
 
 def test_cli_quiet_and_verbose_flags():
     from click.testing import CliRunner
-
-    from bench.cli import cli
+    from hwnas.bench.cli import cli
 
     try:
         for flags, level in (([], logging.INFO), (["-q"], logging.WARNING), (["-qq"], logging.ERROR),
@@ -110,15 +106,11 @@ def test_cli_quiet_and_verbose_flags():
             assert logging.getLogger("hwnas").level == level
     finally:
         log.setup_logging(0)
-        for name in (log.LOGGER_NAME, *log.PACKAGES):
-            lg = logging.getLogger(name)
-            for h in [h for h in lg.handlers if getattr(h, "_hwnas_handler", False)]:
-                lg.removeHandler(h)
-            lg.setLevel(logging.NOTSET)
+        _reset_logging()
 
 
 def test_parameters_come_from_init_signatures():
-    from core.params import Parameters
+    from hwnas.core.params import Parameters
 
     class Base(Parameters):
         def __init__(self, space="nb201", seed=0):

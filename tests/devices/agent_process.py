@@ -81,7 +81,7 @@ class AgentProcess:
         return env
 
     def start(self, wait: bool = True) -> AgentProcess:
-        cmd = [sys.executable, "-m", "devices.agent", "--port", str(self.port), "--token-file", str(self.token_file),
+        cmd = [sys.executable, "-m", "hwnas.devices.agent", "--port", str(self.port), "--token-file", str(self.token_file),
                *self.args]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env(), stdout=log, stderr=subprocess.STDOUT)

@@ -8,11 +8,11 @@ import threading
 import time
 
 import pytest
+from hwnas.devices.agent import AgentConfig, TokenError, _is_loopback, load_token, parse_meta
+from hwnas.devices.measurement import Measurement
+from hwnas.devices.remote import RemoteDevice
+from hwnas.devices.timing import TimingConfig
 
-from devices.agent import AgentConfig, TokenError, _is_loopback, load_token, parse_meta
-from devices.measurement import Measurement
-from devices.remote import RemoteDevice
-from devices.timing import TimingConfig
 from tests.devices.agent_process import AgentProcess, conv_model
 
 FAST = TimingConfig(warmup_runs=2, warmup_s=0.0, min_runs=10, max_s=0.3, rel_ci=0.05, round_runs=5)
@@ -199,7 +199,7 @@ def test_busy_is_503_and_runaway_is_504_then_serving_again(agent, model):
 
 # ---- the client --------------------------------------------------------------------------------
 def test_remote_device_matches_the_local_cpu_record(agent, model, monkeypatch):
-    from devices.registry import create_device
+    from hwnas.devices.registry import create_device
 
     monkeypatch.setenv("HWNAS_AGENT_TOKEN", agent.token)
     with create_device(f"remote:{agent.url}") as dev:
@@ -311,8 +311,7 @@ def test_token_file_checks(tmp_path):
 
 def test_cli_reports_a_bad_token_file_in_one_line(tmp_path):
     from click.testing import CliRunner
-
-    from bench.cli import cli
+    from hwnas.bench.cli import cli
 
     r = CliRunner().invoke(cli, ["agent", "--token-file", str(tmp_path / "nope"), "--port", "1"])
     assert r.exit_code == 2 and "does not exist" in r.output and "Traceback" not in r.output
@@ -322,8 +321,7 @@ def test_loopback_detection_and_warning(monkeypatch, tmp_path):
     assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
     assert not _is_loopback("0.0.0.0") and not _is_loopback("192.168.1.5")
     import uvicorn
-
-    from devices import agent as agent_mod
+    from hwnas.devices import agent as agent_mod
 
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
     monkeypatch.setattr(agent_mod.Worker, "start", lambda self: None)
@@ -339,7 +337,7 @@ def test_parse_meta_caps_and_pins_threads():
     cfg = AgentConfig(token="x" * 32, threads=2, max_seconds=5.0)
     job, notes = parse_meta(json.dumps({"timing": {"max_s": 60.0}}), 100, cfg)
     assert job["timing"]["max_s"] == 5.0 and job["threads"] == 2 and notes == ["max_s capped at 5 s"]
-    from devices.agent import RequestError
+    from hwnas.devices.agent import RequestError
 
     with pytest.raises(RequestError, match="pinned to 2"):
         parse_meta(json.dumps({"threads": 1}), 100, cfg)
@@ -380,9 +378,8 @@ def test_remote_device_passes_the_device_contract(agent):
     import re
 
     import torch
-
-    from devices.reference import reference_module
-    from devices.registry import create_device
+    from hwnas.devices.reference import reference_module
+    from hwnas.devices.registry import create_device
 
     dev = create_device(f"remote:{agent.url}?token_file={agent.token_file}")
     assert re.fullmatch(r"[a-z0-9._-]+", dev.device_id)

@@ -8,9 +8,9 @@ import socket
 import time
 
 import pytest
+from hwnas.devices.agent import AgentConfig, RequestError, board_cores, parse_meta
 from onnx import TensorProto, helper
 
-from devices.agent import AgentConfig, RequestError, board_cores, parse_meta
 from tests.devices.agent_process import AgentProcess, conv_model
 from tests.devices.test_agent import FAST, META, measure, still_serves
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hwnas.bench.cli import cli
 
-from bench.cli import cli
 from tests.devices.agent_process import AgentProcess
 
 FAST = ["--space", "mbv3-fmnist", "--max-s", "0.2", "--rel-ci", "0.2"]
@@ -51,6 +51,6 @@ def test_profile_through_the_agent_matches_the_local_cpu_table(tmp_path):
 
 
 def local_threads() -> int:
-    from devices.registry import create_device
+    from hwnas.devices.registry import create_device
 
     return create_device("cpu").threads

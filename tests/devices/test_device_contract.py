@@ -10,10 +10,9 @@ import sys
 
 import pytest
 import torch
-
-from devices.base import Device, DeviceUnavailable
-from devices.registry import create_device, device_info, list_devices, split_specs
-from devices.timing import TimingConfig
+from hwnas.devices.base import Device, DeviceUnavailable
+from hwnas.devices.registry import create_device, device_info, list_devices, split_specs
+from hwnas.devices.timing import TimingConfig
 
 FAST = TimingConfig(warmup_runs=2, warmup_s=0.0, min_runs=10, max_s=0.3, rel_ci=0.2, round_runs=5)
 
@@ -46,7 +45,7 @@ def make(name, tiny_table) -> Device:
 
 @pytest.mark.parametrize("name", list_devices())
 def test_registration_metadata(name):
-    from devices.registry import KINDS
+    from hwnas.devices.registry import KINDS
 
     info = device_info(name)
     assert info["kind"] in KINDS and isinstance(info["needs_gpu"], bool) and info["example"].startswith(name)
@@ -66,7 +65,7 @@ def test_contract(name, tiny_table):
         return
     assert info["runtime"] and info["runtime_version"] and "threads" in info and info["precision"]
     module = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3, padding=1), torch.nn.ReLU())
-    from devices.reference import reference_module
+    from hwnas.devices.reference import reference_module
 
     m = dev.measure_module(module, (1, 4, 8, 8), FAST, ref_module=reference_module(), ref_latency_ms=0.1)
     assert m.latency_ms > 0 and m.n >= FAST.min_runs and len(m.samples_ms) == m.n

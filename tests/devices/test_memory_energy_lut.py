@@ -4,12 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from devices import energy
-from devices.export import OnnxCache, export_onnx, to_onnx
-from devices.lut import BlockTable
-from devices.memory import activation_bytes, memory_row, param_bytes
-from devices.reference import reference_digest, reference_onnx
+from hwnas.devices import energy
+from hwnas.devices.export import OnnxCache, export_onnx, to_onnx
+from hwnas.devices.lut import BlockTable
+from hwnas.devices.memory import activation_bytes, memory_row, param_bytes
+from hwnas.devices.reference import reference_digest, reference_onnx
 
 
 def test_param_and_activation_bytes_are_exact_for_a_conv():

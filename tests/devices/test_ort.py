@@ -4,9 +4,8 @@ import io
 
 import pytest
 import torch
-
-from devices.ort import ProviderUnavailable, measure_onnx
-from devices.timing import TimingConfig
+from hwnas.devices.ort import ProviderUnavailable, measure_onnx
+from hwnas.devices.timing import TimingConfig
 
 FAST = TimingConfig(warmup_runs=2, warmup_s=0.0, min_runs=10, max_s=0.5, rel_ci=0.05, round_runs=5)
 

@@ -5,9 +5,14 @@ import sys
 
 import pandas as pd
 import pytest
-
-from devices.table import TableError, import_arch_table, parse_table_spec, read_sidecar, write_table
-from search.spaces import create_space
+from hwnas.devices.table import (
+    TableError,
+    import_arch_table,
+    parse_table_spec,
+    read_sidecar,
+    write_table,
+)
+from hwnas.search.spaces import create_space
 
 nb = create_space("nb201")
 GOOD = [nb.to_str(nb.from_index(i)) for i in range(5)]
@@ -78,7 +83,7 @@ def test_table_spec_parsing():
 
 def test_cli_bad_row_is_one_line_without_traceback(tmp_path):
     p = _csv(tmp_path, {"arch_str": [GOOD[0], GOOD[0]], "lat_ms": [1, 2]})
-    r = subprocess.run([sys.executable, "-m", "bench.cli", "tables", "import", "--space", "nb201",
+    r = subprocess.run([sys.executable, "-m", "hwnas.bench.cli", "tables", "import", "--space", "nb201",
                         "--out", str(tmp_path / "o.parquet"), str(p)], capture_output=True, text=True)
     assert r.returncode != 0
     lines = r.stderr.strip().splitlines()
@@ -89,7 +94,7 @@ def test_cli_bad_row_is_one_line_without_traceback(tmp_path):
 def test_cli_import_writes_the_table(tmp_path):
     p = _csv(tmp_path, {"arch_str": GOOD[:3], "lat_ms": [1, 2, 3]})
     out = tmp_path / "o.parquet"
-    r = subprocess.run([sys.executable, "-m", "bench.cli", "tables", "import", "--space", "nb201",
+    r = subprocess.run([sys.executable, "-m", "hwnas.bench.cli", "tables", "import", "--space", "nb201",
                         "--unit", "ms", "--out", str(out), str(p)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert pd.read_parquet(out)["lat_ms"].tolist() == [1.0, 2.0, 3.0]

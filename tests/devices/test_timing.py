@@ -4,9 +4,8 @@ import time
 
 import numpy as np
 import pytest
-
-from devices.measurement import Measurement
-from devices.timing import TimingConfig, measure, median_ci, summarize
+from hwnas.devices.measurement import Measurement
+from hwnas.devices.timing import TimingConfig, measure, median_ci, summarize
 
 
 def sleeper(ms):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from predictors.base import create_predictor, load_predictor
-from predictors.transfer import PriorTables
-from search.spaces import create_space
+from hwnas.predictors.base import create_predictor, load_predictor
+from hwnas.predictors.transfer import PriorTables
+from hwnas.search.spaces import create_space
 
 
 def _nb201(n: int, seed: int = 0):
@@ -96,7 +95,7 @@ def _prior_setting(n_train: int = 10, seed: int = 0):
 def test_auto_averages_on_a_few_archs_with_weights_from_loo_spearman(tmp_path):
     """Below min_tree_archs: leave-one-out, every small-sample candidate kept with weight
     max(0, LOO Spearman) ** 4 (normalised); the prediction is the weighted sum of the members'."""
-    from predictors.auto import SMALL_PRIOR_CANDIDATES
+    from hwnas.predictors.auto import SMALL_PRIOR_CANDIDATES
 
     sp, prior, archs, y, test, y_test = _prior_setting()
     p = create_predictor("auto", space=sp, target="cost").fit(archs, y, prior=prior)
@@ -138,8 +137,8 @@ def test_transfer_nearest_takes_the_prior_device_that_ranks_alike(tmp_path):
     np.testing.assert_array_equal(q.predict(test), p.predict(test))
 
 
-@pytest.mark.parametrize("name", sorted({*__import__("predictors.auto", fromlist=["x"]).ACCURACY_CANDIDATES,
-                                         *__import__("predictors.auto", fromlist=["x"]).COST_CANDIDATES}))
+@pytest.mark.parametrize("name", sorted({*__import__("hwnas.predictors.auto", fromlist=["x"]).ACCURACY_CANDIDATES,
+                                         *__import__("hwnas.predictors.auto", fromlist=["x"]).COST_CANDIDATES}))
 def test_auto_round_trips_with_each_of_its_candidates(name, tmp_path):
     """Whatever auto picks (new *-graf and prior-based predictors included) saves and loads."""
     sp, prior, archs, y, test, _ = _prior_setting(n_train=12)

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from predictors.base import create_predictor
-from search.spaces import create_space
+from hwnas.predictors.base import create_predictor
+from hwnas.search.spaces import create_space
 
 
 def _additive_chain(space, rng):

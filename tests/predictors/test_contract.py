@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from predictors.base import NotFittedError, create_predictor, list_predictors, load_predictor
-from search.spaces import create_space
+from hwnas.predictors.base import NotFittedError, create_predictor, list_predictors, load_predictor
+from hwnas.search.spaces import create_space
 
 PREDICTORS = list_predictors()
 FAST = {"gcn": dict(epochs=5), "gcn-struct": dict(epochs=5), "mlp": dict(max_iter=20), "mlp-graf": dict(max_iter=20),
@@ -34,7 +33,7 @@ def test_registry_has_the_issue_predictors():
 
 
 def test_registry_metadata_filters_by_target():
-    from predictors.base import predictor_meta
+    from hwnas.predictors.base import predictor_meta
 
     cost_only = set(list_predictors(targets="cost")) - set(list_predictors(targets="accuracy"))
     assert {"lut-sum", "transfer"} <= cost_only and "auto" not in cost_only
@@ -114,7 +113,7 @@ def test_learns_an_additive_signal(name):
 @pytest.fixture(scope="module")
 def nb201_prior():
     """Two 'other devices' over every NB201 cell (what `transfer`-like predictors read)."""
-    from predictors.transfer import PriorTables
+    from hwnas.predictors.transfer import PriorTables
 
     space = create_space("nb201")
     every = list(space.iter_all())

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from core.capabilities import FeatureEncodable
-from predictors.encodings import encode
-from search.spaces import create_space
-from search.spaces.encoders import nb201_representatives
+from hwnas.core.capabilities import FeatureEncodable
+from hwnas.predictors.encodings import encode
+from hwnas.search.spaces import create_space
+from hwnas.search.spaces.encoders import nb201_representatives
 
 
 def test_isomorphic_and_dead_edge_cells_share_one_struct_encoding():
@@ -62,7 +61,7 @@ def test_nb201_cost_encoding_counts_the_adds_each_node_needs():
 
 
 def test_chain_cost_encoding_sums_block_macs_per_stage_width():
-    from search.spaces.complexity import block_complexity
+    from hwnas.search.spaces.complexity import block_complexity
 
     sp = create_space("fbnet")
     small, big = sp.smallest(), tuple((7,) for _ in sp.stages)  # all skip-ish vs all k5_e6

@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from bench.pipelines.predictors import COLUMNS, TIMING_COLUMNS, evaluate
-from search.spaces import create_space
+from hwnas.bench.pipelines.predictors import COLUMNS, TIMING_COLUMNS, evaluate
+from hwnas.search.spaces import create_space
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +34,7 @@ class _Result:
 def hwnas(*args):
     """In-process CLI call (the same click group and error handling as `hwnas`, no interpreter start)."""
     from click.testing import CliRunner
-
-    from bench.cli import cli
+    from hwnas.bench.cli import cli
 
     return _Result(CliRunner().invoke(cli, list(args)))
 
@@ -159,8 +157,8 @@ def test_sampled_accuracy_file_with_repeated_archs_is_averaged(tmp_path):
 def test_latency_ceilings_see_op_counts_and_twin_noise(tmp_path):
     """A latency made of op counts only has both ceilings at 1; noise lowers the twin retest and the
     linear ceiling."""
-    from bench.pipelines.predictor_report import latency_ceilings as _latency_ceilings
-    from predictors.encodings import encode
+    from hwnas.bench.pipelines.predictor_report import latency_ceilings as _latency_ceilings
+    from hwnas.predictors.encodings import encode
 
     sp = create_space("nb201")
     archs = list(sp.iter_all())

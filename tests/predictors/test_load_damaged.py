@@ -6,9 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
-from predictors.base import create_predictor, load_predictor
-from search.spaces import create_space
+from hwnas.predictors.base import create_predictor, load_predictor
+from hwnas.search.spaces import create_space
 
 
 @pytest.fixture

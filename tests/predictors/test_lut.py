@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from predictors.base import create_predictor, load_predictor
-from search.spaces import create_space
+from hwnas.predictors.base import create_predictor, load_predictor
+from hwnas.search.spaces import create_space
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +36,7 @@ def test_block_table_calibration_recovers_a_linear_truth_and_round_trips(block_t
     np.testing.assert_allclose(lut.predict(archs[25:]), truth[25:], rtol=1e-9)
     doc = lut.calibration_doc()
     assert doc["features"][0] == "table_sum" and doc["n_train"] == 25
-    from predictors.baselines import LUTSumPredictor
+    from hwnas.predictors.baselines import LUTSumPredictor
 
     again = LUTSumPredictor.from_calibration(sp, path, doc)  # what a stand-alone run reads back
     np.testing.assert_array_equal(again.predict(archs), lut.predict(archs))

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from core import lock
+from hwnas.core import lock
 
 REPO = Path(__file__).resolve().parents[2]
 HOLD = ("import sys, time; sys.path.insert(0, {repo!r}); from core.lock import acquire; "
@@ -44,7 +43,7 @@ def test_second_writer_stops_at_once_naming_the_holder_and_a_stale_lock_is_taken
 
 
 def test_two_profiles_of_one_table_second_stops_at_once(tmp_path):
-    from bench.pipelines.store import RowStore
+    from hwnas.bench.pipelines.store import RowStore
 
     table = tmp_path / "mbv3-fmnist" / "cpu-t1.parquet"
     table.parent.mkdir()
@@ -63,7 +62,7 @@ def test_two_profiles_of_one_table_second_stops_at_once(tmp_path):
 
 
 def test_two_predictor_runs_into_one_folder_second_stops_at_once(tmp_path):
-    from bench.pipelines import predictors
+    from hwnas.bench.pipelines import predictors
 
     (tmp_path / "rank_correlation.csv").write_text("predictor,train_size,seed\nx,2,0\n")
     before = (tmp_path / "rank_correlation.csv").read_bytes()
@@ -78,8 +77,8 @@ def test_two_predictor_runs_into_one_folder_second_stops_at_once(tmp_path):
 
 
 def test_inf_is_refused_like_nan(tmp_path):
-    from devices.table import TableError, import_arch_table
-    from search.spaces import create_space
+    from hwnas.devices.table import TableError, import_arch_table
+    from hwnas.search.spaces import create_space
 
     sp = create_space("nb201")
     strs = [sp.to_str(a) for a in list(sp.iter_all())[:5]]
@@ -90,7 +89,7 @@ def test_inf_is_refused_like_nan(tmp_path):
 
 
 def test_binary_or_truncated_settings_file_is_one_line_naming_it(tmp_path):
-    from bench.pipelines.store import read_json_file
+    from hwnas.bench.pipelines.store import read_json_file
 
     for content in (b"\xff\xfe\x00binary", b'{"space": "nb2'):
         f = tmp_path / "config.json"
@@ -102,8 +101,7 @@ def test_binary_or_truncated_settings_file_is_one_line_naming_it(tmp_path):
 
 def test_search_help_points_to_no_missing_option():
     from click.testing import CliRunner
-
-    from bench.cli import cli
+    from hwnas.bench.cli import cli
 
     r = CliRunner().invoke(cli, ["search", "--help"])
     assert r.exit_code == 0 and "--list" not in r.output

@@ -10,9 +10,9 @@ import time
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hwnas.bench.cli import cli
+from hwnas.bench.pipelines import search
 
-from bench.cli import cli
-from bench.pipelines import search
 from tests.search.conftest import nb201_tables  # noqa: F401 - the fixture
 
 KW = dict(params={"evolution": {"population": 5}}, progress=False)
@@ -40,7 +40,7 @@ def args(tabs, budget=12, seeds=2):
 def test_two_searches_into_one_folder_second_stops_at_once(nb201_tables, tmp_path):  # noqa: F811
     acc, lat, _, _ = nb201_tables
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "bench.cli", "search", "--space", "nb201", "--method", "random",
+    cmd = [sys.executable, "-m", "hwnas.bench.cli", "search", "--space", "nb201", "--method", "random",
            "--accuracy", f"table:{acc}:acc", "--constraint", f"latency_ms<=6@table:{lat}:dev",
            "--budget", "300", "--seeds", "6", "--out", str(out)]
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -170,8 +170,8 @@ def test_resume_refuses_a_cost_table_changed_under_its_constraint(nb201_tables, 
 
 
 def test_budget_above_a_finite_space_is_clamped_with_a_note(nb201_tables, tmp_path, caplog):  # noqa: F811
-    from bench.pipelines.store import clamp_budgets
-    from search.spaces import create_space
+    from hwnas.bench.pipelines.store import clamp_budgets
+    from hwnas.search.spaces import create_space
 
     sp = create_space("nb201")
     with caplog.at_level("WARNING"):

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-
-from bench.cli import cli
-from search.data import load_dataset
-from search.spaces import create_space
-from search.supernet import TrainConfig, load_checkpoint, train_supernet
+from hwnas.bench.cli import cli
+from hwnas.search.data import load_dataset
+from hwnas.search.spaces import create_space
+from hwnas.search.supernet import TrainConfig, load_checkpoint, train_supernet
 
 
 @pytest.fixture(scope="module")

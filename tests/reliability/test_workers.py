@@ -42,7 +42,7 @@ def _square_or_die_once(item):
 SCRIPT = """
 import sys, time
 sys.path.insert(0, {repo!r})
-from search.supernet.executor import create_executor
+from hwnas.search.supernet.executor import create_executor
 from tests.reliability.test_workers import _init, _pid
 ex = create_executor("process", 2).start(_init, ())
 print(" ".join(map(str, sorted(set(ex.map(_pid, range(40)))))), flush=True)
@@ -83,7 +83,7 @@ def ray_local():
 
 
 def test_a_ray_worker_killed_mid_run_still_gives_a_complete_duplicate_free_result(ray_local, tmp_path):
-    from search.supernet.executor import create_executor
+    from hwnas.search.supernet.executor import create_executor
 
     items = [(x, None) for x in range(12)]
     items[5] = (5, str(tmp_path / "killed-once"))
@@ -100,9 +100,8 @@ def test_ray_search_equals_the_serial_run(ray_local, tmp_path):
     tests/search/test_search_pipeline.py, kept here without an importorskip on CI)."""
     import numpy as np
     import pandas as pd
-
-    from bench.pipelines import search
-    from search.spaces import create_space
+    from hwnas.bench.pipelines import search
+    from hwnas.search.spaces import create_space
 
     sp = create_space("nb201")
     archs = list(sp.iter_all())

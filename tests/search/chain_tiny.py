@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from search.constraints import resolve
-from search.spaces.mbv3 import MBV3Space
+from hwnas.search.constraints import resolve
+from hwnas.search.spaces.mbv3 import MBV3Space
 
 
 def tiny_space() -> MBV3Space:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from search.spaces import create_space
+from hwnas.search.spaces import create_space
 
 
 @pytest.fixture(scope="session")

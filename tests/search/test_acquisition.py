@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from search.constraints import resolve
-from search.methods import TableAccuracy, create_method
-from search.methods.enumerated import RidgePosterior, canonical_ids, cells, read_in_rounds
-from search.spaces import create_space
+from hwnas.search.constraints import resolve
+from hwnas.search.methods import TableAccuracy, create_method
+from hwnas.search.methods.enumerated import RidgePosterior, canonical_ids, cells, read_in_rounds
+from hwnas.search.spaces import create_space
 
 
 @pytest.mark.parametrize("prior", ["evidence", "loo", "bootstrap"])

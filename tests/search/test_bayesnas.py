@@ -7,10 +7,9 @@ import math
 
 import numpy as np
 import pytest
-
-from search.constraints import resolve
-from search.methods import TableAccuracy, create_method
-from search.methods.bayesnas import (
+from hwnas.search.constraints import resolve
+from hwnas.search.methods import TableAccuracy, create_method
+from hwnas.search.methods.bayesnas import (
     PRUNE_GAMMA,
     additive_costs,
     entropy_scores,
@@ -19,7 +18,7 @@ from search.methods.bayesnas import (
     repair,
     variants,
 )
-from search.spaces import create_space
+from hwnas.search.spaces import create_space
 
 TINY = dict(data="digits", n_images=256, epochs=1, C=4, batch_size=64)
 
@@ -142,7 +141,7 @@ def test_variants_are_ranked_by_score_and_start_with_the_arch():
 # ---- curvature ---------------------------------------------------------------------------------
 def test_ggn_diagonal_matches_brute_force_per_sample_jacobians():
     torch = pytest.importorskip("torch")
-    from search.methods.bayesnas import _modules, ggn_diag
+    from hwnas.search.methods.bayesnas import _modules, ggn_diag
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny graphs: threads only fight other jobs
@@ -181,7 +180,7 @@ def _check_ggn(torch, _modules, ggn_diag):
 
 def test_exact_hessian_diag_by_double_backprop():
     torch = pytest.importorskip("torch")
-    from search.methods.bayesnas import exact_hessian_diag
+    from hwnas.search.methods.bayesnas import exact_hessian_diag
 
     S = torch.tensor([[[1.0, -2.0], [0.5, 3.0]]], requires_grad=True)  # (1 cell, 2 edges, 2)
     loss = (S**3).sum() + S[0, 0, 0] * S[0, 1, 1]  # the cross term is off the diagonal
@@ -192,7 +191,7 @@ def test_exact_hessian_diag_by_double_backprop():
 
 # ---- end to end ---------------------------------------------------------------------------------
 def test_default_construction_and_bad_hessian(problem):
-    from search.methods import method_meta
+    from hwnas.search.methods import method_meta
 
     m = create_method("bayesnas")
     assert set(method_meta("bayesnas")["supports"]) == {"nb201", "chain"}
@@ -222,7 +221,7 @@ def test_budget_smaller_than_k_and_a_tight_bound(nb201_tables):
 
 # ---- chain spaces ------------------------------------------------------------------------------
 def test_tree_laplace_update_by_hand():
-    from search.methods.bayesnas import laplace_update_tree
+    from hwnas.search.methods.bayesnas import laplace_update_tree
 
     # origin of block 1 (root), origin of block 2 (its child: depth chain), a kernel of block 2
     s = np.array([1.0, 0.5, 0.1])
@@ -240,9 +239,9 @@ def test_tree_laplace_update_by_hand():
 
 def test_chain_switches_keep_depth_contiguous():
     torch = pytest.importorskip("torch")
-    from search.methods.bayesnas import ChainSwitches
-    from search.methods.oneshot import build_mixed_net
-    from search.spaces.mbv3 import MBV3Space
+    from hwnas.search.methods.bayesnas import ChainSwitches
+    from hwnas.search.methods.oneshot import build_mixed_net
+    from hwnas.search.spaces.mbv3 import MBV3Space
 
     sp = MBV3Space("mbv3-fmnist", input_shape=(1, 8, 8), stem_channels=8, stem_stride=1, widths=(8,),
                    strides=(1,), se=(False,), acts=("relu",), head_expand=16, depths=(1, 3))
@@ -266,7 +265,8 @@ def test_chain_switches_keep_depth_contiguous():
 
 
 def test_tiny_chain_search_prunes_reports_and_is_feasible(tmp_path):
-    from search.methods import FunctionAccuracy
+    from hwnas.search.methods import FunctionAccuracy
+
     from tests.search.chain_tiny import tiny_space, tiny_table
 
     sp = tiny_space()

@@ -9,12 +9,11 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-
-from search.constraints import BoundConstraint, CostModel, parse_constraint, resolve
-from search.methods import FunctionAccuracy, TableAccuracy, create_method
-from search.methods.binas import BINAS, _ChainProgram, _Linear, _NB201Program
-from search.optimum import exact_optimum
-from search.spaces import create_space
+from hwnas.search.constraints import BoundConstraint, CostModel, parse_constraint, resolve
+from hwnas.search.methods import FunctionAccuracy, TableAccuracy, create_method
+from hwnas.search.methods.binas import BINAS, _ChainProgram, _Linear, _NB201Program
+from hwnas.search.optimum import exact_optimum
+from hwnas.search.spaces import create_space
 
 # ---- NB201 (synthetic additive tables of conftest.py) ------------------------------------------
 ACC_W = np.array([0.0, 1.0, 3.0, 4.0, 0.5])  # conftest's accuracy weights (none, skip, 1x1, 3x3, pool)

@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
-from devices.table import TableError, parse_table_spec, parse_table_spec_unit
-from search.constraints import resolve
-from search.spaces import create_space
+from hwnas.devices.table import TableError, parse_table_spec, parse_table_spec_unit
+from hwnas.search.constraints import resolve
+from hwnas.search.spaces import create_space
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +54,7 @@ def test_stated_unit_that_the_names_contradict_is_an_error(tables):
 
 
 def test_cli_search_with_a_stated_unit_runs_and_a_contradiction_is_one_line(tables, tmp_path):
-    from bench.cli import cli as main
+    from hwnas.bench.cli import cli as main
 
     d, *_ = tables
     common = ["search", "--space", "nb201", "--method", "random", "--accuracy", f"table:{d}/acc.csv:acc",

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from search.constraints import parse_constraint, resolve
-from search.spaces import create_space
+from hwnas.search.constraints import parse_constraint, resolve
+from hwnas.search.spaces import create_space
 
 
 @pytest.mark.parametrize("text, bound", [("latency_ms<=25@cpu", 25.0), ("latency_s<=0.025@cpu", 25.0),
@@ -56,8 +55,7 @@ def calibrated_table(tmp_path):
     import json
 
     import pandas as pd
-
-    from core.io import file_sha256
+    from hwnas.core.io import file_sha256
 
     sp = create_space("mbv3-fmnist")
     rows = [{"block_key": b.key, "kind": "block", "latency_norm_ms": 0.01 * b.params["kernel"] * b.params["expand"]}
@@ -87,8 +85,7 @@ def test_calibrated_device_costs_are_the_whole_network_calibration(calibrated_ta
 
 def test_a_calibration_of_another_table_or_none_is_one_clear_error(calibrated_table):
     import pandas as pd
-
-    from devices.table import TableError
+    from hwnas.devices.table import TableError
 
     sp, tables, _ = calibrated_table
     path = tables / "mbv3-fmnist" / "dev.parquet"

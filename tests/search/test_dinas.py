@@ -9,12 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy.optimize import Bounds, LinearConstraint, milp
-
-from search.constraints import resolve
-from search.methods import FunctionAccuracy, create_method
-from search.methods.base import feasible_mask, sample_feasible
-from search.methods.dinas import (
+from hwnas.search.constraints import resolve
+from hwnas.search.methods import FunctionAccuracy, create_method
+from hwnas.search.methods.base import feasible_mask, sample_feasible
+from hwnas.search.methods.dinas import (
     DINAS,
     FairChainSupernet,
     arch_score,
@@ -28,9 +26,10 @@ from search.methods.dinas import (
     jacobian_scores,
     orthogonal,
 )
-from search.spaces import create_space
-from search.spaces.chain import StageSpec
-from search.spaces.mbv3 import parse_choice
+from hwnas.search.spaces import create_space
+from hwnas.search.spaces.chain import StageSpec
+from hwnas.search.spaces.mbv3 import parse_choice
+from scipy.optimize import Bounds, LinearConstraint, milp
 
 # torch's forward-mode AD scripts a decomposition on first use (its own deprecation warning)
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
@@ -110,8 +109,8 @@ def test_fair_paths_pad_a_layer_with_fewer_choices():
 
 
 def test_a_fair_step_updates_each_active_candidate_and_no_other(space):
-    from search.data import Dataset, Split
-    from search.supernet.train import TrainConfig, Trainer
+    from hwnas.search.data import Dataset, Split
+    from hwnas.search.supernet.train import TrainConfig, Trainer
 
     torch.manual_seed(0)
     net = FairChainSupernet(space)
@@ -238,7 +237,8 @@ def test_fair_cell_paths_use_every_op_of_every_edge_once():
 def test_jacobian_scores_separate_candidates(space):
     """First-order scores on a tiny chain supernet: finite, mandatory positions centred,
     different candidates get different scores, and the spread statistics are reported."""
-    from search.data import Split
+    from hwnas.search.data import Split
+
     from tests.search.chain_tiny import tiny_space
 
     sp = tiny_space()
@@ -254,8 +254,8 @@ def test_jacobian_scores_separate_candidates(space):
 
 
 def test_tiny_nb201_search_reports_isometry_and_scores(nb201_tables):
-    from search.constraints import resolve as _resolve
-    from search.methods import TableAccuracy
+    from hwnas.search.constraints import resolve as _resolve
+    from hwnas.search.methods import TableAccuracy
 
     acc_path, lat_path, accs, lat = nb201_tables
     sp = create_space("nb201")

@@ -9,11 +9,10 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-
-from search.constraints import BoundConstraint, resolve
-from search.methods import FunctionAccuracy, TableAccuracy, create_method
-from search.methods.base import feasible_mask
-from search.spaces import create_space
+from hwnas.search.constraints import BoundConstraint, resolve
+from hwnas.search.methods import FunctionAccuracy, TableAccuracy, create_method
+from hwnas.search.methods.base import feasible_mask
+from hwnas.search.spaces import create_space
 
 FAST = dict(epochs=60)
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from search.constraints import resolve
-from search.methods import TableAccuracy, create_method, list_methods, method_meta, method_supports
-from search.methods.base import BudgetExhausted
-from search.spaces import create_space
+from hwnas.search.constraints import resolve
+from hwnas.search.methods import (
+    TableAccuracy,
+    create_method,
+    list_methods,
+    method_meta,
+    method_supports,
+)
+from hwnas.search.methods.base import BudgetExhausted
+from hwnas.search.spaces import create_space
 
 METHODS = list_methods()
 FAST: dict[str, dict] = {"evolution": dict(population=10, sample=3)}
@@ -99,7 +104,7 @@ def test_the_budget_is_enforced(nb201_tables):
 
 
 def test_exact_optimum_is_the_best_feasible_row(nb201_tables):
-    from search.optimum import exact_optimum
+    from hwnas.search.optimum import exact_optimum
 
     sp, acc, cons = _problem(nb201_tables)
     _, _, accs, lat = nb201_tables
@@ -145,7 +150,7 @@ def test_query_method_spends_its_budget_and_returns_its_best_feasible_read(name,
 
 @pytest.mark.parametrize("case", ["unread", "worse", "unspent"])
 def test_the_base_enforces_the_contract_for_any_query_method(case, nb201_tables):
-    from search.methods.base import Searcher
+    from hwnas.search.methods.base import Searcher
 
     sp, acc, cons = _problem(nb201_tables)
     _, _, accs, lat = nb201_tables

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from search.constraints import resolve
-from search.methods import FunctionAccuracy, TableAccuracy, create_method
-from search.methods.mgas import (
+from hwnas.search.constraints import resolve
+from hwnas.search.methods import FunctionAccuracy, TableAccuracy, create_method
+from hwnas.search.methods.mgas import (
     GATED,
     _build_net,
     connected,
@@ -18,7 +17,7 @@ from search.methods.mgas import (
     step,
     unit_penalty,
 )
-from search.spaces import create_space
+from hwnas.search.spaces import create_space
 
 TINY = dict(data="digits", n_train=256, epochs=2, batch_size=64, C=4)
 
@@ -55,7 +54,7 @@ def test_a_nodes_last_op_is_never_pruned():
     m[3, GATED.index(3)].backward()
     assert net.alpha.grad[3, GATED.index(3)] != 0
     # the decoding forces one real op per edge: the survivor, else the edge's largest w
-    from search.methods.mgas import MGAS
+    from hwnas.search.methods.mgas import MGAS
 
     arch = MGAS.decode(MGAS._scores(net))
     assert arch[3] == 3 and all(o != 0 for o in arch) and connected(np.asarray([arch]))[0]
@@ -154,14 +153,14 @@ def chain(tmp_path_factory):
 
 
 def test_registered_for_nb201_and_chains():
-    from search.methods import method_meta
+    from hwnas.search.methods import method_meta
 
     meta = method_meta("mgas")
     assert set(meta["supports"]) == {"nb201", "chain"} and meta["kind"] == "one-shot"
 
 
 def test_regrowth_restores_the_requested_share_by_importance():
-    from search.methods.mgas import importance, regrow
+    from hwnas.search.methods.mgas import importance, regrow
 
     alive = np.ones(100, dtype=bool)
     alive[:50] = False  # 50 pruned units
@@ -183,8 +182,8 @@ def test_regrowth_restores_the_requested_share_by_importance():
 
 
 def test_chain_gates_units_costs_and_decoding(chain):
-    from search.methods.mgas import _ChainGates
-    from search.methods.oneshot import build_mixed_net, chain_costs
+    from hwnas.search.methods.mgas import _ChainGates
+    from hwnas.search.methods.oneshot import build_mixed_net, chain_costs
 
     sp, _, _, cons = chain
     net = build_mixed_net(sp)

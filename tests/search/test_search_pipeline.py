@@ -3,8 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
-from bench.cli import cli
+from hwnas.bench.cli import cli
 
 
 def _args(nb201_tables, out, *extra):
@@ -47,7 +46,7 @@ def test_bad_input_is_one_line_and_nonzero(nb201_tables, tmp_path, change, messa
 
 
 def test_leaderboard_report_and_plot_from_runs(nb201_tables, tmp_path):
-    from bench.pipelines import leaderboard, search
+    from hwnas.bench.pipelines import leaderboard, search
 
     acc, lat, _, _ = nb201_tables
     c = f"latency_ms<=6@table:{lat}:dev"
@@ -71,7 +70,7 @@ def test_leaderboard_report_and_plot_from_runs(nb201_tables, tmp_path):
 def test_parallel_executors_give_the_serial_rows(nb201_tables, tmp_path, executor):
     if executor == "ray":
         pytest.importorskip("ray")
-    from bench.pipelines import search
+    from hwnas.bench.pipelines import search
 
     acc, lat, _, _ = nb201_tables
     args = ("nb201", ["random", "evolution"], f"table:{acc}:acc", [f"latency_ms<=6@table:{lat}:dev"], (15,), 2)
@@ -100,7 +99,7 @@ def test_truth_scores_the_picks_and_regret_is_a_hand_computation(nb201_tables, t
                                  "--out", str(out)])
     assert r.exit_code == 0, r.output
     runs = pd.read_csv(out / "runs.csv")
-    from search.spaces import create_space
+    from hwnas.search.spaces import create_space
 
     sp = create_space("nb201")
     idx = [sp.to_index(sp.from_str(s)) for s in runs.arch_str]
@@ -114,7 +113,7 @@ def test_truth_scores_the_picks_and_regret_is_a_hand_computation(nb201_tables, t
 def test_runs_of_an_older_method_version_are_set_aside_and_redone(nb201_tables, tmp_path):
     """A resumed board never mixes runs of old and new method code: rows whose method_version is
     not the method's current one move to superseded-runs.csv and run again; the board says so."""
-    from bench.pipelines import leaderboard, search
+    from hwnas.bench.pipelines import leaderboard, search
 
     acc, lat, _, _ = nb201_tables
     args = ("nb201", ["random", "evolution"], f"table:{acc}:acc", [f"latency_ms<=6@table:{lat}:dev"], (15,), 2)
@@ -138,8 +137,8 @@ def test_runs_of_an_older_method_version_are_set_aside_and_redone(nb201_tables, 
 def test_method_versions_can_differ_per_space():
     """BINAS and GCN changed what they read on cell spaces only (version 3 there): runs on chain
     spaces keep version 1 and are not redone."""
-    from bench.pipelines.search import method_version
-    from search.spaces import create_space
+    from hwnas.bench.pipelines.search import method_version
+    from hwnas.search.spaces import create_space
 
     nb, chain = create_space("nb201"), create_space("mbv3-fmnist")
     assert method_version("binas", nb) == 3 and method_version("gcn", nb) == 3

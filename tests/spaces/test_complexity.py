@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from search.spaces import create_space
-from search.spaces.complexity import block_complexity
+from hwnas.search.spaces import create_space
+from hwnas.search.spaces.complexity import block_complexity
 
 
 def _spec(space, op: str, width: int):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hwnas.search.spaces import ArchError, create_space, list_spaces
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from search.spaces import ArchError, create_space, list_spaces
 
 SPACES = list_spaces()
 seeds = st.integers(min_value=0, max_value=2**32 - 1)

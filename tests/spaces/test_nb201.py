@@ -3,8 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from search.spaces import ArchError, create_space
+from hwnas.search.spaces import ArchError, create_space
 
 sp = create_space("nb201")
 

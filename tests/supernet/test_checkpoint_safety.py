@@ -8,9 +8,8 @@ import sys
 
 import pytest
 import torch
-
-from search.spaces import create_space
-from search.supernet.checkpoint import (
+from hwnas.search.spaces import create_space
+from hwnas.search.supernet.checkpoint import (
     FORMAT,
     load_checkpoint,
     load_supernet,
@@ -44,7 +43,7 @@ def test_evil_checkpoint_runs_no_code_and_is_one_line(tmp_path):
 
 def test_evil_checkpoint_through_the_cli_prints_one_line(tmp_path):
     p, marker = evil_checkpoint(tmp_path)
-    r = subprocess.run([sys.executable, "-m", "bench.cli", "sample", "--space", "mbv3-fmnist",
+    r = subprocess.run([sys.executable, "-m", "hwnas.bench.cli", "sample", "--space", "mbv3-fmnist",
                         "--supernet", str(p), "--n", "2", "--data", "digits",
                         "--out", str(tmp_path / "s.parquet")], capture_output=True, text=True)
     assert r.returncode == 2 and not marker.exists()
@@ -53,7 +52,7 @@ def test_evil_checkpoint_through_the_cli_prints_one_line(tmp_path):
 
 def test_round_trip_of_a_real_checkpoint_under_weights_only(tmp_path):
     sp = create_space("mbv3-fmnist")
-    from search.supernet.base import create_supernet
+    from hwnas.search.supernet.base import create_supernet
 
     net = create_supernet(sp)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
@@ -66,7 +65,7 @@ def test_round_trip_of_a_real_checkpoint_under_weights_only(tmp_path):
 
 def test_truncated_missing_keys_and_misfit_weights_are_one_line(tmp_path):
     sp = create_space("mbv3-fmnist")
-    from search.supernet.base import create_supernet
+    from hwnas.search.supernet.base import create_supernet
 
     good = save_checkpoint(tmp_path / "g.ckpt", {"space": sp.name, "epoch": 1,
                                                 "model": create_supernet(sp).state_dict()})
@@ -89,7 +88,7 @@ def test_truncated_checkpoint_as_accuracy_source_is_one_line(tmp_path):
     """Was: two tracebacks and BrokenProcessPool from the process pool's workers."""
     cut = tmp_path / "cut.ckpt"
     cut.write_bytes(b"PK\x03\x04" + b"\0" * 100)
-    from search.supernet import SubnetEvaluator
+    from hwnas.search.supernet import SubnetEvaluator
 
     with pytest.raises(ValueError, match="cut.ckpt: not a readable checkpoint"):
         SubnetEvaluator("mbv3-fmnist", cut, data="digits")

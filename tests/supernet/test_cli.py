@@ -5,16 +5,15 @@ import sys
 
 import pandas as pd
 import pytest
-
-from bench.pipelines.supernet import sample_subnets, summary
-from devices.table import read_sidecar
-from search.data import load_dataset
-from search.spaces import create_space
-from search.supernet import TrainConfig, train_supernet
+from hwnas.bench.pipelines.supernet import sample_subnets, summary
+from hwnas.devices.table import read_sidecar
+from hwnas.search.data import load_dataset
+from hwnas.search.spaces import create_space
+from hwnas.search.supernet import TrainConfig, train_supernet
 
 
 def hwnas(*args):
-    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "hwnas.bench.cli", *args], capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +74,7 @@ def test_standalone_train_command(tmp_path):
 
 
 def test_predictors_vs_standalone_truth_wait_for_a_complete_set(tmp_path):
-    from devices.table import write_table
+    from hwnas.devices.table import write_table
 
     ref = tmp_path / "standalone.parquet"
     write_table(pd.DataFrame({"arch_str": ["k3e1|k3e1|k3e1"], "seed": [0], "val_acc": [85.0]}), ref,

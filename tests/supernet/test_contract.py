@@ -7,9 +7,8 @@ import fnmatch
 import numpy as np
 import pytest
 import torch
-
-from search.spaces import create_space, list_spaces
-from search.supernet import create_supernet, list_supernets
+from hwnas.search.spaces import create_space, list_spaces
+from hwnas.search.supernet import create_supernet, list_supernets
 
 
 def _space_for(pattern: str):

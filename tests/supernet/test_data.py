@@ -6,8 +6,7 @@ import struct
 
 import numpy as np
 import pytest
-
-from search.data import DataError, batches, load_dataset, read_fashion_mnist
+from hwnas.search.data import DataError, batches, load_dataset, read_fashion_mnist
 
 
 def test_digits_splits_are_fixed_by_seed_and_disjoint():

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from search.data import load_dataset
-from search.spaces import create_space
-from search.supernet import TrainConfig, train_supernet
+from hwnas.search.data import load_dataset
+from hwnas.search.spaces import create_space
+from hwnas.search.supernet import TrainConfig, train_supernet
 
 FAST = dict(batch_size=32, train_per_epoch=64, monitor_val=0, threads=1, warmup_steps=1, epochs=1)
 

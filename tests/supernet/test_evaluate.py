@@ -4,18 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torch import nn
-
-from search.data import load_dataset
-from search.spaces import create_space
-from search.supernet import (
+from hwnas.search.data import load_dataset
+from hwnas.search.spaces import create_space
+from hwnas.search.supernet import (
     SubnetEvaluator,
     TrainConfig,
     count_params_macs,
     recalibrate_bn,
     train_supernet,
 )
-from search.supernet.executor import create_executor, list_executors
+from hwnas.search.supernet.executor import create_executor, list_executors
+from torch import nn
 
 
 def test_recalibration_gives_the_exact_statistics_of_the_calibration_set():
@@ -81,7 +80,7 @@ def test_ray_executor_without_ray_says_how_to_install(monkeypatch):
 
 
 def test_a_store_shares_estimates_between_evaluators_and_charges_their_cost(trained, tmp_path, monkeypatch):
-    from search.supernet import evaluate
+    from hwnas.search.supernet import evaluate
 
     sp, data, ck = trained
     archs = sp.sample_many(3, np.random.default_rng(1))
@@ -109,7 +108,7 @@ def test_searches_that_share_a_store_pick_alike_and_are_charged_alike(trained, t
     import sqlite3
     from contextlib import closing
 
-    from bench.pipelines import search as search_pipeline
+    from hwnas.bench.pipelines import search as search_pipeline
 
     sp, _, ck = trained
     rows = [search_pipeline.run(sp.name, ["random"], f"supernet:{ck}", ["latency_ms<=0.9@cpu-t1"], (4,), 1,
@@ -133,7 +132,7 @@ def test_a_process_pool_search_on_a_supernet_exits(trained, tmp_path):
     import sys
 
     sp, _, ck = trained
-    cmd = [sys.executable, "-m", "bench.cli", "search", "--space", sp.name, "--method", "random",
+    cmd = [sys.executable, "-m", "hwnas.bench.cli", "search", "--space", sp.name, "--method", "random",
            "--accuracy", f"supernet:{ck}", "--constraint", "latency_ms<=0.9@cpu-t1", "--budget", "3",
            "--seeds", "2", "--data", "digits", "--executor", "process", "--workers", "2", "--out", str(tmp_path / "o")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)

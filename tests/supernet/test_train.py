@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from search.data import load_dataset
-from search.spaces import create_space
-from search.supernet import TrainConfig, load_checkpoint, train_supernet
+from hwnas.search.data import load_dataset
+from hwnas.search.spaces import create_space
+from hwnas.search.supernet import TrainConfig, load_checkpoint, train_supernet
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = dict(batch_size=32, train_per_epoch=96, monitor_val=0, threads=1, warmup_steps=2)
@@ -65,7 +64,7 @@ def test_sandwich_rule_and_nb201_train(digits):
 
 def _cli(*args):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "bench.cli", *args], cwd=REPO, env=env,
+    return subprocess.Popen([sys.executable, "-m", "hwnas.bench.cli", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from core import paths
-from predictors.base import create_predictor, list_predictors
-from search.spaces import create_space
+from hwnas.core import paths
+from hwnas.predictors.base import create_predictor, list_predictors
+from hwnas.search.spaces import create_space
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "results" / "predictors" / "fit_time.md"
@@ -50,7 +49,7 @@ def _write(source: str) -> None:
     lines = ["# Predictor fit + predict time (NB201)", "",
              f"Fit on 1000 archs, predict all 15,625; target: {source}. Median (min-max) over rounds, "
              f"wall seconds, on `{platform.processor() or platform.machine()}`, {os.cpu_count()} cores shared with "
-             "other jobs. Written by `make bench` (benchmarks/bench_predictors.py).", "",
+             "other jobs. Written by `make bench` (perf/bench_predictors.py).", "",
              "| predictor | rounds | fit s | predict s | total s | under 60 s |", "|---|---:|---:|---:|---:|---|"]
     for name in sorted(_rows):
         r = _rows[name]

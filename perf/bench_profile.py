@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from bench.pipelines.profile import ProfileConfig, profile_device
+from hwnas.bench.pipelines.profile import ProfileConfig, profile_device
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "results" / "bench" / "profile.md"
@@ -60,7 +59,7 @@ def _write() -> None:
 
 
 def _proc() -> str:
-    from devices.base import processor_name
+    from hwnas.devices.base import processor_name
 
     return processor_name()
 

@@ -26,9 +26,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-
-from search.spaces import create_space  # noqa: E402
-from search.supernet import create_supernet  # noqa: E402
+from hwnas.search.spaces import create_space  # noqa: E402
+from hwnas.search.supernet import create_supernet  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = "mbv3-fmnist"
@@ -136,10 +135,9 @@ def _pick_archs(df: pd.DataFrame, n: int) -> pd.DataFrame:
 
 
 def test_kendall_tau_supernet_vs_short_standalone():
+    from hwnas.search.data import load_dataset
+    from hwnas.search.supernet import TrainConfig, train_standalone
     from scipy.stats import kendalltau, spearmanr
-
-    from search.data import load_dataset
-    from search.supernet import TrainConfig, train_standalone
 
     if not (CKPT.exists() and SAMPLES.exists()):
         pytest.skip(f"needs {CKPT.relative_to(REPO)} and {SAMPLES.relative_to(REPO)}: run `make supernet sample` first")
@@ -159,7 +157,7 @@ def test_kendall_tau_supernet_vs_short_standalone():
     m = picked.merge(cache, on="arch_str")
     # the same subnets re-scored by the supernet on the whole val split (5000 images, 512
     # calibration images): separates the demo's 1000-image noise from the supernet's ranking
-    from search.supernet import SubnetEvaluator
+    from hwnas.search.supernet import SubnetEvaluator
 
     with SubnetEvaluator(sp, CKPT, data=data, calib_images=512, val_images=None) as ev:
         m["supernet_val_acc_full"] = ev(list(m["arch_str"]))
