@@ -7,8 +7,14 @@ holder. A lock left by a killed run is stale: the kernel drops a dead process's 
 next run takes it over (and the pid in the file, no longer alive, is reported as stale in the
 log). Taking the lock also proves the output folder is writable before any work starts.
 
-Within one process the lock is re-entrant per path (a pipeline that locks a folder may call a
-helper that locks the same folder).
+Within one thread the lock is re-entrant per path (a pipeline that locks a folder may call a
+helper that locks the same folder); another thread of the same process is refused like another
+process (two parallel profiles of one device would otherwise measure one table twice at once).
+
+The lock file is only ever opened without following links (`O_NOFOLLOW`) and must be a plain
+file with one name that holds a lock record (or nothing): a planted symlink or hard link, or any
+other file under the lock's name, is refused with one line and left as it is. Release removes
+the name only while it still is the file this process locked.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import sys
 import threading
 import time
@@ -33,7 +40,13 @@ class LockedError(OSError):
     """Another live process holds the output's lock."""
 
 
-_held: dict[str, list] = {}  # lock path -> [fd, depth] held by this process
+class NotALockError(OSError):
+    """A file under the lock's name that hwnas did not make (a link, a user's file): left alone."""
+
+
+_held: dict[str, list] = {}  # lock path -> [fd, depth, owning thread id] held by this process
+#: a lock record is a short JSON line; a bigger file under the lock's name is not one
+MAX_LOCK_BYTES = 4096
 _guard = threading.Lock()
 
 
@@ -59,10 +72,63 @@ def _pid_alive(pid: int) -> bool:
 
 
 def read_owner(lock_file: str | os.PathLike) -> dict:
+    """The owner record in a lock file ({} when empty, unreadable, a link or not a record)."""
     try:
-        return json.loads(Path(lock_file).read_text(encoding="utf-8") or "{}")
+        fd = os.open(lock_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return {}
+    try:
+        return _owner_of(fd)
+    finally:
+        os.close(fd)
+
+
+def _owner_of(fd: int) -> dict:
+    try:
+        doc = json.loads(os.pread(fd, MAX_LOCK_BYTES, 0).decode("utf-8") or "{}")
     except (OSError, ValueError, UnicodeDecodeError):
         return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _is_lock_record(fd: int) -> bool:
+    """Empty, or one JSON object with a pid: what `acquire` writes (and `release` empties)."""
+    try:
+        raw = os.pread(fd, MAX_LOCK_BYTES + 1, 0)
+    except OSError:
+        return False
+    if not raw.strip():
+        return True
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return len(raw) <= MAX_LOCK_BYTES and isinstance(doc, dict) and "pid" in doc
+
+
+def _open_lock_file(lf: Path, what: str) -> int:
+    """An fd of the lock file, created here or an earlier lock of ours; never through a link,
+    never a file that is not a lock record (OSError in one line, the file left untouched)."""
+    refuse = (f"{lf} exists but is not a lock file hwnas made ({{why}}); it was left untouched: "
+              f"remove it, or choose another {what}")
+    try:
+        return os.open(lf, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except FileExistsError:
+        pass
+    try:
+        fd = os.open(lf, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or os.path.islink(lf):
+            raise NotALockError(refuse.format(why="a symbolic link")) from None
+        raise
+    st = os.fstat(fd)
+    why = ("not a regular file" if not stat.S_ISREG(st.st_mode)
+           else f"it has {st.st_nlink} hard links" if st.st_nlink != 1
+           else None if _is_lock_record(fd) else "its content is not a lock record")
+    if why:
+        os.close(fd)
+        raise NotALockError(refuse.format(why=why))
+    return fd
 
 
 def _describe(owner: dict) -> str:
@@ -74,20 +140,33 @@ def _describe(owner: dict) -> str:
     return f"pid {owner.get('pid', '?')} on {owner.get('host', '?')} (since {when}: {cmd[:120]})"
 
 
+def _key(lf: Path) -> str:
+    """The lock's identity: its real folder and its own name (the name itself is never resolved,
+    so a link planted under it cannot make it another file's lock)."""
+    return str((lf.parent.resolve() if lf.parent.exists() else lf.parent.absolute()) / lf.name)
+
+
 def acquire(path: str | os.PathLike, what: str = "output", is_dir: bool | None = None) -> Path:
     """Take the lock of `path` (a folder or a file) or raise LockedError / OSError in one line."""
     import fcntl
 
     lf = lock_path_for(path, is_dir)
-    key = str(lf.resolve()) if lf.parent.exists() else str(lf.absolute())
+    key = _key(lf)
     with _guard:
         if key in _held:
+            if _held[key][2] != threading.get_ident():
+                raise LockedError(f"{path} is already being written by another thread of this process "
+                                  f"(pid {os.getpid()}); give each {what} once")
             _held[key][1] += 1
             return lf
         for _ in range(20):
             try:
                 lf.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(lf, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = _open_lock_file(lf, what)
+            except NotALockError:
+                raise
+            except FileNotFoundError:  # a holder removed it between our two opens: take it anew
+                continue
             except OSError as exc:
                 raise OSError(f"cannot write to {lf.parent} ({exc.strerror or exc}); choose a writable "
                               f"{what} location") from None
@@ -102,7 +181,7 @@ def acquire(path: str | os.PathLike, what: str = "output", is_dir: bool | None =
                 raise
             # the holder we waited on may have removed the file between our open and flock
             try:
-                same = os.path.samestat(os.fstat(fd), os.stat(lf))
+                same = os.path.samestat(os.fstat(fd), os.lstat(lf))
             except OSError:
                 same = False
             if same:
@@ -110,7 +189,7 @@ def acquire(path: str | os.PathLike, what: str = "output", is_dir: bool | None =
             os.close(fd)
         else:
             raise LockedError(f"{path}: could not take the lock file {lf} (it keeps changing); retry")
-        old = read_owner(lf)
+        old = _owner_of(fd)
         if old.get("pid") and old.get("pid") != os.getpid():
             log.info("%s: took over a stale lock of %s (no longer running)", lf, _describe(old))
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
@@ -122,13 +201,13 @@ def acquire(path: str | os.PathLike, what: str = "output", is_dir: bool | None =
             os.close(fd)
             raise OSError(f"cannot write to {lf.parent} ({exc.strerror or exc}); choose a writable "
                           f"{what} location") from None
-        _held[key] = [fd, 1]
+        _held[key] = [fd, 1, threading.get_ident()]
         return lf
 
 
 def release(path: str | os.PathLike, is_dir: bool | None = None) -> None:
     lf = lock_path_for(path, is_dir)
-    key = str(lf.resolve()) if lf.parent.exists() else str(lf.absolute())
+    key = _key(lf)
     with _guard:
         ent = _held.get(key)
         if ent is None:
@@ -141,8 +220,9 @@ def release(path: str | os.PathLike, is_dir: bool | None = None) -> None:
         # empty the file first: a reader racing us sees no owner rather than a stale one
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
-        with contextlib.suppress(OSError):
-            lf.unlink()
+        with contextlib.suppress(OSError):  # remove the name only while it is still our file
+            if os.path.samestat(os.fstat(fd), os.lstat(lf)):
+                lf.unlink()
         os.close(fd)
 
 

@@ -4,7 +4,9 @@ Sources (nothing is downloaded at run time):
 - ``fashion-mnist``: idx files from Debian's ``dataset-fashion-mnist`` package
   (``/usr/share/datasets/fashion-mnist``; override with ``fashion-mnist:PATH`` or
   ``$HWNAS_FMNIST_DIR``);
-- ``cifar10:PATH``: the python-pickle folder (``data_batch_1..5``, ``test_batch``);
+- ``cifar10:PATH``: the python-pickle folder (``data_batch_1..5``, ``test_batch``), read by a
+  restricted unpickler that builds only containers, bytes and plain numpy arrays (a batch file
+  is data from elsewhere: nothing in it may run code);
 - ``folder:PATH``: a torchvision ImageFolder-style tree (``PATH/train/<class>/*.png`` and
   ``PATH/test/<class>/...``, or class folders directly under PATH), read with PIL;
 - ``digits``: scikit-learn's bundled 8x8 digits, for fast tests.
@@ -114,6 +116,38 @@ def read_fashion_mnist(root: str | os.PathLike | None = None):
     return tx[:, None], ty.astype(np.int64), sx[:, None], sy.astype(np.int64), 10
 
 
+class _ForbiddenGlobal(pickle.UnpicklingError):
+    """A batch file names a callable outside what the CIFAR-10 format needs."""
+
+
+def _latin1_encode(text, encoding="latin1"):
+    """`_codecs.encode` as Python 3's protocol-2 pickles use it for bytes, latin-1 only."""
+    if not isinstance(text, str) or encoding.replace("-", "").replace("_", "").lower() != "latin1":
+        raise _ForbiddenGlobal(f"_codecs.encode(..., {encoding!r})")
+    return text.encode("latin1")
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, bytes, str and numbers (no global needed) plus numpy arrays and
+    dtypes, the only classes a CIFAR-10 batch holds; any other global (os.system, builtins.eval,
+    a user class's __reduce__, ...) is refused before it is looked up, let alone called."""
+
+    def find_class(self, module, name):
+        try:
+            from numpy._core.multiarray import _reconstruct
+        except ImportError:  # numpy < 2
+            from numpy.core.multiarray import _reconstruct
+
+        allowed = {("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+                   ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+                   ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+                   ("_codecs", "encode"): _latin1_encode}
+        try:
+            return allowed[(module, name)]
+        except KeyError:
+            raise _ForbiddenGlobal(f"{module}.{name}") from None
+
+
 def read_cifar10(root: str | os.PathLike):
     root = Path(root)
     if (root / "cifar-10-batches-py").is_dir():
@@ -129,8 +163,14 @@ def read_cifar10(root: str | os.PathLike):
     def load(n):
         try:
             with open(root / n, "rb") as f:
-                d = pickle.load(f, encoding="bytes")
-            return np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32), np.asarray(d[b"labels"], dtype=np.int64)
+                d = _CifarUnpickler(f, encoding="bytes").load()
+            data, labels = d[b"data"], d[b"labels"]
+            if not isinstance(data, np.ndarray) or data.dtype == object:
+                raise TypeError("data is not a numeric array")
+            return np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
+        except _ForbiddenGlobal as exc:
+            raise DataError(f"{root / n}: not a CIFAR-10 python batch (it asks to run {exc}, which a data batch "
+                            "never does; nothing was run); re-extract the official cifar-10-python.tar.gz") from None
         except Exception as exc:  # pickle raises many types for a corrupt file
             raise DataError(f"{root / n}: not a CIFAR-10 python batch ({type(exc).__name__}); re-extract it") from None
 

@@ -49,12 +49,9 @@ def profile(device, space, resume, force, limit, sample, seed, chunk, cache_dir,
         raise ValueError(f"--limit must be >= 0, got {limit}")
     if sample is not None and sample < 1:
         raise ValueError(f"--sample must be >= 1, got {sample}")
-    from hwnas.devices.registry import create_device, split_specs
+    from hwnas.devices.registry import split_specs
 
-    specs = split_specs(device)
-
-    for s in specs:  # bad or unavailable device: fail before measuring anything
-        create_device(s).close()
+    specs = split_specs(device)  # run_profile checks them (bad, unavailable, repeated) before measuring
     pc = ProfileConfig(space=space, devices=specs, out_dir=Path(out_dir), timing=_timing(rel_ci, max_s, batch, warmup_s, min_runs, round_runs),
                        resume=resume, force=force, limit=limit, sample=sample, seed=seed, batch=batch,
                        reference=not no_reference, cache_dir=Path(cache_dir), chunk=chunk)

@@ -208,9 +208,27 @@ def profile_device(spec: str, pc: ProfileConfig, position: int = 0) -> dict:
             "busy_s": busy, "complete": complete}
 
 
+def check_devices(specs: Sequence[str]) -> list[str]:
+    """The device id of each spec, before anything is measured: an unknown or unavailable device
+    fails here, and two specs of one device (one table, measured twice at once) are refused."""
+    from hwnas.devices.registry import create_device
+
+    ids: dict[str, str] = {}
+    for s in specs:
+        d = create_device(s)
+        did = d.device_id
+        d.close()
+        if did in ids:
+            raise ValueError(f"--device names {did} twice ({ids[did]!r} and {s!r}); one table is measured by "
+                             "one run at a time: give each device once")
+        ids[did] = s
+    return list(ids)
+
+
 def profile(pc: ProfileConfig) -> list[dict]:
     """Profile every device in `pc.devices` in parallel threads (one table each)."""
     specs = list(pc.devices)
+    check_devices(specs)
     if len(specs) == 1:
         return [profile_device(specs[0], pc)]
     with ThreadPoolExecutor(max_workers=len(specs)) as ex:
