@@ -1,5 +1,5 @@
 """`remote:http://HOST:PORT[?provider=trt&threads=2&token_file=PATH]`: a device that times ONNX models on a board running the agent
-(devices/agent.py), so a phone, Pi or Jetson profiles like a local device.
+(devices/agent/), so a phone, Pi or Jetson profiles like a local device.
 
 Token: `?token_file=PATH` in the spec, else $HWNAS_AGENT_TOKEN, else the file named by
 $HWNAS_AGENT_TOKEN_FILE. Connection failures (agent not up yet, restarting, tunnel dropping)

@@ -1,6 +1,7 @@
-"""`hwnas agent`: serve measurements of ONNX models to a remote host (devices/agent.py).
+"""`hwnas agent`: serve measurements of ONNX models to a remote host (devices/agent/).
 
-On a board without the rest of the package, `python -m devices.agent` takes the same options.
+On a board without the rest of the package, `python -m hwnas.devices.agent` (or `python -m
+devices.agent` from the copied modules) takes the same options (devices/agent/command.py).
 """
 
 from __future__ import annotations
@@ -25,13 +26,18 @@ import click
               help="Stop a request after this long (default 2 x --max-seconds + 30).")
 @click.option("--body-timeout-s", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="The whole request body must arrive within this (408 otherwise).")
+@click.option("--header-timeout-s", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="A request's line and headers must arrive within this (408 otherwise); also the idle keep-alive.")
+@click.option("--max-connections", type=click.IntRange(min=2), default=64, show_default=True,
+              help="Open connections at once (never more than half the open-file limit); more get 503.")
 @click.option("--max-memory-mb", type=click.FloatRange(min=0), default=None,
               help="Address-space cap of the measuring worker (RLIMIT_AS; default 80% of RAM, 0 = none); over it: 507.")
 def agent(host, port, token_file, providers, threads, max_body_mb, max_seconds, hard_timeout_s,
-          body_timeout_s, max_memory_mb) -> None:
+          body_timeout_s, header_timeout_s, max_connections, max_memory_mb) -> None:
     """Serve measurements of ONNX models to a remote host (edge / mobile targets)."""
-    from hwnas.devices.agent import config_from_args, serve
+    from hwnas.devices.agent.command import config_from_args
+    from hwnas.devices.agent.server import serve
 
     cfg = config_from_args(token_file, providers, threads, max_body_mb, max_seconds, hard_timeout_s,
-                           body_timeout_s, max_memory_mb)
+                           body_timeout_s, max_memory_mb, header_timeout_s, max_connections)
     serve(cfg, host, port, log=lambda m: click.echo(m, err=True))

@@ -54,7 +54,7 @@ def conv_model(channels: int = 8, size: int = 16, seed: int = 0) -> bytes:
 
 
 class AgentProcess:
-    """Start / stop / restart `python -m devices.agent` on a free loopback port."""
+    """Start / stop / restart `python -m hwnas.devices.agent` on a free loopback port."""
 
     def __init__(self, root: Path, *args: str, port: int | None = None):
         self.root = Path(root)

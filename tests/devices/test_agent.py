@@ -8,7 +8,9 @@ import threading
 import time
 
 import pytest
-from hwnas.devices.agent import AgentConfig, TokenError, _is_loopback, load_token, parse_meta
+from hwnas.devices.agent.config import AgentConfig, TokenError, load_token
+from hwnas.devices.agent.protocol import parse_meta
+from hwnas.devices.agent.server import _is_loopback
 from hwnas.devices.measurement import Measurement
 from hwnas.devices.remote import RemoteDevice
 from hwnas.devices.timing import TimingConfig
@@ -321,10 +323,11 @@ def test_loopback_detection_and_warning(monkeypatch, tmp_path):
     assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
     assert not _is_loopback("0.0.0.0") and not _is_loopback("192.168.1.5")
     import uvicorn
-    from hwnas.devices import agent as agent_mod
+    from hwnas.devices.agent import server as agent_mod
+    from hwnas.devices.agent.worker import Worker
 
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
-    monkeypatch.setattr(agent_mod.Worker, "start", lambda self: None)
+    monkeypatch.setattr(Worker, "start", lambda self: None)
     lines = []
     agent_mod.serve(AgentConfig(token="x" * 32), host="0.0.0.0", port=1, log=lines.append)
     assert "warning: binding to 0.0.0.0" in lines[0] and "SSH tunnel" in lines[0]
@@ -337,7 +340,7 @@ def test_parse_meta_caps_and_pins_threads():
     cfg = AgentConfig(token="x" * 32, threads=2, max_seconds=5.0)
     job, notes = parse_meta(json.dumps({"timing": {"max_s": 60.0}}), 100, cfg)
     assert job["timing"]["max_s"] == 5.0 and job["threads"] == 2 and notes == ["max_s capped at 5 s"]
-    from hwnas.devices.agent import RequestError
+    from hwnas.devices.agent.protocol import RequestError
 
     with pytest.raises(RequestError, match="pinned to 2"):
         parse_meta(json.dumps({"threads": 1}), 100, cfg)

@@ -8,7 +8,8 @@ import socket
 import time
 
 import pytest
-from hwnas.devices.agent import AgentConfig, RequestError, board_cores, parse_meta
+from hwnas.devices.agent.config import AgentConfig, board_cores
+from hwnas.devices.agent.protocol import RequestError, parse_meta
 from onnx import TensorProto, helper
 
 from tests.devices.agent_process import AgentProcess, conv_model
