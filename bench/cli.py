@@ -7,7 +7,7 @@ HWNAS_DEBUG=1) shows the traceback for every error.
 
 Library code logs through the package logger (`core.log`); this command sends it to stderr:
 INFO by default (notes, per-epoch lines), `-v` adds DEBUG, `-q` leaves warnings only, `-qq`
-errors only. Progress bars are not logging and show either way.
+errors only. Progress bars are not logging; -q hides them as well.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sys
 
 import click
 from hwnas.bench.commands import COMMANDS
+from hwnas.core.invocation import record
 from hwnas.core.log import setup_logging
 
 USER_ERRORS = (ValueError, LookupError, OSError)
@@ -29,6 +30,13 @@ def _message(exc: BaseException) -> str:
 
 
 class HwnasGroup(click.Group):
+    def main(self, args=None, *a, **kw):
+        record(list(sys.argv[1:] if args is None else args))  # reports name the command that made them
+        try:
+            return super().main(args, *a, **kw)
+        finally:
+            record(None)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -42,7 +50,7 @@ class HwnasGroup(click.Group):
 @click.group(cls=HwnasGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks (same as HWNAS_DEBUG=1).")
 @click.option("-v", "--verbose", count=True, help="More log output (-v: debug messages).")
-@click.option("-q", "--quiet", count=True, help="Less log output (-q: warnings only, -qq: errors only).")
+@click.option("-q", "--quiet", count=True, help="Less output (-q: warnings only and no progress bars, -qq: errors only).")
 @click.version_option(package_name="hwnas", prog_name="hwnas")
 def cli(debug: bool, verbose: int, quiet: int) -> None:
     """Hardware-aware NAS: measure device tables, fit predictors, search under constraints."""

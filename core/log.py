@@ -2,7 +2,8 @@
 "hwnas" by name or by the handler set here); only the `hwnas` command configures output.
 
 Verbosity: 0 = INFO (progress lines, notes), 1+ = DEBUG, -1 = WARNING, -2 and below = ERROR.
-Progress bars (tqdm) are not logging and stay as they are.
+Progress bars (tqdm) are not logging, but `-q` hides them too: every bar passes
+`disable=bars_off()` (or'ed with its own switch).
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ import sys
 LOGGER_NAME = "hwnas"
 
 _HANDLER_FLAG = "_hwnas_handler"
+#: set by `setup_logging`: True when the command was asked for less than INFO output (-q)
+_QUIET = False
+
+
+def bars_off() -> bool:
+    """Whether progress bars are hidden: the command runs with -q (or -qq). Library use, where
+    nothing called `setup_logging`, keeps them."""
+    return _QUIET
 
 
 def get_logger(name: str | None = None) -> logging.Logger:
@@ -37,7 +46,9 @@ def setup_logging(verbosity: int = 0, stream=None) -> int:
     Safe to call more than once (the handler is replaced, not added twice). Module loggers
     (`hwnas.search.methods.binas`, ...) are the package logger's children and inherit it.
     """
+    global _QUIET
     level = level_for(verbosity)
+    _QUIET = level > logging.INFO
     fmt = "%(levelname)s %(name)s: %(message)s" if level <= logging.DEBUG else "%(message)s"
     handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(logging.Formatter(fmt))

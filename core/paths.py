@@ -63,10 +63,17 @@ def portable(path: str | os.PathLike) -> str:
 _ABS_IN_SPEC = re.compile(r"(?:^|(?<=[:@=]))(/[^:@,;\s]+)")
 
 
-def portable_spec(spec: str) -> str:
+def portable_spec(spec: str, data_only: bool = False) -> str:
     """`portable` applied to every absolute path inside a spec string such as
-    `latency_ms<=6.4@table:/data/help.csv:pixel3` or `table:/data/acc.csv:test_acc`."""
-    return _ABS_IN_SPEC.sub(lambda m: portable(m.group(1)), spec)
+    `latency_ms<=6.4@table:/data/help.csv:pixel3` or `table:/data/acc.csv:test_acc`.
+
+    `data_only`: rewrite only paths inside the data folder (`$HWNAS_DATA_DIR/...`, which reads
+    back anywhere); other paths stay as they are, for a spec that is still to be read from here."""
+    def sub(m):
+        p = portable(m.group(1))
+        return m.group(1) if data_only and not p.startswith("$") else p
+
+    return _ABS_IN_SPEC.sub(sub, spec)
 
 
 def portable_doc(doc):

@@ -103,7 +103,7 @@ def _remote(spec: str) -> Device:
     except ImportError as exc:
         raise LookupError(
             f"device {spec!r}: the remote client (devices/remote.py) is not available ({exc}); "
-            "it ships with the agent (issue 4)"
+            "it ships with the agent"
         ) from None
     for attr in ("RemoteDevice", "create_remote_device"):
         factory = getattr(remote, attr, None)

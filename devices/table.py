@@ -60,6 +60,19 @@ def unit_of(name: str) -> tuple[str, float] | None:
     return UNITS.get(suffix)
 
 
+#: file name endings of the tables `read_table_file` reads
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".txt", ".parquet", ".pq")
+
+
+def check_unit(unit: str) -> str:
+    """A unit a user states for a table (`tables import --unit`): one of UNITS (lower case) or
+    '%'; anything else is a TableError naming the accepted ones."""
+    u = unit.strip().lower()
+    if u not in UNITS and u != "%":
+        raise TableError(f"unit {unit!r} is not one of {', '.join(UNITS)}, %")
+    return u
+
+
 def _split_column(s: str) -> tuple[str, str | None]:
     path, sep, column = s.rpartition(":")
     if not sep or not path or "/" in column or column.lower().endswith((".csv", ".parquet")):
@@ -80,6 +93,11 @@ def parse_table_spec_unit(spec: str) -> tuple[str, str | None, str | None]:
         path, column = _split_column(head)
         if column is not None:
             s, unit = head, last.lower()
+    elif sep:
+        path, column = _split_column(head)
+        if column is not None and path.lower().endswith(TABLE_SUFFIXES):  # PATH.csv:COLUMN:<not a unit>
+            raise TableError(f"table spec {spec!r}: {last!r} is not a unit; write one of {', '.join(UNITS)} "
+                             f"(e.g. table:{path}:{column}:ms)")
     path, column = _split_column(s)
     if unit is not None:
         named = next((n for n in (column.replace("_norm_", "_"), Path(path).stem) if unit_of(n)), None)

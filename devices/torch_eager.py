@@ -1,7 +1,7 @@
 """PyTorch eager execution (`torch-cpu`, `torch-cuda`): the module-level path.
 
-Eager timing is what a researcher gets before any export, so it is a device of its own. ONNX
-input is accepted too (converted with onnx2torch when installed); the pipeline hands modules.
+Eager timing is what a researcher gets before any export, so it is a device of its own. It times
+PyTorch modules only; an ONNX model is timed by the ONNX Runtime and TensorRT devices.
 """
 
 from __future__ import annotations
@@ -106,16 +106,7 @@ class TorchEagerDevice(Device):
 
     def measure_onnx(self, onnx_bytes, input_shapes=None, cfg: TimingConfig = TimingConfig(),
                      ref_onnx=None, ref_latency_ms=None) -> Measurement:
-        try:
-            import onnx
-            from onnx2torch import convert
-        except ImportError:
-            raise DeviceUnavailable(
-                f"device {self.spec!r} times torch modules; ONNX input needs onnx2torch (`pip install onnx2torch`)"
-            ) from None
-        module = convert(onnx.load_from_string(onnx_bytes))
-        shape = next(iter((input_shapes or {}).values()), None)
-        if shape is None:
-            raise ValueError(f"device {self.spec!r}: give the input shape for an ONNX model")
-        ref = convert(onnx.load_from_string(ref_onnx)) if ref_onnx is not None else None
-        return self.measure_module(module, shape, cfg, ref, ref_latency_ms)
+        raise DeviceUnavailable(
+            f"device {self.spec!r} times PyTorch modules, not ONNX models; measure the module itself "
+            "(measure_module), or time the ONNX model on cpu, cuda or trt"
+        )

@@ -1,6 +1,6 @@
 """Fit on 1000 NB201 archs + predict all 15,625, per registered predictor (`make bench`).
 
-Target (issue 6): under a minute for every predictor except the GCN. Medians over rounds go to
+Target: under a minute for every predictor except the GCN. Medians over rounds go to
 results/predictors/fit_time.md. The target is the 200-epoch CIFAR-10 accuracy when the shared
 table is present, else a fixed synthetic additive target (said in the file).
 """

@@ -1,7 +1,7 @@
 """Supernet benchmarks (`make bench`): training throughput vs plain PyTorch, and how well the
 supernet ranks subnets against short stand-alone training.
 
-Targets (issue 5): throughput ratio >= 0.7; Kendall tau >= 0.5 over >= 12 subnets. Both are
+Targets: throughput ratio >= 0.7; Kendall tau >= 0.5 over >= 12 subnets. Both are
 reported as measured, in results/accuracies/mbv3-fmnist/supernet-benchmark.md.
 
 Throughput rounds interleave the variants (supernet uniform paths, supernet fixed to the largest

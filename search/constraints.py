@@ -105,14 +105,23 @@ class ArchTableCost(CostModel):
         self.sources = (Path(path),)
 
     def predict(self, archs) -> np.ndarray:
-        out = np.empty(len(archs))
-        for i, a in enumerate(archs):
-            s = self.space.to_str(a)
-            v = self._values.get(s)
-            if v is None:
-                raise LookupError(f"{self.description}: no row for architecture {s[:80]!r}")
-            out[i] = v
+        strs = [self.space.to_str(a) for a in archs]
+        out = np.array([self._values.get(s, np.nan) for s in strs], dtype=np.float64)
+        missing = [s for s, v in zip(strs, out, strict=True) if np.isnan(v) and s not in self._values]
+        if missing:
+            raise LookupError(self._coverage_message(missing, len(strs)))
         return out
+
+    def _coverage_message(self, missing: list[str], asked: int) -> str:
+        """How much of the space the table covers and what to do about the rest: a partial table
+        fails on the archs a search visits, so name the count, not only the first one."""
+        size = int(self.space.size())
+        covers = f"the table covers {len(self._values):,} of the {size:,} archs of {self.space.name}"
+        return (f"{self.description}: {len(missing):,} of the {asked:,} archs asked have no row "
+                f"(first: {missing[0][:80]!r}); {covers}. A constraint is looked up for any arch a method or "
+                "the optimum visits: give a table of every arch (measure the missing ones and append them), "
+                "or constrain a block table (`hwnas profile`), or fit a cost predictor on these rows "
+                "(`hwnas predictors`) and give its predictions as a full table")
 
 
 class BlockTableCost(CostModel):
@@ -223,7 +232,8 @@ def _factor(constraint: Constraint, column: str, path: Path, stated: str | None 
     """Factor from the column's unit (stated as table:PATH:COLUMN:UNIT, else its name, else its
     file's name) to the canonical unit; a stated unit that the names contradict was refused
     when the spec was read (devices.table.parse_table_spec_unit)."""
-    unit = UNITS[stated] if stated else unit_of(column.replace("_norm_", "_")) or unit_of(path.stem)
+    unit = (UNITS[stated] if stated else unit_of(column.replace("_norm_", "_")) or _imported_unit(path)
+            or unit_of(path.stem))
     if unit is None:
         raise ValueError(f"{path}:{column}: cannot tell the unit of this column; state it as "
                          f"table:{path}:{column}:UNIT (UNIT one of {', '.join(UNITS)}), or name the column "
@@ -233,6 +243,14 @@ def _factor(constraint: Constraint, column: str, path: Path, stated: str | None 
         raise ValueError(f"constraint {constraint.text!r} bounds {constraint.quantity} but {path.name}:{column} "
                          f"holds {quantity}")
     return factor
+
+
+def _imported_unit(path: Path) -> tuple[str, float] | None:
+    """The unit `hwnas tables import --unit` recorded in the table's sidecar, if one of UNITS."""
+    from hwnas.devices.table import read_sidecar
+
+    stated = read_sidecar(path).get("unit")
+    return UNITS.get(str(stated).lower()) if stated else None
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`hwnas profile` and `hwnas validate-lut` (device layer, issue 3)."""
+"""`hwnas profile` and `hwnas validate-lut` (device layer)."""
 
 from __future__ import annotations
 

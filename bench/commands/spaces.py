@@ -12,7 +12,10 @@ def spaces(pattern: str, as_json: bool) -> None:
 
     from hwnas.search.spaces import create_space, list_spaces
 
-    rows = [create_space(n).describe() for n in list_spaces(pattern)]
+    names = list_spaces(pattern)
+    if not names:
+        raise LookupError(f"no space matches {pattern!r}; known: {', '.join(list_spaces())}")
+    rows = [create_space(n).describe() for n in names]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -33,6 +33,7 @@ import pandas as pd
 from hwnas.bench.pipelines import search as search_pipeline
 from hwnas.bench.pipelines.standalone import StandaloneProtocol
 from hwnas.core import paths
+from hwnas.core.invocation import command_line
 from hwnas.core.io import atomic_write_bytes
 from scipy import stats
 
@@ -291,7 +292,7 @@ def _markdown(board: ChainBoard, df: pd.DataFrame, best: dict) -> list[str]:
     n_runs, n_picks = len(df), df.arch_str.nunique()
     measured, trained = df.measured_latency_ms.notna(), df.standalone_val_acc.notna()
     L = [f"# Leaderboard: {board.space} (chain track)", "",
-         f"Written by `hwnas leaderboard --track {board.space}` (`make leaderboard-chain`). Methods search under "
+         f"Written by `{command_line(f'hwnas leaderboard --track {board.space}')}` (`make leaderboard-chain`). Methods search under "
          f"`latency_ms@{board.device}:calibrated` (the block table's sum corrected by validate-lut's whole-network "
          f"calibration) at the {', '.join(f'{q:.0%}' for q in board.quantiles)} quantiles of that latency; query "
          f"methods read the shared supernet's estimates ({board.budget} queries), one-shot methods train their own "

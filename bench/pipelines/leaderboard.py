@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from hwnas.core import paths
+from hwnas.core.invocation import command_line
 from hwnas.core.io import atomic_write_bytes
 
 from . import figures
@@ -247,9 +248,9 @@ def _short(constraint: str) -> str:
 
 def _markdown(df, track, quantiles, accuracy, truth, cells, ref, seeds, budgets) -> list[str]:
     src = accuracy.rsplit("/", 1)[-1]
+    default = f"hwnas leaderboard --track {track} --seeds {seeds} --budget {','.join(str(b) for b in budgets)}"
     L = [f"# Leaderboard: {track}", "",
-         f"Written by `hwnas leaderboard --track {track} --seeds {seeds} --budget "
-         f"{','.join(str(b) for b in budgets)}` (`make leaderboard`). Queries read `{src}`"
+         f"Written by `{command_line(default)}` (`make leaderboard`). Queries read `{src}`"
          + (f"; every pick is scored by `{truth.rsplit('/', 1)[-1]}` (true accuracy), "
             "regret against the exact constrained optimum of that truth." if truth else
             " (the truth); regret against the exact constrained optimum.")

@@ -1,5 +1,5 @@
 """Reports of the predictor comparison: each experiment's summary and learning curve, and the
-top-level `results/predictors/summary.md` with the issue targets.
+top-level `results/predictors/summary.md` with the targets.
 
 Headline figures are those of `auto`, which chooses its model on the training set only. The
 best predictor of each row is also shown, marked as chosen on the test set ("oracle"): it is an
@@ -245,7 +245,7 @@ def standard_summary(results: dict[str, pd.DataFrame], groups: dict[str, str], s
          "5-fold cross-validation (Kendall tau); below 50 it averages them, each weighted by max(0, its",
          "leave-one-out Spearman) ** 4 (predictors/auto.py says why; the rule was chosen on development draws",
          "of HELP's protocol, sample seeds 100-107, not on the seeds reported here).", "",
-         "## Accuracy (issue 14 targets)", ""]
+         "## Accuracy targets", ""]
     r = results.get("nb201-c10-200ep")
     if r is not None:
         L += _accuracy_lines(r, "NB201 CIFAR-10 200 ep", {100: 0.80, 1000: 0.90})

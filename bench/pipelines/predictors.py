@@ -25,6 +25,7 @@ import pandas as pd
 from hwnas.bench.pipelines.store import locked_output, read_csv_rows, read_json_file
 from hwnas.core import paths
 from hwnas.core.io import atomic_write_bytes, file_sha256
+from hwnas.core.log import bars_off
 from hwnas.devices.table import import_arch_table, parse_table_spec, read_table_file
 from hwnas.predictors.base import create_predictor, list_predictors
 from hwnas.predictors.metrics import evaluate_predictions
@@ -165,7 +166,7 @@ def split(n_rows: int, train_size: int, seed: int) -> tuple[np.ndarray, np.ndarr
     return perm[:train_size], perm[train_size:]
 
 
-@locked_output()  # one writer per --out (issue 15)
+@locked_output()  # one writer per --out (core/lock.py)
 def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
              predictors: list[str] | None = None, train_sizes: tuple[int, ...] = (10, 100, 1000),
              seeds: int = 5, prior_tables: list[str] | None = None, mode: str = "auto",
@@ -218,7 +219,7 @@ def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
     done = {(r["predictor"], int(r["train_size"]), int(r["seed"])) for r in rows}
     jobs = [(n, s, k) for n in names for s in sizes for k in range(seeds)
             if fit and (n, s, k) not in done and s <= limits.get(n, s)]
-    bar = tqdm(jobs, desc=title or out.name, disable=not progress, unit="fit")
+    bar = tqdm(jobs, desc=title or out.name, disable=bars_off() or not progress, unit="fit")
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):  # BLAS / OpenMP: one core per fit (2 shared cores here;

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from hwnas.bench.pipelines.store import RowStore
+from hwnas.core.log import bars_off
 from hwnas.core.paths import TABLES_DIR
 from hwnas.devices.base import Device
 from hwnas.devices.export import DEFAULT_CACHE_DIR, OnnxCache
@@ -175,7 +176,7 @@ def profile_device(spec: str, pc: ProfileConfig, position: int = 0) -> dict:
     ref_ms = cal.get("ref_latency_ms")
     t0, measured, busy, unstable = time.perf_counter(), 0, 0.0, 0
     bar = tqdm(total=len(todo), desc=f"{space.name}@{device.device_id}", unit="blk", position=position,
-               disable=not pc.progress, dynamic_ncols=True, leave=True)
+               disable=bars_off() or not pc.progress, dynamic_ncols=True, leave=True)
     try:
         for u in todo:
             row = measure_unit(device, u, pc.timing, pc.batch, cache, ref_module, ref_ms)

@@ -18,7 +18,8 @@ import pandas as pd
 from hwnas.bench.pipelines.store import clamp_budgets, locked_output, resume_runs, source_digest
 from hwnas.core.capabilities import is_enumerable
 from hwnas.core.io import atomic_write_bytes
-from hwnas.core.paths import TABLES_DIR
+from hwnas.core.log import bars_off
+from hwnas.core.paths import TABLES_DIR, portable_spec
 
 RUN_KEY = ["method", "constraint", "budget", "seed"]
 
@@ -62,7 +63,7 @@ def parse_params(items: Sequence[str]) -> dict[str, dict]:
     return out
 
 
-@locked_output()  # one writer per --out (issue 15)
+@locked_output()  # one writer per --out (core/lock.py)
 def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Sequence[str],
         budgets: Sequence[int], seeds: int, out: str | os.PathLike, params: dict[str, dict] | None = None,
         data: str = "fashion-mnist", tables_dir: str | os.PathLike = TABLES_DIR,
@@ -86,6 +87,10 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     from hwnas.search.supernet.executor import create_executor
     from tqdm import tqdm
 
+    # rows and provenance name data portably ($HWNAS_DATA_DIR/..., repository-relative), never by
+    # this machine's absolute path; `_load_problem` expands them again
+    accuracy, truth = portable_spec(accuracy, True), truth and portable_spec(truth, True)
+    constraints = [portable_spec(c, True) for c in constraints]
     known = list_methods()
     for m in methods:
         if m not in known:
@@ -127,7 +132,7 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
             for s in range(seeds) if (m, c, int(b), s) not in done]
     if not jobs:
         return pd.DataFrame(rows)
-    bar = tqdm(total=len(jobs), desc=f"search {space.name}", disable=not progress, unit="run")
+    bar = tqdm(total=len(jobs), desc=f"search {space.name}", disable=bars_off() or not progress, unit="run")
     ex = create_executor(executor, workers)
     if executor == "serial":  # in-process: the problem loaded above serves as is
         _WORKER["problem"] = (space, acc, bound, truth_src)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hwnas.core.log import bars_off
 from hwnas.core.paths import portable
 from hwnas.devices.table import read_sidecar, write_table
 
@@ -205,7 +206,7 @@ def train_reference(space, table_path: str | Path, out: str | Path, n: int = 40,
         ex = create_executor(executor, workers)
         try:
             ex.start(_init, (space.name, {**asdict(proto), "seeds": list(proto.seeds)}))
-            with tqdm(total=len(todo), desc="stand-alone", disable=not progress, mininterval=1.0) as bar:
+            with tqdm(total=len(todo), desc="stand-alone", disable=bars_off() or not progress, mininterval=1.0) as bar:
                 for r in ex.map(_train, todo):
                     r.update(latency_ms=float(lat[r["arch_str"]]), latency_table_ms=float(lat_table[r["arch_str"]]))
                     rows.append(r)

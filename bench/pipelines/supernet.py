@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hwnas.core.log import bars_off
 from hwnas.core.paths import portable
 from hwnas.devices.table import read_sidecar, write_table
 
@@ -84,7 +85,7 @@ def sample_subnets(space, checkpoint: str, out: str, n: int = 200, seed: int = 0
     ev = SubnetEvaluator(space, checkpoint, data=data, calib_images=calib_images,
                          val_images=val_images, workers=workers, executor=executor, seed=seed)
     try:
-        with tqdm(total=len(strs), initial=len(strs) - len(todo), desc="subnets", disable=not progress,
+        with tqdm(total=len(strs), initial=len(strs) - len(todo), desc="subnets", disable=bars_off() or not progress,
                   mininterval=1.0) as bar:
             for chunk_strs, res in ev.iter_chunks(todo, with_cost=True, chunk=chunk):
                 for s, (acc, params, macs) in zip(chunk_strs, res, strict=True):

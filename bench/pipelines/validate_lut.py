@@ -21,6 +21,7 @@ import pandas as pd
 from hwnas.bench.pipelines.profile import measure_unit, network_units, table_path
 from hwnas.bench.pipelines.store import RowStore
 from hwnas.core.io import atomic_write_bytes, file_sha256
+from hwnas.core.log import bars_off
 from hwnas.core.paths import TABLES_DIR
 from hwnas.devices.export import DEFAULT_CACHE_DIR, OnnxCache
 from hwnas.devices.lut import calibration_path
@@ -77,7 +78,7 @@ def measure_networks(vc: ValidateConfig, device, space, units, cal: dict, path: 
     cache = OnnxCache(vc.cache_dir)
     todo = [(r, u) for r in range(vc.repeats) for u in units if (u.key, str(r)) not in done]
     bar = tqdm(total=len(todo), desc=f"validate {space.name}@{device.device_id}", unit="net",
-               disable=not vc.progress, dynamic_ncols=True)
+               disable=bars_off() or not vc.progress, dynamic_ncols=True)
     try:
         for r, u in todo:  # pass 0 over every network, then pass 1: minutes apart
             row = measure_unit(device, u, vc.timing, vc.batch, cache, ref, cal.get("ref_latency_ms"))

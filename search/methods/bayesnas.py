@@ -305,8 +305,8 @@ class BayesNAS(OneShotSearcher):
     Defaults: 4 epochs (4 Laplace updates) of 1,500 Fashion-MNIST training images at 28x28,
     lam 0.05 and switch lr 0.1 (at lam 0.01 / lr 0.05 / 2 epochs no switch was ever pruned),
     NB201: 3 cells of width 8, one torch thread, about a minute on a shared 2-core machine. On chain spaces each epoch ends with
-    a Gauss-Newton diagonal on `hessian_samples` images and a prune; measured figures are in issue
-    12's report. `data="digits"` with a few hundred images is the test scale (seconds).
+    a Gauss-Newton diagonal on `hessian_samples` images and a prune; measured figures are on the
+    chain-track board (results/leaderboards/mbv3-fmnist.md). `data="digits"` with a few hundred images is the test scale (seconds).
     """
 
     def __init__(self, data: str = "fashion-mnist", n_images: int = 1500, resolution: int | None = None,

@@ -398,8 +398,8 @@ class MGAS(OneShotSearcher):
     Defaults: 3000 Fashion-MNIST images (28x28), 4 epochs at batch 64 (188 steps). NB201: half of
     it warm-up, 3 cells of width 8/16/32, about two minutes on one loaded CPU core. Chain spaces
     (mbv3-fmnist): 3 sub-net stages of ~63 steps each; at 2 epochs it took 60 CPU seconds (the
-    supernet reached 67% train / 70% val accuracy), so about 2 CPU minutes; issue 12's report
-    has the measured figures.
+    supernet reached 67% train / 70% val accuracy), so about 2 CPU minutes; the chain-track board
+    (results/leaderboards/mbv3-fmnist.md) has the measured figures.
     `threads` (torch intra-op threads during training; None leaves torch's setting): one is
     fastest for convs this small and does not fight other jobs' threads.
     """

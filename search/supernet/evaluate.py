@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hwnas.core.log import bars_off
 from hwnas.search.data import Dataset, Split, batches, load_dataset
 from torch import nn
 
@@ -213,7 +214,7 @@ class SubnetEvaluator:
             ex = self._start()
             chunk = chunk or max(1, min(8, -(-len(todo) // (4 * ex.workers))))
             tasks = [(todo[i:i + chunk], with_cost) for i in range(0, len(todo), chunk)]
-            with tqdm(total=len(todo), desc="subnets", disable=not self.progress, mininterval=1.0) as bar:
+            with tqdm(total=len(todo), desc="subnets", disable=bars_off() or not self.progress, mininterval=1.0) as bar:
                 for task, (res, cpu) in zip(tasks, ex.map(_worker_eval, tasks), strict=True):
                     self._count(ex, cpu)
                     done.update(zip(task[0], res, strict=True))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from hwnas.core.log import bars_off
 from hwnas.search.config import SAMPLERS, TrainConfig  # noqa: F401  (SAMPLERS: part of this module's API)
 from hwnas.search.data import Dataset, batches
 from torch import nn
@@ -97,7 +98,7 @@ class Trainer:
             it = batches(data.train, c.batch_size, rng=rng, limit=steps_per_epoch * c.batch_size,
                          drop_last=True)
             bar = tqdm(it, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{c.epochs}",
-                       disable=not self.progress, leave=False, mininterval=1.0)
+                       disable=bars_off() or not self.progress, leave=False, mininterval=1.0)
             self.model.train()
             for i, (x, y) in enumerate(bar):
                 step = epoch * steps_per_epoch + i
