@@ -87,14 +87,25 @@ def portable_doc(doc):
     return doc
 
 
+_VAR = re.compile(r"\$(\w+|\{[^}]*\})")
+
+
 def expand(path: str | os.PathLike) -> str:
-    """The inverse of `portable` for reading: a leading `$HWNAS_DATA_DIR` becomes the data folder;
-    any other path comes back as it was."""
+    """A path as written (in a spec, an option, a committed result) made readable: a leading
+    `$HWNAS_DATA_DIR` becomes the data folder (set or not), other `$VARS`/`${VARS}` and `~` are
+    expanded. Every reader of a spec's path goes through here, so what is hashed for provenance
+    is the file that is read. A variable that is not set is a ValueError naming it."""
     s = os.fspath(path)
     prefix = f"${DATA_DIR_ENV}"
-    if s == prefix or s.startswith(prefix + "/"):
-        return str(data_dir() / s[len(prefix) + 1:])
-    return s
+    for p in (prefix, f"${{{DATA_DIR_ENV}}}"):
+        if s == p or s.startswith(p + "/"):
+            return str(data_dir() / s[len(p) + 1:])
+    out = os.path.expanduser(os.path.expandvars(s))
+    unset = _VAR.search(out)
+    if unset:
+        name = unset.group(1).strip("{}")
+        raise ValueError(f"path {s!r} uses ${name}, which is not set; export {name}=... or write the path out")
+    return out
 
 
 def resolve(path: str | os.PathLike) -> Path:

@@ -104,6 +104,11 @@ def fresh(help: str = "Discard rows already in OUT instead of resuming."):
     return click.option("--fresh", is_flag=True, help=help)
 
 
+def adopt(help: str = "Take results in OUT that have no provenance.json as made from this run's sources "
+                      "(they cannot be checked otherwise)."):
+    return click.option("--adopt", is_flag=True, help=help)
+
+
 # ---- training (defaults: TrainConfig) --------------------------------------------------------
 def train(epochs: int | None = None, per_epoch_help: str = "Images per epoch drawn from the train split (default all)."):
     """--epochs --batch-size --lr --train-per-epoch --threads, defaults from TrainConfig

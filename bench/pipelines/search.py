@@ -69,7 +69,7 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
         data: str = "fashion-mnist", tables_dir: str | os.PathLike = TABLES_DIR,
         resume: bool = True, progress: bool = True, executor: str = "serial",
         workers: int | None = None, truth: str | None = None,
-        estimate_store: str | os.PathLike | None = None) -> pd.DataFrame:
+        estimate_store: str | os.PathLike | None = None, adopt: bool = False) -> pd.DataFrame:
     """Every (method, constraint, budget, seed) not yet in OUT; returns all rows.
 
     Methods read `accuracy` (the counted queries). `truth` (table:PATH:COLUMN), when given,
@@ -77,7 +77,9 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     `regret` against the exact constrained optimum of the truth. Without it the accuracy source
     is the truth. `estimate_store` (a folder) shares a supernet source's estimates between runs,
     each run charged what an estimate cost when made. `$VARS` in specs (e.g. `$HWNAS_DATA_DIR`)
-    are expanded when read, so rows can name tables without a machine's absolute path.
+    are expanded when read, so rows can name tables without a machine's absolute path; the
+    files they name are hashed after that expansion. Rows in OUT without its provenance.json are
+    refused unless `adopt` (or `resume=False`, which backs them up).
 
     Runs are independent: `executor="process"` or `"ray"` (search/supernet/executor.py) spreads
     them over workers that each load the problem once; rows are still written in job order.
@@ -116,9 +118,9 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     out.mkdir(parents=True, exist_ok=True)
     runs_csv, traj_path = out / "runs.csv", out / "trajectories.parquet"
     facts = {"space": space.name, "accuracy": accuracy, "data": data, "accuracy_sha256": source_digest(accuracy),
-             "params": params, "truth": truth, "truth_sha256": truth and source_digest(os.path.expandvars(truth)),
+             "params": params, "truth": truth, "truth_sha256": truth and source_digest(truth),
              **_cost_digests(bound)}
-    rows, traj = resume_runs(out, RUN_KEY, resume, facts)
+    rows, traj = resume_runs(out, RUN_KEY, resume, facts, adopt=adopt)
     versions = {m: method_version(m, space) for m in methods}
     rows, traj = _drop_superseded(out, rows, traj, versions)
     done = {tuple(r[k] for k in RUN_KEY) for r in rows}

@@ -228,9 +228,19 @@ def backup(path: str | os.PathLike) -> Path | None:
 
 
 def source_digest(spec: str) -> str | None:
-    """Content hash of the file behind an accuracy/cost spec (table:PATH:COL, supernet:CKPT, PATH)."""
-    body = spec.split(":", 1)[1] if spec.split(":", 1)[0] in ("table", "supernet") else spec
-    for cand in (body, body.rsplit(":", 1)[0]):
+    """Content hash of the file behind an accuracy/cost spec (table:PATH:COL[:UNIT],
+    supernet:CKPT, PATH), read after `$VARS` and `~` are expanded (core.paths.expand): the file
+    hashed is the file read. None when the spec names no file (nothing to hash)."""
+    from hwnas.devices.table import parse_table_spec
+
+    kind, sep, body = spec.partition(":")
+    if sep and kind == "table":
+        cands = [parse_table_spec(spec)[0]]
+    elif sep and kind == "supernet":
+        cands = [body]
+    else:
+        cands = [spec, spec.rsplit(":", 1)[0]]
+    for cand in cands:
         if cand and resolve(cand).is_file():
             return file_sha256(resolve(cand))
     return None
@@ -251,8 +261,11 @@ def check_provenance(sidecar: str | os.PathLike, facts: dict, resume: bool = Tru
     p = Path(sidecar)
     norm = json.loads(json.dumps(facts, sort_keys=True, default=str))
     if resume and p.exists():
-        old = read_json_file(p, "provenance file")
-        old = old.get("provenance", old) if isinstance(old, dict) else {}
+        doc = read_json_file(p, "provenance file")
+        old = doc.get("provenance", doc) if isinstance(doc, dict) else doc
+        if not isinstance(old, dict):
+            raise ValueError(f"{p}: not a provenance file written by hwnas (it holds {type(old).__name__} JSON, "
+                             "not an object); move it away or pass --fresh (the old files are kept as *.replaced-*)")
         diff = [k for k in sorted(set(old) & set(norm)) if old[k] != norm[k]]
         if diff:
             k = diff[0]
@@ -276,8 +289,12 @@ def _key_of(row: dict, key: Sequence[str]) -> tuple:
 
 
 def resume_runs(out: str | os.PathLike, key: Sequence[str], resume: bool, facts: dict,
-                runs_name: str = "runs.csv", traj_name: str = "trajectories.parquet") -> tuple[list, list]:
+                runs_name: str = "runs.csv", traj_name: str = "trajectories.parquet",
+                adopt: bool = False) -> tuple[list, list]:
     """(runs, trajectory rows) to continue from in `out`, checked against `facts` (provenance).
+
+    Rows without a provenance file (deleted, or made before there was one) cannot be checked:
+    they are refused unless `adopt` says to take them as made from `facts`.
 
     Without `resume` the old files are backed up (`*.replaced-*`) and nothing is kept. A run row
     without its curve (a kill between the two writes of an older version) and curve rows without
@@ -289,10 +306,15 @@ def resume_runs(out: str | os.PathLike, key: Sequence[str], resume: bool, facts:
     if not resume:
         for p in (runs_csv, traj_path, side):
             backup(p)
-    check_provenance(side, facts, resume)
     if not resume or not runs_csv.exists():
+        check_provenance(side, facts, resume)
         return [], []
     runs = read_csv_rows(runs_csv, key, "runs table").to_dict("records")
+    if runs and not side.exists() and not adopt:
+        raise ValueError(f"{out}: holds {len(runs)} run(s) in {runs_name} but no provenance.json, so what they were "
+                         "made from cannot be checked; pass --fresh to start over (the old files are kept as "
+                         "*.replaced-*) or --adopt to take them as made from this run's tables and settings")
+    check_provenance(side, facts, resume)
     traj: list[dict] = []
     if traj_path.exists():
         try:

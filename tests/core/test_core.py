@@ -45,6 +45,19 @@ def test_portable_paths(data_env):
     assert paths.expand("runs/a.ckpt") == "runs/a.ckpt"
 
 
+def test_expand_reads_every_variable_and_names_an_unset_one(data_env, monkeypatch):
+    """Issue 25: a spec's path is read (and hashed) after `$VARS`, `${VARS}` and `~` expand."""
+    monkeypatch.setenv("ACCDIR", "/x/acc")
+    monkeypatch.setenv("HOME", "/home/u")
+    monkeypatch.delenv("NOPE_NOT_SET", raising=False)
+    assert paths.expand("$ACCDIR/a.csv") == "/x/acc/a.csv" == paths.expand("${ACCDIR}/a.csv")
+    assert paths.expand("${HWNAS_DATA_DIR}/h.csv") == str(data_env / "h.csv")
+    assert paths.expand("~/t.csv") == "/home/u/t.csv"
+    with pytest.raises(ValueError, match=r"\$NOPE_NOT_SET, which is not set") as ei:
+        paths.expand("$NOPE_NOT_SET/a.csv")
+    assert "\n" not in str(ei.value)
+
+
 def test_a_portable_table_spec_reads_back(data_env):
     import pandas as pd
     from hwnas.devices.table import parse_table_spec, read_table_file

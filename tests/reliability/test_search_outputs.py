@@ -179,3 +179,52 @@ def test_budget_above_a_finite_space_is_clamped_with_a_note(nb201_tables, tmp_pa
     assert "clamped to 15625" in caplog.text
     with pytest.raises(ValueError, match="above the limit"):
         clamp_budgets(create_space("mbv3-fmnist"), [10**9])
+
+
+def test_a_spec_written_with_variables_is_hashed_after_expansion(nb201_tables, tmp_path, monkeypatch):  # noqa: F811
+    """Issue 25: `$VAR` and `${VAR}` specs name the file that is read; pointing the same spec at
+    another table is refused on resume, not mixed."""
+    import json
+
+    from hwnas.core.io import file_sha256
+
+    acc, lat, accv, _ = nb201_tables
+    monkeypatch.setenv("ACCDIR", str(acc.parent))
+    a = list(args(nb201_tables))
+    a[2], a[3] = "table:$ACCDIR/acc.csv:acc", ["latency_ms<=6@table:${ACCDIR}/lat_ms.csv:dev"]
+    search.run(*a, tmp_path / "o", **KW)
+    facts = json.loads((tmp_path / "o" / "provenance.json").read_text())["provenance"]
+    assert facts["accuracy_sha256"] == file_sha256(acc)
+    assert facts[f"cost_sha256 {a[3][0]}"] == file_sha256(lat)
+    other = tmp_path / "other"
+    other.mkdir()
+    pd.read_csv(acc).assign(acc=accv - 5).to_csv(other / "acc.csv", index=False)
+    (other / "lat_ms.csv").write_bytes(lat.read_bytes())
+    monkeypatch.setenv("ACCDIR", str(other))
+    with pytest.raises(ValueError, match="cannot resume.*accuracy_sha256"):
+        search.run(*a, tmp_path / "o", **KW)
+
+
+def test_rows_without_provenance_are_refused_unless_fresh_or_adopt(nb201_tables, tmp_path):  # noqa: F811
+    search.run(*args(nb201_tables), tmp_path, **KW)
+    (tmp_path / "provenance.json").unlink()
+    before = (tmp_path / "runs.csv").read_bytes()
+    with pytest.raises(ValueError, match="no provenance.json") as ei:
+        search.run(*args(nb201_tables), tmp_path, **KW)
+    assert "--fresh" in str(ei.value) and "--adopt" in str(ei.value) and "\n" not in str(ei.value)
+    assert (tmp_path / "runs.csv").read_bytes() == before and not (tmp_path / "provenance.json").exists()
+    assert len(search.run(*args(nb201_tables), tmp_path, adopt=True, **KW)) == 4
+    assert (tmp_path / "provenance.json").exists()
+
+
+@pytest.mark.parametrize("doc", ["null", "[1, 2]", '"text"', '{"provenance": null}', '{"provenance": [1]}'])
+def test_a_provenance_file_that_is_not_an_object_is_one_line(nb201_tables, tmp_path, doc):  # noqa: F811
+    acc, lat, _, _ = nb201_tables
+    cmd = ["search", "--space", "nb201", "--method", "random", "--accuracy", f"table:{acc}:acc",
+           "--constraint", f"latency_ms<=6@table:{lat}:dev", "--budget", "5", "--seeds", "1", "--out", str(tmp_path)]
+    assert CliRunner().invoke(cli, cmd).exit_code == 0
+    (tmp_path / "provenance.json").write_text(doc)
+    r = CliRunner().invoke(cli, cmd)
+    lines = r.output.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1 and "provenance.json: not a provenance file" in lines[0], r.output
+    assert (tmp_path / "provenance.json").read_text() == doc
