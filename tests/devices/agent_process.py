@@ -56,8 +56,9 @@ def conv_model(channels: int = 8, size: int = 16, seed: int = 0) -> bytes:
 class AgentProcess:
     """Start / stop / restart `python -m hwnas.devices.agent` on a free loopback port."""
 
-    def __init__(self, root: Path, *args: str, port: int | None = None):
+    def __init__(self, root: Path, *args: str, port: int | None = None, max_open_files: int | None = None):
         self.root = Path(root)
+        self.max_open_files = max_open_files  # RLIMIT_NOFILE of the agent (and its worker)
         self.cwd, self.tmp, self.site = self.root / "cwd", self.root / "tmp", self.root / "site"
         for d in (self.cwd, self.tmp, self.site):
             d.mkdir(parents=True, exist_ok=True)
@@ -83,8 +84,16 @@ class AgentProcess:
     def start(self, wait: bool = True) -> AgentProcess:
         cmd = [sys.executable, "-m", "hwnas.devices.agent", "--port", str(self.port), "--token-file", str(self.token_file),
                *self.args]
+        limit = self.max_open_files
+
+        def cap_files():
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                                         preexec_fn=cap_files if limit else None)
         if wait:
             self.wait_ready()
         return self
