@@ -10,15 +10,36 @@ HWNAS ?= $(PYTHON) -m hwnas.bench.cli
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 export HWNAS_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: setup demo profile validate-lut supernet sample standalone predictors search leaderboard leaderboard-chain test test-slow bench lint help
+.PHONY: setup setup-gpu gpu-check demo profile validate-lut supernet sample standalone predictors search leaderboard leaderboard-chain test test-slow bench lint help
 
 help:
-	@echo "make setup | demo | test | profile DEVICE=cpu SPACE=mbv3-fmnist | validate-lut | supernet | sample | predictors | search | leaderboard | bench | lint"
+	@echo "make setup | setup-gpu | gpu-check | demo | test | profile DEVICE=cpu SPACE=mbv3-fmnist | validate-lut | supernet | sample | predictors | search | leaderboard | bench | lint"
 
+# onnxruntime's CPU and GPU builds are one import name: exactly one comes in, by extra (cpu | gpu).
+# A machine set up with `make setup-gpu` keeps the GPU build when `make setup` runs again.
+HAS_ORT_GPU = $(PYTHON) -c "import importlib.metadata as m; m.version('onnxruntime-gpu')" 2>/dev/null
 .setup.stamp: pyproject.toml
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install "$(TORCH_SPEC)"
-	$(PIP) install -e ".[dev,dist]"  # dist: Ray, so the Ray tests run in CI (make test)
+	@# dist: Ray, so the Ray tests run in CI (make test)
+	if ! $(HAS_ORT_GPU); then $(PIP) install -e ".[cpu,dev,dist]"; else $(PIP) install -e ".[gpu,dev,dist]"; fi
 	@touch $@
+
+# An NVIDIA GPU machine: onnxruntime-gpu, TensorRT and NVML instead of the CPU build, which is
+# removed first (left beside the GPU build it would hide the CUDA provider); pass a CUDA torch
+# with TORCH_SPEC. Then `make gpu-check`.
+setup-gpu:
+	-$(PIP) uninstall -y onnxruntime onnxruntime-gpu
+	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install "$(TORCH_SPEC)"
+	$(PIP) install -e ".[gpu,dev,dist]"
+	@touch .setup.stamp
+
+# On a machine with an NVIDIA GPU: every GPU backend profiles a small table, validates it end to
+# end, times a conv net (kernel placement, NVML energy, fp16 vs fp32); one report in GPU_CHECK_OUT.
+# Without a GPU it refuses with one line.
+GPU_CHECK_OUT ?= runs/gpu-check
+GPU_CHECK_ARGS ?=
+gpu-check:
+	@$(PYTHON) -m hwnas.bench.pipelines.gpu_check --out $(GPU_CHECK_OUT) $(GPU_CHECK_ARGS)
 
 setup: .setup.stamp
 	@if [ ! -e "$(FMNIST_DIR)/train-images-idx3-ubyte.gz" ]; then \

@@ -4,8 +4,9 @@
 - `activation_bytes`: analytic peak of live intermediate tensors when nodes run in graph order,
   from onnx.shape_inference (a tensor lives from its producer until its last consumer); the
   graph input is counted, weights are not. A lower bound on what a runtime allocates.
-- measured peaks come from the runtimes that expose one (TensorRT engine device memory, the
-  CUDA allocator); ONNX Runtime on CPU exposes none, so its column stays empty.
+- `peak_mem_bytes` (measured) comes from the runtime: onnxruntime's CPU arena peak read from its
+  profiler (ort_profile.py: working memory, compared with `activation_bytes`), TensorRT's engine
+  device memory, the torch CUDA allocator's peak; `peak_mem_source` says which.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -30,22 +31,33 @@ class ProviderUnavailable(OSError):
 
 
 def available_providers() -> list[str]:
-    import onnxruntime as ort
+    return list(_import_ort().get_available_providers())
 
-    return list(ort.get_available_providers())
+
+def _import_ort():
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ProviderUnavailable("onnxruntime is not installed; `pip install 'hwnas[cpu]'` (or 'hwnas[gpu]' on an "
+                                  "NVIDIA GPU machine; never both)") from None
+    return ort
 
 
 def make_session(onnx_bytes: bytes, providers: Sequence[str | tuple[str, dict]] = ("CPUExecutionProvider",),
-                 threads: int | None = None):
-    """An inference session; raises ProviderUnavailable / ValueError with the reason."""
-    import onnxruntime as ort
+                 threads: int | None = None, profile_dir: str | None = None):
+    """An inference session; raises ProviderUnavailable / ValueError with the reason.
+
+    With `profile_dir`, onnxruntime's profiler is on until `ort_profile.collect` stops it."""
+    ort = _import_ort()
 
     names = [p[0] if isinstance(p, tuple) else p for p in providers]
     missing = [n for n in names if n not in ort.get_available_providers()]
     if missing:
+        from .ort_build import GPU_INSTALL
+
         raise ProviderUnavailable(
             f"onnxruntime provider(s) {', '.join(missing)} not available here (have: "
-            f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu (`pip install .[gpu]`) on a GPU machine"
+            f"{', '.join(ort.get_available_providers())}); on an NVIDIA GPU machine: {GPU_INSTALL}"
         )
     so = ort.SessionOptions()
     if threads:
@@ -53,6 +65,10 @@ def make_session(onnx_bytes: bytes, providers: Sequence[str | tuple[str, dict]] 
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.log_severity_level = 3
+    if profile_dir is not None:
+        from .ort_profile import enable
+
+        enable(so, profile_dir)
     try:
         sess = ort.InferenceSession(onnx_bytes, sess_options=so, providers=list(providers))
     except Exception as exc:  # onnxruntime raises its own Fail / InvalidGraph / InvalidProtobuf
@@ -93,17 +109,57 @@ def feeds_for(sess, input_shapes: Mapping[str, Sequence[int]] | None = None, see
     return feeds
 
 
+TRT_CACHE_ROOT = Path(".cache/trt")
+
+
+def trt_cache_dir(fp16: bool, identity=None, root: Path = TRT_CACHE_ROOT) -> str:
+    """The TensorRT provider's engine folder, one per onnxruntime and TensorRT version, GPU model,
+    compute capability and precision: onnxruntime names cached engines by model alone, and an
+    engine from another GPU or TensorRT fails late (or runs slower) when served again."""
+    import importlib.metadata as md
+
+    if identity is None:
+        from .gpu import cuda_identity
+
+        identity = cuda_identity(0)
+    trt_version = "unknown"
+    for dist in ("tensorrt", "tensorrt-cu12", "tensorrt-cu13", "tensorrt-libs"):
+        try:
+            trt_version = md.version(dist)
+            break
+        except md.PackageNotFoundError:
+            continue
+    tag = f"ort{_import_ort().__version__}-trt{trt_version}-{identity.tag()}-{'fp16' if fp16 else 'fp32'}"
+    return str(root / tag)
+
+
 def provider_options(provider: str, fp16: bool = False, device_index: int = 0,
-                     cache_dir: str = ".cache/trt") -> dict:
-    """Execution-provider options for timing: exhaustive cuDNN search, cached TRT engines."""
+                     cache_dir: str | None = None, identity=None) -> dict:
+    """Execution-provider options for timing: exhaustive cuDNN search, cached TRT engines
+    (in `trt_cache_dir` unless `cache_dir` is given)."""
     if provider == "cuda":
         return {"device_id": device_index, "cudnn_conv_algo_search": "EXHAUSTIVE",
                 "do_copy_in_default_stream": True}
     if provider == "trt":
+        if cache_dir is None:
+            cache_dir = trt_cache_dir(fp16, identity)
         return {"device_id": device_index, "trt_fp16_enable": bool(fp16),
                 "trt_engine_cache_enable": True, "trt_engine_cache_path": cache_dir,
                 "trt_builder_optimization_level": 3}
     return {}
+
+
+def provider_chain(provider: str, options: dict | None = None, device_index: int = 0) -> list:
+    """The session's provider list: the asked provider first, then the fall-backs onnxruntime may
+    give nodes it rejects. TensorRT falls back to CUDA, then CPU, so a node TensorRT cannot take
+    stays on the GPU; where a node lands is read back from the profile (ort_profile.py)."""
+    if provider == "cpu":
+        return [(PROVIDERS["cpu"], dict(options or {}))]
+    chain = [(PROVIDERS[provider], dict(options if options is not None else provider_options(provider, device_index=device_index)))]
+    if provider == "trt":
+        chain.append((PROVIDERS["cuda"], provider_options("cuda", device_index=device_index)))
+    chain.append(PROVIDERS["cpu"])
+    return chain
 
 
 def _runner(sess, feeds, provider: str = "cpu", device_index: int = 0):
@@ -115,8 +171,7 @@ def _runner(sess, feeds, provider: str = "cpu", device_index: int = 0):
             sess.run(out_names, feeds)
 
         return run
-    import onnxruntime as ort
-
+    ort = _import_ort()
     binding = sess.io_binding()
     for name, arr in feeds.items():
         binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(arr, "cuda", device_index))
@@ -164,27 +219,59 @@ def measure_onnx(onnx_bytes: bytes, input_shapes: Mapping[str, Sequence[int]] | 
                  device_index: int = 0) -> Measurement:
     """Time one ONNX model by the protocol, optionally interleaved with a reference model.
 
+    Before timing, two profiled runs (ort_profile.py) say where every kernel ran and, on the CPU,
+    the arena's peak: `peak_mem_bytes` (source "ort-cpu-arena-peak"); GPU providers record the
+    placement in `extra.provider_nodes` and warn when kernels fell off the GPU.
     `memory` adds the analytic parameter / activation bytes (devices/memory.py);
     `energy_window_s` > 0 adds energy per inference where a hardware counter is readable
-    (NVML for GPU providers, RAPL for CPU), else leaves it empty with energy_source "none".
+    (NVML for GPU providers, RAPL for CPU), else leaves it empty with energy_source "none"; idle
+    power is taken before the timing loop (energy.idle_baseline).
+    `provider_options` are the asked provider's options (default: `provider_options(provider)`).
     """
+    import tempfile
+
+    from .ort_profile import PEAK_SOURCE, collect, report_fallback
+
     if provider not in PROVIDERS:
         raise KeyError(f"unknown onnxruntime provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
-    prov = [(PROVIDERS[provider], provider_options or {})]
-    if provider != "cpu":
-        prov.append(PROVIDERS["cpu"])
+    prov = provider_chain(provider, provider_options, device_index)
     threads = threads or (os.cpu_count() if provider == "cpu" else None)
-    sess = make_session(onnx_bytes, prov, threads)
-    feeds = feeds_for(sess, input_shapes)
-    ref_run, ref_warm = None, False
-    if ref_onnx is not None:
-        ref_run, ref_warm = _reference_runner(ref_onnx, prov, threads, provider, device_index)
-    run = _runner(sess, feeds, provider, device_index)
-    timing = measure(run, cfg, ref_fn=ref_run, ref_warm=ref_warm)
-    if ref_onnx is not None:
-        _REF_LAST_USE[threading.get_ident()] = time.monotonic()
-    batch = next(iter(feeds.values())).shape[0] if feeds else 1
+    with tempfile.TemporaryDirectory(prefix="hwnas-ort-") as tmp:
+        sess = make_session(onnx_bytes, prov, threads, profile_dir=tmp)
+        feeds = feeds_for(sess, input_shapes)
+        run = _runner(sess, feeds, provider, device_index)
+        prof = collect(sess, run)
     kw: dict = {}
+    extra: dict = {"provider": PROVIDERS[provider]}
+    if provider == "cpu":
+        if prof.cpu_peak_bytes is not None:
+            kw.update(peak_mem_bytes=prof.cpu_peak_bytes, peak_mem_source=PEAK_SOURCE)
+    else:
+        extra["provider_nodes"] = prof.placement()
+        report_fallback(prof, PROVIDERS[provider], device or provider)
+    meter = idle_w = None
+    if energy_window_s > 0:
+        from .energy import idle_baseline, open_meter
+
+        meter = open_meter("cpu" if provider == "cpu" else "gpu", device_index)
+        idle_w = idle_baseline(meter)  # before the loop: a device sampled after it is still hot
+    try:
+        ref_run, ref_warm = None, False
+        if ref_onnx is not None:
+            ref_run, ref_warm = _reference_runner(ref_onnx, prov, threads, provider, device_index)
+        timing = measure(run, cfg, ref_fn=ref_run, ref_warm=ref_warm)
+        if ref_onnx is not None:
+            _REF_LAST_USE[threading.get_ident()] = time.monotonic()
+        if energy_window_s > 0:
+            from .energy import measure_energy
+
+            e = measure_energy(run, meter, energy_window_s, idle_w=idle_w)
+            kw.update(energy_mj=e.energy_mj, energy_source=e.energy_source)
+            extra.update(e.extra())
+    finally:
+        if meter is not None:
+            meter.close()
+    batch = next(iter(feeds.values())).shape[0] if feeds else 1
     if memory:
         from .memory import memory_row
 
@@ -192,18 +279,22 @@ def measure_onnx(onnx_bytes: bytes, input_shapes: Mapping[str, Sequence[int]] | 
             kw.update(memory_row(onnx_bytes, {k: v.shape for k, v in feeds.items()}))
         except Exception:  # shape inference can fail on exotic graphs: leave the cells empty
             pass
-    if energy_window_s > 0:
-        from .energy import measure_energy, open_meter
-
-        meter = open_meter("cpu" if provider == "cpu" else "gpu", device_index)
-        try:
-            e = measure_energy(run, meter, energy_window_s)
-        finally:
-            if meter is not None:
-                meter.close()
-        kw.update(energy_mj=e.energy_mj, energy_source=e.energy_source)
     return Measurement.from_timing(device or provider, int(batch), threads, timing, cfg, ref_latency_ms,
-                                   extra={"provider": PROVIDERS[provider]}, **kw)
+                                   extra=extra, **kw)
+
+
+def measure_peak_memory(onnx_bytes: bytes, input_shapes: Mapping[str, Sequence[int]] | None = None,
+                        threads: int | None = 1) -> tuple[int | None, str]:
+    """The CPU arena's peak over two runs (bytes, source), without timing anything: the
+    memory-only pass over tables measured before memory was (bench/pipelines/memory_pass.py)."""
+    import tempfile
+
+    from .ort_profile import PEAK_SOURCE, collect
+
+    with tempfile.TemporaryDirectory(prefix="hwnas-ort-") as tmp:
+        sess = make_session(onnx_bytes, provider_chain("cpu"), threads, profile_dir=tmp)
+        prof = collect(sess, _runner(sess, feeds_for(sess, input_shapes)))
+    return (prof.cpu_peak_bytes, PEAK_SOURCE) if prof.cpu_peak_bytes is not None else (None, "none")
 
 
 def _parse_options(spec: str, name: str, allowed: dict[str, type]) -> dict:
@@ -249,22 +340,18 @@ class OrtDevice(Device):
             self.threads = None
             self.precision = "fp16" if opts.get("fp16") else "fp32"
             self.device_id = name + (f"{self.gpu}" if self.gpu else "") + ("-fp16" if opts.get("fp16") else "")
-            if PROVIDERS[name] not in available_providers():
-                raise ProviderUnavailable(
-                    f"device {spec!r}: onnxruntime has no {PROVIDERS[name]} here (have: "
-                    f"{', '.join(available_providers())}); on a GPU machine `pip install .[gpu]`, or use --device cpu"
-                )
-        self._options = provider_options(name, self.precision == "fp16", self.gpu)
+            self.identity = gpu_start_check(spec, PROVIDERS[name], self.gpu)
+        self._options = provider_options(name, self.precision == "fp16", self.gpu,
+                                         identity=getattr(self, "identity", None))
 
     def info(self) -> dict:
-        import onnxruntime as ort
-
+        ort = _import_ort()
         d = super().info()
         d.update(runtime="onnxruntime", runtime_version=ort.__version__,
-                 providers=[PROVIDERS[self.provider]] + ([] if self.provider == "cpu" else [PROVIDERS["cpu"]]),
+                 providers=[p[0] if isinstance(p, tuple) else p for p in provider_chain(self.provider, self._options, self.gpu)],
                  provider_options=self._options)
         if self.provider != "cpu":
-            d["gpu"] = _gpu_name(self.gpu)
+            d.update(self.identity.info())
         return d
 
     def measure_onnx(self, onnx_bytes, input_shapes=None, cfg: TimingConfig = TimingConfig(),
@@ -277,12 +364,15 @@ class OrtDevice(Device):
         return m
 
 
-def _gpu_name(index: int) -> str | None:
-    try:
-        import pynvml
+def gpu_start_check(spec: str, provider: str, index: int, check=None, identify=None):
+    """At the start of a GPU device: the onnxruntime build can run `provider` (one line naming
+    the fix otherwise: ort_build.py), and CUDA device `index` exists; returns its GpuIdentity."""
+    from .ort_build import BuildError, check_gpu_provider
 
-        pynvml.nvmlInit()
-        name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(index))
-        return name.decode() if isinstance(name, bytes) else str(name)
-    except Exception:
-        return None
+    try:
+        (check or check_gpu_provider)(provider)
+    except BuildError as exc:
+        raise ProviderUnavailable(f"device {spec!r}: {exc}; or use --device cpu") from None
+    if identify is None:
+        from .gpu import cuda_identity as identify
+    return identify(index)

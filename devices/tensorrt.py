@@ -3,12 +3,17 @@ events on a dedicated stream.
 
 Imported lazily (tensorrt and torch.cuda only inside the device), so machines without a GPU
 import the rest of devices/. Buffers are torch CUDA tensors (no pycuda needed); engines are
-cached on disk by ONNX digest, precision and TensorRT version, as building dominates otherwise.
+cached on disk, as building dominates otherwise, under a key of everything an engine depends on:
+the ONNX digest, precision, workspace, TensorRT version, GPU model and compute capability (an
+engine built on another GPU or TensorRT would fail late, or run slower, when served again). A
+cached engine TensorRT cannot deserialize is removed and built again. The reference network's
+engine and buffers are built once per device and reused by every measurement.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 from hwnas.core.io import atomic_write_bytes
@@ -18,6 +23,32 @@ from .measurement import Measurement
 from .timing import TimingConfig, measure
 
 ENGINE_CACHE = Path(".cache/trt-native")
+log = logging.getLogger(__name__)
+
+
+def engine_cache_key(onnx_bytes: bytes, precision: str, workspace: int, trt_version: str, identity) -> str:
+    """The engine file's name: every input the built engine depends on."""
+    ident = (f"{precision}|ws{int(workspace)}|trt{trt_version}|{identity.name}|"
+             f"sm{identity.compute_capability[0]}{identity.compute_capability[1]}")
+    return hashlib.sha256(onnx_bytes + ident.encode()).hexdigest()[:24]
+
+
+def load_engine(runtime, path: Path, build) -> object:
+    """Deserialize the cached engine at `path`, or the one `build()` makes (and caches) when there
+    is none. A cache file TensorRT rejects (another TensorRT or GPU, a truncated write) is removed
+    and built again; a freshly built engine it still rejects is a ValueError, never a None that
+    fails later."""
+    if path.exists():
+        engine = runtime.deserialize_cuda_engine(path.read_bytes())
+        if engine is not None:
+            return engine
+        log.warning("%s: TensorRT rejected this cached engine; building it again", path)
+        path.unlink(missing_ok=True)
+    engine = runtime.deserialize_cuda_engine(build())
+    if engine is None:
+        path.unlink(missing_ok=True)
+        raise ValueError(f"TensorRT could not deserialize the engine it just built ({path.name}); see its log above")
+    return engine
 
 
 def _import_trt():
@@ -46,25 +77,31 @@ class TensorRTDevice(Device):
         self.device_id = f"trt-native-{self.precision}"
         self.workspace = workspace_mb << 20
         self.trt = _import_trt()
+        from .gpu import cuda_identity
+
+        self.identity = cuda_identity(0)  # torch's "cuda" is CUDA device 0 of this process
         self.logger = self.trt.Logger(self.trt.Logger.WARNING)
         self.runtime = self.trt.Runtime(self.logger)
         self.energy_window_s = 1.0
+        self._ref: dict[str, tuple] = {}  # reference ONNX digest -> its runner (built once)
 
     def info(self) -> dict:
         import torch
 
         d = super().info()
         d.update(runtime="tensorrt", runtime_version=self.trt.__version__, providers=["tensorrt-native"],
-                 gpu=torch.cuda.get_device_name(0), cuda=torch.version.cuda)
+                 cuda=torch.version.cuda, workspace_bytes=self.workspace, **self.identity.info())
         return d
 
     # ---- engines ---------------------------------------------------------------------------
+    def engine_path(self, onnx_bytes: bytes) -> Path:
+        key = engine_cache_key(onnx_bytes, self.precision, self.workspace, self.trt.__version__, self.identity)
+        return ENGINE_CACHE / f"{key}.engine"
+
     def build_engine(self, onnx_bytes: bytes) -> bytes:
+        """Build and cache the engine (the cache is read by `load_engine`)."""
         trt = self.trt
-        key = hashlib.sha256(onnx_bytes + f"{self.precision}|{trt.__version__}".encode()).hexdigest()[:24]
-        path = ENGINE_CACHE / f"{key}.engine"
-        if path.exists():
-            return path.read_bytes()
+        path = self.engine_path(onnx_bytes)
         builder = trt.Builder(self.logger)
         network = builder.create_network(0)
         parser = trt.OnnxParser(network, self.logger)
@@ -88,7 +125,7 @@ class TensorRTDevice(Device):
         import torch
 
         trt = self.trt
-        engine = self.runtime.deserialize_cuda_engine(self.build_engine(onnx_bytes))
+        engine = load_engine(self.runtime, self.engine_path(onnx_bytes), lambda: self.build_engine(onnx_bytes))
         ctx = engine.create_execution_context()
         buffers = []
         for i in range(engine.num_io_tensors):
@@ -119,17 +156,25 @@ class TensorRTDevice(Device):
         run._keep = (engine, ctx, buffers, stream)  # lifetimes tied to the closure
         return run, (int(mem) if mem is not None else None), stream
 
+    def _reference(self, ref_onnx: bytes):
+        """The reference's runner, built once per device (same network every measurement)."""
+        key = hashlib.sha256(ref_onnx).hexdigest()
+        if key not in self._ref:
+            self._ref[key] = self._runner(ref_onnx)
+        return self._ref[key][0]
+
     def measure_onnx(self, onnx_bytes, input_shapes=None, cfg: TimingConfig = TimingConfig(),
                      ref_onnx=None, ref_latency_ms=None) -> Measurement:
-        from .energy import measure_energy, open_meter
+        from .energy import idle_baseline, measure_energy, open_meter
         from .memory import memory_row
 
         run, mem, stream = self._runner(onnx_bytes)
-        ref = self._runner(ref_onnx)[0] if ref_onnx is not None else None
-        timing = measure(run, cfg, ref_fn=ref)
-        meter = open_meter("gpu")
+        ref = self._reference(ref_onnx) if ref_onnx is not None else None
+        meter = open_meter("gpu", 0)
         try:
-            e = measure_energy(run, meter, self.energy_window_s, sync=stream.synchronize)
+            idle_w = idle_baseline(meter)  # before the loop, after a cool-down: never a hot GPU
+            timing = measure(run, cfg, ref_fn=ref)
+            e = measure_energy(run, meter, self.energy_window_s, idle_w=idle_w, sync=stream.synchronize)
         finally:
             if meter is not None:
                 meter.close()
@@ -142,4 +187,7 @@ class TensorRTDevice(Device):
         return Measurement.from_timing(self.spec, batch, None, timing, cfg, ref_latency_ms,
                                        energy_mj=e.energy_mj, energy_source=e.energy_source,
                                        peak_mem_bytes=mem, peak_mem_source="trt-engine" if mem is not None else "none",
-                                       precision=self.precision, extra={"runtime": "tensorrt"}, **kw)
+                                       precision=self.precision, extra={"runtime": "tensorrt", **e.extra()}, **kw)
+
+    def close(self) -> None:
+        self._ref.clear()

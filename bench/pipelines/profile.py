@@ -167,7 +167,8 @@ def profile_device(spec: str, pc: ProfileConfig, position: int = 0) -> dict:
                                 "latency_norm_ms": "ref_ratio x ref_latency_ms (drift compensated; default)"},
             "memory_columns": {"param_bytes": "initializer bytes (exact)",
                                "activation_bytes": "analytic peak of live activations (onnx shape inference)",
-                               "peak_mem_bytes": "measured by the runtime where it exposes one (see peak_mem_source)"},
+                               "peak_mem_bytes": "measured by the runtime (peak_mem_source; ort-cpu-arena-peak: onnxruntime's "
+                                                 "CPU arena high-water mark, working memory without in-place weights)"},
             "load_avg_start": list(os.getloadavg()), "status": "in progress", "total_units": len(units)}
     if todo:
         from hwnas.devices.table import write_sidecar

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hwnas.bench.pipelines.memory_pass import fill_measured_memory, missing_memory
 from hwnas.bench.pipelines.profile import measure_unit, network_units, table_path
 from hwnas.bench.pipelines.store import RowStore
 from hwnas.core.io import atomic_write_bytes, file_sha256
@@ -25,7 +26,7 @@ from hwnas.core.log import bars_off
 from hwnas.core.paths import TABLES_DIR
 from hwnas.devices.export import DEFAULT_CACHE_DIR, OnnxCache
 from hwnas.devices.lut import calibration_path
-from hwnas.devices.table import TableError, now_iso, read_sidecar, write_sidecar
+from hwnas.devices.table import TableError, now_iso, read_sidecar, read_table_file, write_sidecar
 from hwnas.devices.timing import TimingConfig
 from scipy import stats
 from tqdm.auto import tqdm
@@ -124,6 +125,11 @@ def validate(vc: ValidateConfig) -> dict:
     load0 = os.getloadavg()
     nets = measure_networks(vc, device, space, units, cal, npath)
     device.close()
+    if getattr(device, "provider", None) == "cpu" and missing_memory(nets).any():
+        # networks measured before memory was: fill it in without timing anything again
+        fill_measured_memory(npath, space, threads=device.threads, batch=vc.batch, cache_dir=vc.cache_dir,
+                             progress=vc.progress)
+        nets = read_table_file(npath)
     wall = time.perf_counter() - t0
 
     rng = np.random.default_rng(vc.seed + 1)
@@ -156,6 +162,9 @@ def validate(vc: ValidateConfig) -> dict:
         doc = {**lut.calibration_doc(), "table_sha256": file_sha256(tpath)}  # read_calibration checks it
         atomic_write_bytes(calibration_path(tpath, col), json.dumps(doc, indent=2).encode())
     rep = pd.DataFrame(rows)
+    mem = memory_comparison(nets, keys)
+    if mem is not None:
+        per_net = per_net.merge(mem["per_network"], on="block_key", how="left")
     base = tpath.with_name(f"{device.device_id}-validation")
     atomic_write_bytes(base.with_suffix(".csv"), rep.to_csv(index=False).encode())
     atomic_write_bytes(base.with_name(base.name + "-per-network.csv"), per_net.to_csv(index=False).encode())
@@ -165,7 +174,7 @@ def validate(vc: ValidateConfig) -> dict:
             "table": str(tpath), "processor": tmeta.get("processor"), "threads": tmeta.get("threads"),
             "written_at": now_iso(), "ref_latency_ms": cal.get("ref_latency_ms")}
     info.update(_measured_before(base, nets))
-    md = _markdown(rep, info, tmeta)
+    md = _markdown(rep, info, tmeta) + (_memory_markdown(mem) if mem is not None else "")
     atomic_write_bytes(base.with_suffix(".md"), md.encode())
     _plot(per_net, list(tables), base.with_suffix(".png"), info)
     write_sidecar(base.with_suffix(".csv"), info)
@@ -175,6 +184,45 @@ def validate(vc: ValidateConfig) -> dict:
                         for r in head.itertuples())
     return {"csv": str(base.with_suffix(".csv")), "md": str(base.with_suffix(".md")),
             "png": str(base.with_suffix(".png")), "report": rep, "summary": summary}
+
+
+def memory_comparison(nets: pd.DataFrame, keys: list[str]) -> dict | None:
+    """Measured peak memory of each network beside the analytic activation estimate; None when
+    no network has a measured figure. Memory does not depend on the pass, so each network's
+    first measured row stands for it (repeats that disagree are counted)."""
+    if "peak_mem_bytes" not in nets.columns or missing_memory(nets).all():
+        return None
+    d = nets.assign(peak_mem_bytes=pd.to_numeric(nets["peak_mem_bytes"], errors="coerce"))
+    d = d[d["block_key"].isin(keys) & d["peak_mem_bytes"].notna()]
+    disagree = int((d.groupby("block_key")["peak_mem_bytes"].nunique() > 1).sum())
+    first = d.sort_values("repeat" if "repeat" in d.columns else "block_key").groupby("block_key", sort=False).first()
+    per = pd.DataFrame({"block_key": first.index, "param_bytes": first["param_bytes"].to_numpy(),
+                        "activation_bytes": first["activation_bytes"].to_numpy(),
+                        "peak_mem_bytes": first["peak_mem_bytes"].to_numpy(),
+                        "peak_mem_source": first["peak_mem_source"].to_numpy()})
+    ok = per["activation_bytes"].notna()
+    y = per.loc[ok, "peak_mem_bytes"].to_numpy(float)
+    a = per.loc[ok, "activation_bytes"].to_numpy(float)
+    ratio = y / a
+    return {"per_network": per, "metrics": {**metrics(y, a), "ratio_median": float(np.median(ratio)),
+                                            "ratio_min": float(ratio.min()), "ratio_max": float(ratio.max())},
+            "sources": sorted(per["peak_mem_source"].astype(str).unique()), "repeats_disagree": disagree}
+
+
+def _memory_markdown(mem: dict) -> str:
+    m = mem["metrics"]
+    return "\n".join([
+        "", "## Memory: measured vs analytic", "",
+        f"Measured `peak_mem_bytes` (source {', '.join(mem['sources'])}: onnxruntime's CPU arena high-water mark over "
+        "two runs, read from its profiler: intermediate tensors and outputs as its allocation planner placed them, "
+        "plus pre-packed weights; weights read in place and the input are not in it) against the analytic "
+        "`activation_bytes` (peak of live tensors in graph order from ONNX shape inference, input included). "
+        "Memory does not depend on the machine's load.", "",
+        "| n | measured / analytic (median) | min | max | MAPE of analytic % | within 10% | Kendall tau | Spearman |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {m['n']} | {m['ratio_median']:.3f} | {m['ratio_min']:.3f} | {m['ratio_max']:.3f} | {m['mape_pct']:.1f} | "
+        f"{m['within_10pct']:.0%} | {m['kendall_tau']:.3f} | {m['spearman']:.3f} |",
+        "", f"Networks whose two passes measured different memory: {mem['repeats_disagree']}.", ""])
 
 
 def _measured_before(base: Path, nets: pd.DataFrame) -> dict:
