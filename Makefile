@@ -10,10 +10,10 @@ HWNAS ?= $(PYTHON) -m hwnas.bench.cli
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 export HWNAS_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: setup setup-gpu gpu-check demo profile validate-lut supernet sample standalone predictors search leaderboard leaderboard-chain test test-slow bench lint help
+.PHONY: setup setup-gpu gpu-check demo profile validate-lut supernet sample standalone device-bench predictors search leaderboard leaderboard-chain test test-slow bench lint help
 
 help:
-	@echo "make setup | setup-gpu | gpu-check | demo | test | profile DEVICE=cpu SPACE=mbv3-fmnist | validate-lut | supernet | sample | predictors | search | leaderboard | bench | lint"
+	@echo "make setup | setup-gpu | gpu-check | demo | test | profile DEVICE=cpu SPACE=mbv3-fmnist | validate-lut | supernet | sample | device-bench | predictors | search | leaderboard | bench | lint"
 
 # onnxruntime's CPU and GPU builds are one import name: exactly one comes in, by extra (cpu | gpu).
 # A machine set up with `make setup-gpu` keeps the GPU build when `make setup` runs again.
@@ -125,6 +125,21 @@ standalone: setup
 	OMP_WAIT_POLICY=PASSIVE $(HWNAS) standalone supernet --space $(SPACE) --supernet $(STANDALONE_SUPERNET) \
 	  --out $(STANDALONE_DIR)/standalone.parquet
 	$(HWNAS) standalone report --out $(STANDALONE_DIR)/standalone.parquet --report-dir $(STANDALONE_DIR)
+
+# Your own NB201-style table of a chain space on a device (bench/pipelines/device_bench.py): a pool
+# of DEVICE_BENCH_N archs spread over the calibrated latency range of results/tables/$(SPACE)/<device>,
+# trained with the pool protocol (bench/pipelines/protocol.py: 2 epochs x 10k, one thread; a second
+# seed on a third; about 8 CPU hours for 300) and timed end to end (validate-lut's protocol). The
+# time stage needs a quiet machine, so it is not in the default stages: run it alone,
+# `make device-bench DEVICE_BENCH_STAGES=time,report`. Every stage resumes. DEVICE=cpu means one thread.
+DEVICE_BENCH_DEVICE = $(if $(filter cpu,$(DEVICE)),cpu:threads=1,$(DEVICE))
+DEVICE_BENCH_N ?= 300
+DEVICE_BENCH_STAGES ?= select,train,report
+DEVICE_BENCH_OUT ?= results/device-bench
+DEVICE_BENCH_ARGS ?= --executor process --workers 1
+device-bench: setup
+	OMP_WAIT_POLICY=PASSIVE nice -n 10 $(HWNAS) device-bench --space $(SPACE) --device $(DEVICE_BENCH_DEVICE) \
+	  --n $(DEVICE_BENCH_N) --stages $(DEVICE_BENCH_STAGES) --out-dir $(DEVICE_BENCH_OUT) $(DEVICE_BENCH_ARGS)
 
 # NB201 accuracy (200/12 ep), HELP latency (NB201 + FBNet), few-shot transfer, and the
 # mbv3-fmnist supernet samples when results/accuracies/mbv3-fmnist/supernet-samples.parquet exists.

@@ -24,11 +24,14 @@ from hwnas.bench.commands.options import ints as _ints
 @options.workers()
 @options.fresh(help="Discard runs already in OUT instead of resuming.")
 @options.adopt()
+@click.option("--pool", type=click.Path(dir_okay=False), default=None,
+              help="A table (Parquet/CSV) whose arch_str column lists the only archs to search, as a finite space "
+                   "with exact optima, like NB201 (e.g. a `hwnas device-bench` table, or your own list).")
 @click.option("--estimate-store", type=click.Path(file_okay=False), default=None,
               help="Folder where runs share a supernet source's estimates (each run is charged what an estimate "
                    "cost when made), e.g. .cache/supernet-estimates.")
 def search(space, methods, accuracy, truth, constraints, budget, seeds, out, params, data, tables_dir, executor, workers,
-           fresh, adopt, estimate_store) -> None:
+           fresh, adopt, pool, estimate_store) -> None:
     """Run search methods under measured constraints (resumable)."""
     from hwnas.bench.pipelines import search as pipeline
 
@@ -38,7 +41,7 @@ def search(space, methods, accuracy, truth, constraints, budget, seeds, out, par
     df = pipeline.run(space, _csv(methods), accuracy, list(constraints), _ints(budget, "--budget"), seeds, out,
                       params=pipeline.parse_params(params), data=data, tables_dir=tables_dir, resume=not fresh,
                       executor=executor, workers=workers, truth=truth,
-                      estimate_store=estimate_store, adopt=adopt)
+                      estimate_store=estimate_store, adopt=adopt, pool=pool)
     s = pipeline.summarise(df)
     click.echo(s.to_string(index=False))
     click.echo(f"{len(df)} runs -> {out}/runs.csv, trajectories.parquet")

@@ -8,6 +8,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import click  # noqa: E402
 from hwnas.bench.commands import options  # noqa: E402
+from hwnas.bench.pipelines.protocol import POOL_PROTOCOL  # noqa: E402
 
 
 @click.group()
@@ -120,29 +121,34 @@ def sample(space, checkpoint, n, out, archs_file, data, seed, calib_images, val_
 @click.command()
 @options.space(help=None)
 @click.option("--arch", required=True, help="Architecture string (see `hwnas spaces`).")
-@options.data()
+@options.data(default=POOL_PROTOCOL.data)
 @options.seed(help="Training seed (init, shuffles); the val/test split is fixed by --split-seed.")
-@click.option("--split-seed", default=0, show_default=True, type=int, help="Seeds the val split (protocol: 0).")
-@click.option("--epochs", default=2, show_default=True, type=int)
-@click.option("--train-per-epoch", default=10_000, show_default=True, type=int, help="Images per epoch.")
-@click.option("--threads", default=1, show_default=True, type=int)
+@click.option("--split-seed", default=POOL_PROTOCOL.split_seed, show_default=True, type=int,
+              help="Seeds the val split.")
+@click.option("--epochs", default=POOL_PROTOCOL.epochs, show_default=True, type=int)
+@click.option("--train-per-epoch", default=POOL_PROTOCOL.train_per_epoch, show_default=True, type=int,
+              help="Images per epoch.")
+@click.option("--threads", default=POOL_PROTOCOL.threads, show_default=True, type=int,
+              help="Torch threads (results repeat exactly only with the same number).")
 @options.out_file(required=False, help="Write the result as JSON.")
 def train(space, arch, data, seed, split_seed, epochs, train_per_epoch, threads, out) -> None:
-    """Train one architecture stand-alone under the chain track's protocol (val and test accuracy).
+    """Train one architecture stand-alone (val and test accuracy).
 
-    The defaults are `make standalone`'s protocol (bench.pipelines.standalone.StandaloneProtocol),
-    so a single run here reproduces a row of the reference set."""
+    The defaults are the device-bench pool's protocol (bench/pipelines/protocol.py,
+    POOL_PROTOCOL: 2 epochs x 10,000 images, one thread), so `--arch A --seed S` and no other
+    flag reruns the pool row (A, S) of `make device-bench`. The 40-arch reference set of
+    `make standalone` used 3 epochs x 20,000 images: add `--epochs 3 --train-per-epoch 20000`."""
     import json
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
     from pathlib import Path
 
-    from hwnas.bench.pipelines.standalone import StandaloneProtocol, _init, _train
+    from hwnas.bench.pipelines.standalone import _init, _train
     from hwnas.search.spaces import create_space
 
     sp = create_space(space)
     arch_str = sp.to_str(sp.from_str(arch))
-    proto = StandaloneProtocol(data=data, split_seed=split_seed, epochs=epochs, train_per_epoch=train_per_epoch,
-                               seeds=(seed,), threads=threads)
+    proto = replace(POOL_PROTOCOL, data=data, split_seed=split_seed, epochs=epochs, train_per_epoch=train_per_epoch,
+                    seeds=(seed,), threads=threads)
     proto.train_config(seed)  # validates
     _init(sp.name, {**asdict(proto), "seeds": [seed]}, threads=threads)
     r = _train((arch_str, seed))

@@ -69,7 +69,8 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
         data: str = "fashion-mnist", tables_dir: str | os.PathLike = TABLES_DIR,
         resume: bool = True, progress: bool = True, executor: str = "serial",
         workers: int | None = None, truth: str | None = None,
-        estimate_store: str | os.PathLike | None = None, adopt: bool = False) -> pd.DataFrame:
+        estimate_store: str | os.PathLike | None = None, adopt: bool = False,
+        pool: str | os.PathLike | None = None) -> pd.DataFrame:
     """Every (method, constraint, budget, seed) not yet in OUT; returns all rows.
 
     Methods read `accuracy` (the counted queries). `truth` (table:PATH:COLUMN), when given,
@@ -80,6 +81,8 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     are expanded when read, so rows can name tables without a machine's absolute path; the
     files they name are hashed after that expansion. Rows in OUT without its provenance.json are
     refused unless `adopt` (or `resume=False`, which backs them up).
+    `pool` (a table with an `arch_str` column) confines every method to those archs, searched as
+    a finite space (search/spaces/pool.py): exact optima and regret, like NB201.
 
     Runs are independent: `executor="process"` or `"ray"` (search/supernet/executor.py) spreads
     them over workers that each load the problem once; rows are still written in job order.
@@ -106,7 +109,7 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     if seeds < 1 or not budgets or min(budgets) < 1:
         raise ValueError(f"--seeds and every --budget must be >= 1 (got seeds={seeds}, budgets={list(budgets)})")
     problem = (space_name, accuracy, tuple(constraints), data, str(tables_dir), truth,
-               None if estimate_store is None else str(estimate_store))
+               None if estimate_store is None else str(estimate_store), None if pool is None else str(pool))
     space, acc, bound, truth_src = _load_problem(*problem)
     budgets = clamp_budgets(space, budgets)
     for m in methods:
@@ -119,6 +122,7 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     runs_csv, traj_path = out / "runs.csv", out / "trajectories.parquet"
     facts = {"space": space.name, "accuracy": accuracy, "data": data, "accuracy_sha256": source_digest(accuracy),
              "params": params, "truth": truth, "truth_sha256": truth and source_digest(truth),
+             **({"pool": getattr(space, "pool_source", None), "pool_sha256": space.pool_digest} if pool else {}),
              **_cost_digests(bound)}
     rows, traj = resume_runs(out, RUN_KEY, resume, facts, adopt=adopt)
     versions = {m: method_version(m, space) for m in methods}
@@ -202,11 +206,16 @@ def _drop_superseded(out: Path, rows: list[dict], traj: list[dict], versions: di
 
 
 def _load_problem(space_name: str, accuracy: str, constraints: tuple[str, ...], data: str, tables_dir: str,
-                  truth: str | None = None, estimate_store: str | None = None, evaluator: str = "process"):
+                  truth: str | None = None, estimate_store: str | None = None, pool: str | None = None,
+                  evaluator: str = "process"):
     from hwnas.search.constraints import resolve
     from hwnas.search.spaces import create_space
 
     space = create_space(space_name)
+    if pool is not None:
+        from hwnas.search.spaces.pool import read_pool
+
+        space = read_pool(space, pool)
     bound = {c: resolve(space, [os.path.expandvars(c)], tables_dir)[0] for c in constraints}
     acc = accuracy_source(space, os.path.expandvars(accuracy), data, estimate_store, evaluator)
     if truth is None:
@@ -232,7 +241,7 @@ _WORKER: dict = {}
 
 
 def _init_worker(space_name, accuracy, constraints, data, tables_dir, truth=None, estimate_store=None,
-                 threads=None) -> None:
+                 pool=None, threads=None) -> None:
     if threads:
         import torch
 
@@ -241,7 +250,7 @@ def _init_worker(space_name, accuracy, constraints, data, tables_dir, truth=None
     # in a spawned worker is never shut down (the worker joins its children before they are told
     # to quit, so the search hung at exit with every run written)
     _WORKER["problem"] = _load_problem(space_name, accuracy, constraints, data, tables_dir, truth, estimate_store,
-                                       evaluator="serial")
+                                       pool, evaluator="serial")
 
 
 def _run_one(job) -> tuple[dict, list[dict]]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hwnas.bench.pipelines.protocol import StandaloneProtocol
 from hwnas.core.log import bars_off
 from hwnas.core.paths import portable
 from hwnas.devices.table import read_sidecar, write_table
@@ -26,42 +27,6 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ["arch_str", "seed", "val_acc", "test_acc", "latency_ms", "latency_table_ms", "macs",
            "params", "train_wall_s", "train_cpu_s"]
-
-
-@dataclass(frozen=True)
-class StandaloneProtocol:
-    """Everything that decides a stand-alone accuracy: data, split, schedule, seeds.
-
-    3 epochs of 20,000 training images, cosine schedule; accuracy on the whole val split (5,000
-    images, carved from the official train set by `split_seed`) and on the whole official test
-    split (10,000). 40 archs x 2 seeds cost about 5-6 CPU-hours on this machine (one thread a
-    run). The first protocol (2 x 10,000) left large subnets undertrained: the slowest decile
-    was only 2.75 pp above the fastest and seed noise was 0.40 of the set's spread
-    (results/accuracies/mbv3-fmnist/protocol-2x10k/).
-    """
-
-    data: str = "fashion-mnist"
-    split_seed: int = 0
-    epochs: int = 3
-    train_per_epoch: int | None = 20_000
-    batch_size: int = 128
-    lr: float = 0.1
-    seeds: tuple[int, ...] = (0, 1)
-    threads: int = 1
-
-    def train_config(self, seed: int):
-        from hwnas.search.supernet import TrainConfig
-
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                           sampler="fixed", seed=seed, train_per_epoch=self.train_per_epoch,
-                           threads=self.threads, monitor_val=0).validate()
-
-    def key(self) -> dict:
-        """The fields a resumed file must share (threads change speed, not results)."""
-        d = asdict(self)
-        d.pop("threads")
-        d["seeds"] = list(d["seeds"])
-        return d
 
 
 @dataclass

@@ -171,6 +171,10 @@ class Searcher(Parameters, ABC):
         t0 = time.perf_counter()
         arch, predicted, notes = self._search(space, accuracy, list(constraints), budget, rng)
         arch = space.validate(arch)
+        if hasattr(space, "in_pool") and not space.in_pool(arch):  # a pool (search/spaces/pool.py)
+            arch = space.nearest(arch, rng)  # a method that decodes archs of the whole base space
+            notes = "; ".join(n for n in (notes, "the method's pick lay outside the pool: "
+                                          "returned the nearest member") if n)
         if self.kind == "query":
             arch, extra = _settle(space, accuracy, list(constraints), arch, rng)
             notes = "; ".join(n for n in (notes, extra) if n)

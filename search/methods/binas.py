@@ -420,7 +420,9 @@ class BINAS(Searcher):
             prog = _NB201Program(space, pairwise=acc.dP is not None)
         else:
             prog = _ChainProgram(space)
-        if self.solver == "milp":
+        if not nb201 and all_archs is not None:  # a finite pool of a chain space: solve by enumeration
+            archs, how = self._top_enumerated(pred, all_archs, all_vals, constraints, k=max(1, verify))
+        elif self.solver == "milp":
             archs, how = self._solve_milp(space, prog, acc, costs, constraints, k=max(1, verify))
         else:
             archs, how = self._solve_fw(space, prog, acc, costs, constraints)
@@ -438,6 +440,20 @@ class BINAS(Searcher):
                         for c, f in zip(constraints, costs, strict=True))
         note = f"{self.solver}: {how}; estimator {pred.mode_} on {pred.n_train_} archs; {fit}"
         return arch, float(pred.predict([arch])[0]), note
+
+    @staticmethod
+    def _top_enumerated(pred, archs, vals, constraints, k: int):
+        """The estimator's k best archs among the feasible ones of a finite chain space (a pool):
+        the program's solutions must be members, and enumerating them is exact."""
+        ok = np.ones(len(archs), dtype=bool)
+        for c, v in zip(constraints, vals, strict=True):
+            ok &= np.asarray(c.constraint.satisfied(np.asarray(v)), dtype=bool)
+        idx = np.flatnonzero(ok)
+        if not len(idx):
+            return [], "no feasible arch in the enumerated space"
+        score = pred.predict([archs[i] for i in idx])
+        top = idx[np.argsort(-score, kind="stable")[:k]]
+        return [archs[i] for i in top], f"enumerated {len(idx)} feasible archs"
 
     # ---- costs --------------------------------------------------------------------------------
     def _enumerate(self, space):

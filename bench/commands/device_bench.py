@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import os
+
+# spin-waiting OpenMP threads thrash when other jobs share the cores; set before torch loads
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import click  # noqa: E402
+from hwnas.bench.commands import options  # noqa: E402
+from hwnas.bench.commands.options import csv as _csv  # noqa: E402
+
+
+@click.command("device-bench")
+@options.space(required=False, default="mbv3-fmnist", show_default=True, help="A chain space (see `hwnas spaces`).")
+@click.option("--device", default="cpu:threads=1", show_default=True,
+              help="The device the pool is timed on (its block table, with validate-lut's calibration, must exist).")
+@click.option("--stages", default="select,train,report", show_default=True,
+              help="Comma-separated, in order: select, time, train, report. `time` needs a quiet machine, so it "
+                   "is not in the default.")
+@click.option("--n", "n", default=300, show_default=True, type=int, help="Archs in the pool.")
+@click.option("--select-seed", default=0, show_default=True, type=int, help="Seeds which archs the pool holds.")
+@click.option("--out-dir", default="results/device-bench", show_default=True, type=click.Path(file_okay=False),
+              help="Writes OUT_DIR/<space>/<device-id>{-pool,-runs,-networks,}.parquet, .md and .png.")
+@options.tables_dir()
+@options.executor(default="process")
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Training workers (one torch thread each); Ray: actors.")
+@click.option("--limit", default=None, type=int, help="Train at most this many runs now (the rest on a rerun).")
+def device_bench(space, device, stages, n, select_seed, out_dir, tables_dir, executor, workers, limit) -> None:
+    """Your own NB201-style table of a chain space on a device: a pool of archs spread over its
+    latency range, each timed end to end and trained stand-alone (the pool protocol:
+    bench/pipelines/protocol.py). Every stage resumes where it stopped."""
+    from pathlib import Path
+
+    from hwnas.bench.pipelines.device_bench import DeviceBenchConfig, run
+
+    cfg = DeviceBenchConfig(space=space, device=device, n=n, select_seed=select_seed, out_dir=Path(out_dir),
+                            tables_dir=Path(tables_dir), executor=executor, workers=workers, limit=limit)
+    out = run(cfg, _csv(stages), command=f"hwnas device-bench --space {space} --device {device}")
+    for k, v in out.items():
+        click.echo(f"{k}: {v}")

@@ -1,0 +1,396 @@
+"""`hwnas device-bench`: an NB201-style table of a chain space on one device.
+
+A pool of archs spread evenly over the device's calibrated latency range is each timed end to end
+(validate-lut's protocol) and trained stand-alone (`protocol.POOL_PROTOCOL`), so any search
+method can be benchmarked on the pool in seconds with exact regret (`hwnas search --pool`).
+
+Stages, each resumable as rows land (every file is written atomically; a rerun does only what
+is missing; a row is never in a file twice):
+
+1. `select` -> `<dev>-pool.parquet`: N archs (default 300), one nearest each of N evenly spaced
+   predicted latencies (the committed block table with its whole-network calibration, seeded),
+   the order they are trained in (bit-reversed latency rank: every prefix of the order spans the
+   range) and which archs get the second seed (every third by latency).
+2. `time` -> `<dev>-networks.parquet`: every pool arch timed end to end twice, passes apart,
+   against the reference network (bench/pipelines/validate_lut.py's `measure_networks`). Needs
+   a quiet machine: a loaded one gives figures that say nothing of the device.
+3. `train` -> `<dev>-runs.parquet`: one row per (arch, seed), on the process executor or Ray
+   (a killed Ray worker's arch runs again on a fresh actor; a killed process pool stops the
+   stage and the rerun trains what is missing).
+4. `report` -> `<dev>.parquet` (+ CSV, sidecar), `<dev>.md` and plots: one row per arch, what is
+   not yet measured left empty and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from hwnas.bench.pipelines.protocol import POOL_PROTOCOL, StandaloneProtocol
+from hwnas.core import lock
+from hwnas.core.paths import TABLES_DIR, portable
+from hwnas.devices.table import TableError, now_iso, read_sidecar, read_table_file, write_table
+
+log = logging.getLogger(__name__)
+
+STAGES = ("select", "time", "train", "report")
+OUT_DIR = Path("results/device-bench")
+RUN_KEY = ["arch_str", "seed"]
+
+
+@dataclass
+class DeviceBenchConfig:
+    space: str = "mbv3-fmnist"
+    device: str = "cpu:threads=1"
+    n: int = 300
+    #: seeds the pool's selection (which archs), not the training
+    select_seed: int = 0
+    #: candidates the pool is chosen from (random archs; plus random monotone paths)
+    candidates: int = 20_000
+    protocol: StandaloneProtocol = POOL_PROTOCOL
+    #: every arch is trained with `protocol.seeds[0]`; every `second_every`-th by latency rank
+    #: (ranks 1, 1 + k, ...) also with `protocol.seeds[1]`: a third of the pool by default
+    second_every: int = 3
+    out_dir: Path = OUT_DIR
+    tables_dir: Path = TABLES_DIR
+    executor: str = "process"
+    workers: int | None = 1
+    limit: int | None = None
+    progress: bool = True
+    #: validate-lut's whole-network timing protocol (`make validate-lut`: 1% CI)
+    rel_ci: float = 0.01
+    repeats: int = 2
+    device_id: str = field(default="", repr=False)
+
+    def paths(self) -> dict[str, Path]:
+        d = Path(self.out_dir) / self.space
+        dev = self.device_id
+        return {"pool": d / f"{dev}-pool.parquet", "networks": d / f"{dev}-networks.parquet",
+                "runs": d / f"{dev}-runs.parquet", "table": d / f"{dev}.parquet", "report": d / f"{dev}.md",
+                "dir": d}
+
+
+def resolve_device_id(spec: str) -> str:
+    """The file-name id of a device spec (`cpu:threads=1` -> `cpu-t1`), without opening it."""
+    from hwnas.devices.registry import create_device
+
+    dev = create_device(spec)
+    try:
+        return dev.device_id
+    finally:
+        dev.close()
+
+
+def bit_reversed_order(n: int) -> list[int]:
+    """0..n-1 in bit-reversed order: every prefix is spread over the whole range (0, n/2, n/4,
+    3n/4, ...), so a partly trained pool already spans the latency range."""
+    if n <= 0:
+        return []
+    m = max(1, (n - 1).bit_length())
+    return [r for r in (int(f"{k:0{m}b}"[::-1], 2) for k in range(2 ** m)) if r < n]
+
+
+# ---- 1. select ---------------------------------------------------------------------------------
+def select(cfg: DeviceBenchConfig) -> pd.DataFrame:
+    """The pool: written once; a rerun with the same settings reads it, other settings refuse."""
+    from hwnas.bench.pipelines.standalone import LatencyModel, select_reference
+    from hwnas.search.spaces import create_space
+
+    p = cfg.paths()
+    facts = _select_facts(cfg)
+    if p["pool"].exists():
+        meta = read_sidecar(p["pool"])
+        if meta.get("selection") != facts:
+            raise ValueError(f"{p['pool']}: chosen with {meta.get('selection')}, not {facts}; use the same settings, "
+                             "another --out-dir, or move the pool away (its rows would no longer match)")
+        return read_table_file(p["pool"])
+    space = create_space(cfg.space)
+    table = Path(cfg.tables_dir) / cfg.space / f"{cfg.device_id}.parquet"
+    if not table.exists():
+        raise FileNotFoundError(f"{table}: no block table for {cfg.device_id}; run `hwnas profile --device "
+                                f"{cfg.device} --space {cfg.space}` and `hwnas validate-lut` first")
+    latency = LatencyModel(space, table)
+    t0 = time.perf_counter()
+    archs = select_reference(space, latency, n=cfg.n, seed=cfg.select_seed, pool=cfg.candidates)
+    pred, tsum = latency.latency_ms(archs), latency.table_ms(archs)
+    order = np.empty(len(archs), dtype=np.int64)
+    order[bit_reversed_order(len(archs))] = np.arange(len(archs))
+    df = pd.DataFrame({"arch_str": [space.to_str(a) for a in archs], "latency_rank": np.arange(len(archs)),
+                       "train_order": order, "latency_pred_ms": pred, "latency_table_ms": tsum,
+                       "second_seed": (np.arange(len(archs)) % cfg.second_every) == 1})
+    from hwnas.search.supernet.evaluate import count_params_macs
+
+    pm = [count_params_macs(space, a) for a in archs]
+    df["params"], df["macs"] = [int(x[0]) for x in pm], [int(x[1]) for x in pm]
+    with lock.output_lock(p["pool"], "--out-dir", is_dir=False):
+        write_table(df, p["pool"], meta={"kind": "device-bench-pool", "space": cfg.space, "device": cfg.device,
+                                         "device_id": cfg.device_id, "selection": facts,
+                                         "latency_source": latency.source, "latency_table": portable(table),
+                                         "seconds": round(time.perf_counter() - t0, 1), "written_at": now_iso()})
+    log.info("device-bench: pool of %d archs, predicted %.3f..%.3f ms -> %s", len(df), pred.min(), pred.max(), p["pool"])
+    return df
+
+
+def _select_facts(cfg: DeviceBenchConfig) -> dict:
+    return {"n": cfg.n, "seed": cfg.select_seed, "candidates": cfg.candidates, "second_every": cfg.second_every,
+            "method": f"one arch nearest each of {cfg.n} evenly spaced predicted latencies over {cfg.candidates:,} "
+                      "random archs and random monotone paths up from the smallest (bench.pipelines.standalone."
+                      "select_reference); trained in bit-reversed latency-rank order; the second seed on "
+                      f"latency ranks 1, {1 + cfg.second_every}, ..."}
+
+
+def _read_pool(cfg: DeviceBenchConfig) -> pd.DataFrame:
+    p = cfg.paths()["pool"]
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no pool yet; run the select stage first (--stages select)")
+    return read_table_file(p)
+
+
+# ---- 2. time -----------------------------------------------------------------------------------
+def time_pool(cfg: DeviceBenchConfig) -> pd.DataFrame:
+    """Every pool arch timed end to end with validate-lut's protocol (two passes, reference-
+    normalised with the block table's own calibration); resumable (RowStore parts)."""
+    from hwnas.bench.pipelines.profile import arch_units
+    from hwnas.bench.pipelines.validate_lut import (
+        ValidateConfig,
+        measure_networks,
+        reference_calibration,
+    )
+    from hwnas.devices.registry import create_device
+    from hwnas.devices.timing import TimingConfig
+    from hwnas.search.spaces import create_space
+
+    pool = _read_pool(cfg)
+    space = create_space(cfg.space)
+    table = Path(cfg.tables_dir) / cfg.space / f"{cfg.device_id}.parquet"
+    cal = reference_calibration(read_sidecar(table)) if table.exists() else {}
+    if not cal.get("ref_latency_ms"):
+        raise TableError(f"{table}: no reference calibration to normalise the networks with; profile the device first")
+    archs = [space.from_str(s) for s in pool.sort_values("train_order")["arch_str"]]
+    vc = ValidateConfig(space=cfg.space, device=cfg.device, samples=len(archs), seed=cfg.select_seed,
+                        out_dir=Path(cfg.tables_dir), timing=TimingConfig(rel_ci=cfg.rel_ci), resume=True,
+                        repeats=cfg.repeats, progress=cfg.progress)
+    device = create_device(cfg.device)
+    try:
+        return measure_networks(vc, device, space, arch_units(space, archs), cal, cfg.paths()["networks"])
+    finally:
+        device.close()
+
+
+# ---- 3. train ----------------------------------------------------------------------------------
+def planned_runs(pool: pd.DataFrame, protocol: StandaloneProtocol) -> list[tuple[str, int]]:
+    """(arch, seed) in training order: each arch's first seed, and its second right after it
+    when it has one, so seed-vs-seed pairs land from the start."""
+    first, second = protocol.seeds[0], protocol.seeds[1] if len(protocol.seeds) > 1 else None
+    out = []
+    for r in pool.sort_values("train_order").itertuples():
+        out.append((r.arch_str, int(first)))
+        if second is not None and bool(r.second_seed):
+            out.append((r.arch_str, int(second)))
+    return out
+
+
+def environment() -> dict:
+    """What a row's accuracy depends on besides the protocol and seed: library versions, the
+    processor, torch's threads and math back ends."""
+    import numpy
+    import torch
+    from hwnas.devices.base import processor_name
+    from hwnas.devices.table import project_version
+
+    return {"torch": torch.__version__, "numpy": numpy.__version__, "python": platform.python_version(),
+            "hwnas": project_version(), "processor": processor_name(), "machine": platform.machine(),
+            "mkldnn": bool(torch.backends.mkldnn.is_available()),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "torch_math_libraries": [ln.strip() for ln in torch.__config__.parallel_info().splitlines()
+                                     if ln and not ln.startswith(("\t", "ATen/Parallel", "Environment", "std::"))]}
+
+
+def train_pool(cfg: DeviceBenchConfig) -> pd.DataFrame:
+    """Train every planned (arch, seed) not yet in the runs file; a row is written (atomically,
+    whole file) as soon as its run returns, under the file's lock (one writer)."""
+    from hwnas.bench.pipelines.standalone import _init, _train
+    from hwnas.search.supernet.executor import create_executor
+    from tqdm.auto import tqdm
+
+    pool = _read_pool(cfg)
+    path = cfg.paths()["runs"]
+    proto = cfg.protocol
+    env = environment()
+    with lock.output_lock(path, "--out-dir", is_dir=False):
+        rows, meta = _read_runs(path)
+        if meta and meta.get("protocol") != proto.key():
+            raise ValueError(f"{path}: trained with protocol {meta.get('protocol')}, not {proto.key()}; use the same "
+                             "protocol, another --out-dir, or move the file away")
+        if meta and meta.get("threads") != proto.threads:
+            raise ValueError(f"{path}: trained with {meta.get('threads')} torch thread(s), not {proto.threads}; "
+                             "rows would not be reproducible together")
+        for k in ("torch", "numpy"):
+            if meta and meta.get("environment", {}).get(k) not in (None, env[k]):
+                log.warning("%s: earlier rows were trained with %s %s, this run has %s: rows may not repeat exactly "
+                            "across the two", path, k, meta["environment"][k], env[k])
+        plan = planned_runs(pool, proto)
+        done = {(r["arch_str"], int(r["seed"])) for r in rows}
+        todo = [t for t in plan if t not in done][:cfg.limit]
+        meta = {"kind": "device-bench-runs", "space": cfg.space, "device": cfg.device, "device_id": cfg.device_id,
+                "protocol": proto.key(), "protocol_text": proto.describe(), "threads": proto.threads,
+                "environment": env, "planned_runs": len(plan)}
+        if not todo:
+            return _write_runs(rows, path, meta)
+        log.info("device-bench train: %d runs to do (%d of %d done), %s executor, %s worker(s)", len(todo), len(done),
+                 len(plan), cfg.executor, cfg.workers)
+        ex = create_executor(cfg.executor, cfg.workers)
+        try:
+            ex.start(_init, (cfg.space, {**asdict(proto), "seeds": list(proto.seeds)}))  # workers: 1 thread
+            with tqdm(total=len(plan), initial=len(done), desc="device-bench train", disable=not cfg.progress,
+                      mininterval=1.0, unit="run") as bar:
+                for r in ex.map(_train, todo):
+                    if (r["arch_str"], int(r["seed"])) in done:  # never twice (a retried task's second answer)
+                        continue
+                    done.add((r["arch_str"], int(r["seed"])))
+                    rows.append({**r, "torch_threads": proto.threads, "finished_at": now_iso(),
+                                 "load_avg_1min": round(os.getloadavg()[0], 2)})
+                    _write_runs(rows, path, meta)
+                    bar.update(1)
+        finally:
+            ex.close()
+        return _write_runs(rows, path, meta)
+
+
+def _read_runs(path: Path) -> tuple[list[dict], dict]:
+    if not path.exists():
+        return [], {}
+    df = read_table_file(path)
+    return df.to_dict("records"), read_sidecar(path)
+
+
+def _write_runs(rows: list[dict], path: Path, meta: dict) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    if not df.empty:
+        df = df.drop_duplicates(RUN_KEY, keep="first").reset_index(drop=True)
+        df["seed"] = df["seed"].astype("int64")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cpu = float(df["train_cpu_s"].sum()) if "train_cpu_s" in df else 0.0
+    write_table(df, path, meta={**meta, "rows": len(df), "train_cpu_hours": round(cpu / 3600, 3),
+                                "written_at": now_iso()})
+    return df
+
+
+# ---- 4. report ---------------------------------------------------------------------------------
+def assemble(cfg: DeviceBenchConfig) -> tuple[pd.DataFrame, dict]:
+    """One row per pool arch: what was measured, and NaN for what was not (counted in the facts)."""
+    from scipy import stats
+
+    pool = _read_pool(cfg)
+    p = cfg.paths()
+    s0, s1 = cfg.protocol.seeds[0], (cfg.protocol.seeds[1] if len(cfg.protocol.seeds) > 1 else None)
+    df = pool.sort_values("latency_rank").reset_index(drop=True)[
+        ["arch_str", "latency_rank", "latency_pred_ms", "latency_table_ms", "params", "macs", "second_seed"]]
+    runs = read_table_file(p["runs"]) if p["runs"].exists() else pd.DataFrame(columns=RUN_KEY + ["val_acc", "test_acc"])
+    for seed, suffix in ((s0, ""), (s1, "_seed2")):
+        if seed is None:
+            continue
+        r = runs[runs["seed"] == seed].set_index("arch_str")
+        df[f"val_acc{suffix}"] = df["arch_str"].map(r["val_acc"]).astype(float)
+        df[f"test_acc{suffix}"] = df["arch_str"].map(r["test_acc"]).astype(float)
+    df["train_cpu_s"] = df["arch_str"].map(runs.groupby("arch_str")["train_cpu_s"].sum()) if len(runs) else np.nan
+    nets = read_table_file(p["networks"]) if p["networks"].exists() else pd.DataFrame()
+    df["latency_ms"] = np.nan
+    df["latency_retest_pct"] = np.nan
+    df["latency_raw_ms"] = np.nan
+    facts: dict = {}
+    if not nets.empty and "latency_norm_ms" in nets:
+        nets = nets.assign(arch_str=nets["block_key"].str.removeprefix("network:"))
+        w = nets.pivot_table(index="arch_str", columns="repeat", values="latency_norm_ms", aggfunc="first")
+        raw = nets.pivot_table(index="arch_str", columns="repeat", values="latency_ms", aggfunc="first")
+        both = w.dropna()
+        if both.shape[1] >= 2:
+            m = both.mean(axis=1)
+            df["latency_ms"] = df["arch_str"].map(m)
+            df["latency_raw_ms"] = df["arch_str"].map(raw.loc[both.index].mean(axis=1))
+            df["latency_retest_pct"] = df["arch_str"].map((both.iloc[:, 1] - both.iloc[:, 0]) / both.iloc[:, 0] * 100)
+            facts["latency_retest_abs_median_pct"] = float(df["latency_retest_pct"].abs().median())
+    n = len(df)
+    facts.update(archs=n, trained=int(df["val_acc"].notna().sum()),
+                 second_seed_planned=int(df["second_seed"].sum()),
+                 second_seed_trained=int(df["val_acc_seed2"].notna().sum()) if s1 is not None else 0,
+                 timed=int(df["latency_ms"].notna().sum()),
+                 train_cpu_hours=round(float(runs["train_cpu_s"].sum()) / 3600, 3) if len(runs) else 0.0,
+                 train_cpu_s_per_run_mean=float(runs["train_cpu_s"].mean()) if len(runs) else float("nan"))
+    if s1 is not None:
+        both = df.dropna(subset=["val_acc", "val_acc_seed2"])
+        if len(both) >= 2:
+            d = both["val_acc"] - both["val_acc_seed2"]
+            facts["seed_std_pp"] = float(np.sqrt(np.mean(d ** 2) / 2))  # std of one run, from paired differences
+            facts["seed_pairs"] = len(both)
+            facts["tau_seed_vs_seed"] = float(stats.kendalltau(both["val_acc"], both["val_acc_seed2"]).statistic)
+    tr = df.dropna(subset=["val_acc"])
+    if len(tr) >= 2:
+        facts["spread_std_pp"] = float(tr["val_acc"].std(ddof=1))
+        facts["val_acc_range_pp"] = float(tr["val_acc"].max() - tr["val_acc"].min())
+        if "seed_std_pp" in facts and facts["spread_std_pp"] > 0:
+            facts["seed_std_over_spread"] = facts["seed_std_pp"] / facts["spread_std_pp"]
+        facts["tau_predicted_latency_vs_val_acc"] = float(stats.kendalltau(tr["latency_pred_ms"], tr["val_acc"]).statistic)
+    return df, facts
+
+
+def report(cfg: DeviceBenchConfig, command: str = "make device-bench") -> dict:
+    """Write the table (Parquet + CSV + sidecar), the Markdown report and the plots."""
+    from hwnas.bench.pipelines.device_bench_report import write_report
+
+    df, facts = assemble(cfg)
+    p = cfg.paths()
+    pool_meta, runs_meta = read_sidecar(p["pool"]), read_sidecar(p["runs"]) if p["runs"].exists() else {}
+    nets_meta = read_sidecar(p["networks"]) if p["networks"].exists() else {}
+    complete = facts["trained"] == facts["archs"] and facts["timed"] == facts["archs"] and \
+        facts.get("second_seed_trained", 0) == facts["second_seed_planned"]
+    meta = {"kind": "device-bench", "space": cfg.space, "device": cfg.device, "device_id": cfg.device_id,
+            "complete": complete, "protocol": cfg.protocol.key(), "protocol_text": cfg.protocol.describe(),
+            "threads": cfg.protocol.threads,
+            "seeds": {"val_acc/test_acc": cfg.protocol.seeds[0],
+                      "val_acc_seed2/test_acc_seed2": cfg.protocol.seeds[1] if len(cfg.protocol.seeds) > 1 else None},
+            "selection": pool_meta.get("selection"), "latency_pred_source": pool_meta.get("latency_source"),
+            "latency_table": pool_meta.get("latency_table"),
+            "train_environment": runs_meta.get("environment"),
+            "timing": {"protocol": f"validate-lut: whole network, {cfg.repeats} passes minutes apart, reference-"
+                                   f"normalised, {cfg.rel_ci:.0%} CI of the reference ratio",
+                       "device_facts": {k: nets_meta.get(k) for k in ("device", "processor", "runtime",
+                                                                       "runtime_version", "threads", "machine")}
+                       if nets_meta else None},
+            "noise": facts,
+            "columns": {"val_acc": f"top-1 % on the whole val split, seed {cfg.protocol.seeds[0]}; empty: not trained yet",
+                        "test_acc": "top-1 % on the whole test split, same run as val_acc",
+                        "val_acc_seed2": "the same arch trained with the second seed (a third of the pool); empty: "
+                                         "not planned (second_seed false) or not trained yet",
+                        "latency_ms": "measured end to end, reference-normalised, mean of the passes; empty: not timed yet",
+                        "latency_raw_ms": "raw median, mean of the passes", "latency_retest_pct": "pass 2 vs pass 1",
+                        "latency_pred_ms": "predicted by the calibrated block table (what the pool was chosen by)",
+                        "latency_table_ms": "sum of the block table", "train_cpu_s": "CPU s of this arch's runs"}}
+    write_table(df, p["table"], meta=meta)
+    write_report(df, facts, meta, p, command)
+    return {"table": p["table"], "report": p["report"], **facts}
+
+
+# ---- all stages --------------------------------------------------------------------------------
+def run(cfg: DeviceBenchConfig, stages=STAGES, command: str = "make device-bench") -> dict:
+    bad = [s for s in stages if s not in STAGES]
+    if bad:
+        raise ValueError(f"unknown stage(s) {', '.join(bad)}; stages: {', '.join(STAGES)}")
+    if not cfg.device_id:
+        cfg = replace(cfg, device_id=resolve_device_id(cfg.device))
+    out: dict = {}
+    if "select" in stages:
+        out["pool"] = len(select(cfg))
+    if "time" in stages:
+        out["timed_rows"] = len(time_pool(cfg))
+    if "train" in stages:
+        out["runs"] = len(train_pool(cfg))
+    if "report" in stages:
+        out.update(report(cfg, command))
+    return out

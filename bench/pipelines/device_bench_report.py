@@ -1,0 +1,91 @@
+"""The device-bench report: what the pool table holds so far, and what it does not.
+
+Counts first (trained, second seed, timed, out of the pool), then the noise figures (seed std
+against the spread of accuracy, timing test-retest), the CPU hours, and two plots: accuracy vs
+measured latency with the Pareto front (archs not timed yet are counted, never placed), and
+seed vs seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from hwnas.bench.pipelines.standalone_report import pareto
+from hwnas.core.io import atomic_save_figure, atomic_write_text
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return "—" if np.isnan(v) else f"{v:.3f}"
+    return str(v)
+
+
+def write_report(df: pd.DataFrame, facts: dict, meta: dict, paths: dict, command: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    d: Path = paths["dir"]
+    dev = meta["device_id"]
+    n = facts["archs"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ax = axes[0]
+    both = df.dropna(subset=["val_acc", "latency_ms"])
+    if len(both):
+        ax.scatter(both["latency_ms"], both["val_acc"], s=10, alpha=0.7, label=f"pool arch ({len(both)} of {n})")
+        front = pareto(both)
+        ax.step(front["latency_ms"], front["val_acc"], where="post", color="C3", label="Pareto front")
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, f"no arch both trained and timed yet\n(trained {facts['trained']} of {n}, "
+                f"timed {facts['timed']} of {n})", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("measured end-to-end latency (ms, reference-normalised)")
+    ax.set_ylabel(f"val accuracy (%), seed {meta['seeds']['val_acc/test_acc']}")
+    ax.set_title(f"{meta['space']} on {dev}: accuracy vs measured latency", fontsize=9)
+    ax = axes[1]
+    pair = df.dropna(subset=["val_acc", "val_acc_seed2"]) if "val_acc_seed2" in df else df.iloc[:0]
+    if len(pair):
+        ax.scatter(pair["val_acc"], pair["val_acc_seed2"], s=12)
+        lo, hi = pair[["val_acc", "val_acc_seed2"]].min().min(), pair[["val_acc", "val_acc_seed2"]].max().max()
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
+        ax.set_title(f"seed vs seed: {len(pair)} of {facts['second_seed_planned']} pairs, "
+                     f"seed std {facts.get('seed_std_pp', float('nan')):.2f} pp", fontsize=9)
+    else:
+        ax.text(0.5, 0.5, f"no seed pair trained yet (0 of {facts['second_seed_planned']})", ha="center",
+                va="center", transform=ax.transAxes)
+        ax.set_title("seed vs seed", fontsize=9)
+    ax.set_xlabel("val accuracy, first seed (%)")
+    ax.set_ylabel("val accuracy, second seed (%)")
+    fig.tight_layout()
+    png = d / f"{dev}.png"
+    atomic_save_figure(fig, png, dpi=110)
+    plt.close(fig)
+
+    lines = [f"# Device bench: {meta['space']} on `{meta['device']}` ({dev})", "",
+             f"Written by `{command}`. Table: `{paths['table'].name}` (Parquet; CSV mirror and `.meta.json` sidecar "
+             f"beside it), one row per pool arch; usable as `table:{paths['table'].as_posix()}:val_acc` or "
+             f"`...:latency_ms:ms` once complete, and as a search space with `hwnas search --pool`.", ""]
+    if not meta["complete"]:
+        lines += [f"**Incomplete: {facts['trained']} of {n} archs trained, {facts['second_seed_trained']} of "
+                  f"{facts['second_seed_planned']} second seeds, {facts['timed']} of {n} timed. Empty cells "
+                  "are not measured yet (never filled in); the figures below are those of the rows that exist. "
+                  "Rerunning `make device-bench` resumes every stage.**", ""]
+        if facts["timed"] == 0:
+            lines += ["The timing stage has not run: it needs a quiet machine (`make device-bench "
+                      "DEVICE_BENCH_STAGES=time` with nothing else running).", ""]
+    lines += [f"- Protocol: {meta['protocol_text']} (`{meta['protocol']}`); seeds: {meta['seeds']}.",
+              f"- Selection: {(meta.get('selection') or {}).get('method')}; predicted latency from "
+              f"`{meta.get('latency_table')}` ({meta.get('latency_pred_source')}).",
+              f"- Timing: {meta['timing']['protocol']}.",
+              f"- Training environment: {meta.get('train_environment')}.", "",
+              "| figure | value |", "| --- | --- |"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in facts.items()]
+    lines += ["", "- seed_std_pp: std of one run between seeds, from the paired differences (sqrt(mean d^2 / 2)); "
+              "spread_std_pp: std over archs of val_acc (first seed); seed_std_over_spread: their ratio.",
+              "- latency_retest_abs_median_pct: median |pass 2 - pass 1| / pass 1 of the end-to-end timing.",
+              f"- ![plots]({png.name})"]
+    atomic_write_text(paths["report"], "\n".join(lines) + "\n")
+    return paths["report"]

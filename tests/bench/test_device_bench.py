@@ -1,0 +1,139 @@
+"""`hwnas device-bench`: pool selection, resumable training without duplicates, reproducible
+rows, a report that leaves what is not measured empty, and the table as a search pool."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from hwnas.bench.cli import cli
+from hwnas.bench.pipelines import device_bench as db
+from hwnas.bench.pipelines.protocol import POOL_PROTOCOL
+from hwnas.devices.table import TableError, import_arch_table, read_sidecar
+from hwnas.search.spaces import create_space
+
+#: the pool protocol shrunk to seconds (digits, one batch); the same code path as the real one
+TINY = replace(POOL_PROTOCOL, data="digits", epochs=1, train_per_epoch=64)
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    """A synthetic block table (latency grows with kernel, expansion and width) and a 6-arch pool."""
+    sp = create_space("mbv3-fmnist")
+    rows = [{"block_key": b.key, "kind": "block",
+             "latency_norm_ms": 0.01 * b.params["kernel"] * b.params["expand"] * b.params["c_out"] / 16}
+            for b in sp.all_blocks()]
+    rows += [{"block_key": b.key, "kind": "fixed", "latency_norm_ms": 0.05} for b in sp.fixed_blocks()]
+    (tmp_path / "tables" / "mbv3-fmnist").mkdir(parents=True)
+    pd.DataFrame(rows).to_parquet(tmp_path / "tables" / "mbv3-fmnist" / "cpu-t1.parquet")
+    return db.DeviceBenchConfig(n=6, candidates=500, protocol=TINY, out_dir=tmp_path / "out",
+                                tables_dir=tmp_path / "tables", executor="serial", progress=False,
+                                device_id="cpu-t1")
+
+
+def test_bit_reversed_order_spreads_every_prefix():
+    o = db.bit_reversed_order(300)
+    assert sorted(o) == list(range(300)) and o[:4] == [0, 256, 128, 64]
+    assert max(np.diff(sorted(o[:16]))) <= 2 * 300 / 16  # the first 16 leave no big hole
+    assert db.bit_reversed_order(1) == [0] and db.bit_reversed_order(0) == []
+
+
+def test_select_is_reproducible_spread_and_guarded(cfg):
+    pool = db.select(cfg)
+    assert len(pool) == 6 and pool["arch_str"].is_unique
+    assert np.all(np.diff(pool["latency_pred_ms"]) >= 0) and sorted(pool["train_order"]) == list(range(6))
+    assert list(pool.loc[pool["second_seed"], "latency_rank"]) == [1, 4]  # every third by latency
+    again = db.select(cfg)  # read back, not chosen again
+    pd.testing.assert_frame_equal(pool, again)
+    with pytest.raises(ValueError, match="chosen with"):
+        db.select(replace(cfg, n=7))
+
+
+def test_train_resumes_without_duplicates_and_report_leaves_gaps_empty(cfg):
+    db.select(cfg)
+    plan = db.planned_runs(db._read_pool(cfg), TINY)
+    assert len(plan) == 8 and len(set(plan)) == 8  # 6 first seeds + 2 second seeds
+    first = db.train_pool(replace(cfg, limit=3))
+    assert list(zip(first["arch_str"], first["seed"], strict=True)) == plan[:3]
+    table, facts = db.assemble(cfg)
+    assert facts["trained"] + facts["second_seed_trained"] == 3 and facts["timed"] == 0
+    assert table["latency_ms"].isna().all() and table["val_acc"].isna().sum() == 6 - facts["trained"]
+    full = db.train_pool(cfg)
+    assert len(full) == 8 and not full.duplicated(["arch_str", "seed"]).any()
+    kept = first.merge(full, on=["arch_str", "seed"], suffixes=("_a", "_b"))
+    assert (kept["val_acc_a"] == kept["val_acc_b"]).all()  # earlier rows kept, not retrained
+    out = db.report(cfg, command="test")
+    meta = read_sidecar(out["table"])
+    assert meta["complete"] is False and meta["noise"]["timed"] == 0 and meta["threads"] == 1
+    assert {"torch", "numpy", "processor"} <= set(meta["train_environment"])
+    assert "Incomplete" in out["report"].read_text() and "0 of 6 timed" in out["report"].read_text()
+    # usable as a table: accuracy reads, the latency not measured refuses instead of inventing
+    sp = create_space("mbv3-fmnist")
+    assert len(import_arch_table(out["table"], sp, ["val_acc", "test_acc"])) == 6
+    with pytest.raises(TableError):
+        import_arch_table(out["table"], sp, ["latency_ms"])
+    other = replace(TINY, epochs=2)
+    with pytest.raises(ValueError, match="protocol"):
+        db.train_pool(replace(cfg, protocol=other))
+
+
+def test_a_retried_task_is_never_written_twice(cfg, monkeypatch):
+    """Ray runs a killed actor's task again; if both answers arrive, the table keeps one row."""
+    from hwnas.search.supernet import executor as ex
+
+    db.select(cfg)
+    real_map = ex.SerialExecutor.map
+    monkeypatch.setattr(ex.SerialExecutor, "map", lambda self, fn, items: real_map(self, fn, [*items, items[0]]))
+    rows = db.train_pool(replace(cfg, limit=2))
+    assert len(rows) == 2 and not rows.duplicated(["arch_str", "seed"]).any()
+
+
+def test_a_row_reproduces_with_hwnas_train_and_same_seed_runs_are_identical(cfg, tmp_path):
+    db.select(cfg)
+    row = db.train_pool(replace(cfg, limit=1)).iloc[0]
+    res = []
+    for i in range(2):
+        out = tmp_path / f"train{i}.json"
+        r = CliRunner().invoke(cli, ["train", "--space", "mbv3-fmnist", "--arch", row["arch_str"], "--seed",
+                                     str(row["seed"]), "--data", TINY.data, "--epochs", str(TINY.epochs),
+                                     "--train-per-epoch", str(TINY.train_per_epoch), "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        res.append(json.loads(out.read_text()))
+    assert res[0]["val_acc"] == res[1]["val_acc"] == row["val_acc"]
+    assert res[0]["test_acc"] == res[1]["test_acc"] == row["test_acc"]
+
+
+def test_hwnas_train_defaults_are_the_pool_protocol():
+    from hwnas.bench.commands.supernet import train
+
+    d = {p.name: p.default for p in train.params}
+    assert (d["data"], d["split_seed"], d["epochs"], d["train_per_epoch"], d["threads"]) == (
+        POOL_PROTOCOL.data, POOL_PROTOCOL.split_seed, POOL_PROTOCOL.epochs, POOL_PROTOCOL.train_per_epoch,
+        POOL_PROTOCOL.threads)
+    assert "pool" in train.help
+
+
+@pytest.mark.slow  # trains the whole tiny pool; tests/search/test_pool_search.py covers --pool fast
+def test_the_device_bench_table_is_a_search_pool(cfg, tmp_path):
+    db.select(cfg)
+    db.train_pool(cfg)
+    out = db.report(cfg, command="test")["table"]
+    t = pd.read_parquet(out)
+    bound = float(t["latency_pred_ms"].median())
+    r = CliRunner().invoke(cli, ["search", "--space", "mbv3-fmnist", "--pool", str(out), "--method", "random",
+                                 "--accuracy", f"table:{out}:val_acc", "--constraint",
+                                 f"latency_ms<={bound}@table:{out}:latency_pred_ms:ms", "--budget", "3",
+                                 "--seeds", "2", "--out", str(tmp_path / "s")])
+    assert r.exit_code == 0, r.output
+    runs = pd.read_csv(tmp_path / "s" / "runs.csv")
+    assert set(runs["arch_str"]) <= set(t["arch_str"])
+    assert runs["optimum_accuracy"].iloc[0] == pytest.approx(t.loc[t["latency_pred_ms"] <= bound, "val_acc"].max())
+
+
+def test_unknown_stage_is_one_line(cfg):
+    with pytest.raises(ValueError, match="unknown stage"):
+        db.run(cfg, ["select", "measure"])
