@@ -3,29 +3,85 @@
 Each layer keeps thin `register_*` / `list_*` / `create_*` functions over its own `Registry`;
 metadata (the spaces a method supports, the targets a predictor fits, a device's kind) is read
 from the registry, so contract tests and leaderboards never build an object to learn it.
+
+Other packages add entries through entry points (`GROUPS`: `hwnas.spaces`, `hwnas.methods`,
+`hwnas.predictors`, `hwnas.devices`), read the first time a registry is looked up. An entry point
+`name = package.module:Object` is loaded (importing the module, whose `register_*` decorators
+may register it); an object still unregistered under `name` is registered by the layer's own
+`register_*` with the metadata in its `hwnas_meta` dict. A plugin that fails to load is skipped
+with a warning naming it; hwnas keeps working.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import logging
 from collections.abc import Callable
 from typing import Any
+
+#: registry kind -> the entry-point group other packages register into
+GROUPS = {"space": "hwnas.spaces", "method": "hwnas.methods", "predictor": "hwnas.predictors",
+          "device": "hwnas.devices"}
+
+log = logging.getLogger(__name__)
 
 
 class Registry(dict):
     """Name -> factory, filled by a decorator; `meta(name)` holds what the entry declared."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, plugin_adder: Callable[[str, Any], Any] | None = None):
         super().__init__()
         self.kind = kind
         self._meta: dict[str, dict[str, Any]] = {}
+        #: how a plugin object is registered (the layer's `register_*`); default: `add`
+        self.plugin_adder = plugin_adder
+        self._plugins_loaded = GROUPS.get(kind) is None
         _BY_KIND.setdefault(kind, self)
 
     def add(self, name: str, factory: Callable, **meta: Any) -> None:
-        if name in self:
+        if dict.__contains__(self, name):
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self[name] = factory
         self._meta[name] = dict(meta)
+
+    # ---- plugins: every lookup sees the entries other packages declare ------------------------
+    def load_plugins(self) -> None:
+        """Register the entry points of this kind's group (once; later calls do nothing)."""
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=GROUPS[self.kind]):
+            if dict.__contains__(self, ep.name):
+                continue  # a built-in or an earlier plugin keeps its name
+            try:
+                obj = ep.load()
+                if not dict.__contains__(self, ep.name):
+                    meta = dict(getattr(obj, "hwnas_meta", {}) or {})
+                    if self.plugin_adder is not None:
+                        self.plugin_adder(ep.name, obj, **meta)
+                    else:
+                        self.add(ep.name, obj, **meta)
+            except Exception as exc:  # a broken plugin must not break hwnas
+                log.warning("%s plugin %r (%s, from %s) was not loaded: %s: %s", self.kind, ep.name, ep.value,
+                            GROUPS[self.kind], type(exc).__name__, exc)
+
+    def __contains__(self, name) -> bool:
+        self.load_plugins()
+        return dict.__contains__(self, name)
+
+    def __getitem__(self, name):
+        self.load_plugins()
+        return dict.__getitem__(self, name)
+
+    def __iter__(self):
+        self.load_plugins()
+        return dict.__iter__(self)
+
+    def keys(self):
+        self.load_plugins()
+        return dict.keys(self)
 
     def register(self, name: str, **meta: Any):
         """Decorator: register `factory` (a class or function) under `name`; returns it unchanged."""

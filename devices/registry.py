@@ -30,6 +30,9 @@ def register_device(name: str, *, kind: str, needs_gpu: bool = False, measures: 
                               example=example or name)
 
 
+_REGISTRY.plugin_adder = lambda name, obj, **meta: register_device(name, **meta)(obj)  # hwnas.devices
+
+
 def list_devices(pattern: str = "*", **where) -> list[str]:
     """Registered device names matching `pattern`, filtered by metadata
     (`list_devices(needs_gpu=False)`, `list_devices(kind="torch")`)."""

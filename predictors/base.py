@@ -246,6 +246,9 @@ def register_predictor(name: str, *, targets: tuple[str, ...] | None = None, **d
     return deco
 
 
+_PREDICTORS.plugin_adder = lambda name, obj, **meta: register_predictor(name, **meta)(obj)  # hwnas.predictors
+
+
 def _default(factory, param: str):
     try:
         p = inspect.signature(factory.__init__).parameters.get(param)

@@ -299,6 +299,9 @@ def register_method(name: str, **meta):
     return deco
 
 
+_METHODS.plugin_adder = lambda name, obj, **meta: register_method(name, **meta)(obj)  # entry point hwnas.methods
+
+
 def list_methods(**where) -> list[str]:
     """Registered method names, filtered by metadata without building a method:
     `list_methods(kind="query")`, `list_methods(supports="nb201")` (a space name or object; a
