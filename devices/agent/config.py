@@ -59,7 +59,7 @@ class AgentConfig:
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S  # the whole body must arrive within this
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S  # each request's head, and idle keep-alive
     max_connections: int = DEFAULT_MAX_CONNECTIONS  # also capped by the open-file limit (serve)
-    max_memory_bytes: int | None = -1  # RLIMIT_AS of the worker; -1: 80% of RAM, None/0: no cap
+    max_memory_bytes: int | None = -1  # RLIMIT_AS of the worker; -1: 80% of RAM (none with GPU providers), None/0: no cap
     max_readers: int = DEFAULT_MAX_READERS
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -85,8 +85,13 @@ class AgentConfig:
             raise ValueError(f"header timeout must be > 0 s, got {self.header_timeout_s} (--header-timeout-s)")
         if type(self.max_connections) is not int or self.max_connections < 2:
             raise ValueError(f"connection limit must be an integer >= 2, got {self.max_connections!r} (--max-connections)")
-        if self.max_memory_bytes == -1:
-            self.max_memory_bytes = default_memory_cap()
+        gpu = [p for p in self.providers if p != "cpu"]
+        if gpu and self.max_memory_bytes not in (-1, 0, None):
+            raise ValueError(f"--max-memory-mb caps the worker's address space (RLIMIT_AS), under which CUDA cannot "
+                             f"start (it reserves address space beyond the RAM): drop it to serve {', '.join(gpu)}, "
+                             "or serve --providers cpu alone")
+        if self.max_memory_bytes == -1:  # no cap by default where a GPU provider is served (above)
+            self.max_memory_bytes = None if gpu else default_memory_cap()
         if self.max_memory_bytes is not None and self.max_memory_bytes != 0 and self.max_memory_bytes < 256 << 20:
             raise ValueError(f"memory cap must be at least 256 MiB (or 0 for none), got {self.max_memory_bytes >> 20} MiB")
         self.max_memory_bytes = self.max_memory_bytes or None

@@ -370,6 +370,14 @@ def serve(cfg: AgentConfig, host: str = "127.0.0.1", port: int = 8765, log=None)
         if missing:
             raise OSError(f"provider(s) {', '.join(missing)} not in this onnxruntime build (have {', '.join(have)}); "
                           "install onnxruntime-gpu (Jetson: the Jetson Zoo wheel) or drop them from --providers")
+        from ..ort_build import BuildError, check_gpu_provider
+
+        for p in cfg.providers:  # a GPU provider the build lists but cannot load: one line now, not per request
+            if p != "cpu":
+                try:
+                    check_gpu_provider(PROVIDERS[p])
+                except BuildError as exc:
+                    raise OSError(f"--providers {p}: {exc}") from None
         app = create_app(cfg, agent)
         if not _is_loopback(host):
             log(f"warning: binding to {host}: any machine that can reach this port can use the agent with the token; "

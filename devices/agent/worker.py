@@ -128,8 +128,10 @@ def worker_main() -> None:
     out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
     inp = sys.stdin.buffer
-    from ..ort import ProviderUnavailable, measure_onnx
+    from ..ort import ProviderUnavailable, measure_onnx, provider_options
     from ..timing import TimingConfig
+
+    options: dict[str, dict] = {}  # provider -> its timing options (GPU ones name the GPU's engine cache)
 
     write_frame(out, json.dumps({"ready": True}).encode())
     while True:
@@ -140,9 +142,12 @@ def worker_main() -> None:
         except EOFError:
             return
         try:
+            if job["provider"] not in options:
+                options[job["provider"]] = provider_options(job["provider"])
             m = measure_onnx(model, job["input_shapes"], TimingConfig(**job["timing"]),
                              provider=job["provider"], threads=job["threads"], ref_onnx=ref,
-                             ref_latency_ms=job["ref_latency_ms"], device=job["device"])
+                             ref_latency_ms=job["ref_latency_ms"], device=job["device"],
+                             provider_options=options[job["provider"]])
             reply = {"ok": True, "measurement": m.to_dict()}
         except (ValueError, KeyError, ProviderUnavailable) as exc:
             msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)

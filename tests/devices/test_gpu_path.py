@@ -332,3 +332,50 @@ def test_onnxruntime_device_samples_idle_before_the_timing_loop(monkeypatch):
     m = ort.measure_onnx(buf.getvalue(), None, cfg, threads=1, energy_window_s=0.05)
     assert order == ["idle", "timing"]
     assert m.energy_source == "nvml" and m.energy_mj > 0 and m.extra["idle_power_w"] == 20.0
+
+
+# ---- the agent on a GPU board ----------------------------------------------------------------------
+def test_agent_serving_a_gpu_provider_has_no_address_space_cap():
+    from hwnas.devices.agent.config import AgentConfig
+
+    assert AgentConfig(token="x" * 32, providers=("cpu", "cuda")).max_memory_bytes is None
+    assert AgentConfig(token="x" * 32, providers=("cpu",)).max_memory_bytes > 256 << 20  # CPU boards keep it
+    with pytest.raises(ValueError, match="RLIMIT_AS.*CUDA cannot start") as ei:
+        AgentConfig(token="x" * 32, providers=("trt",), max_memory_bytes=4096 << 20)
+    assert "\n" not in str(ei.value)
+
+
+def test_gpu_providers_get_timing_options_by_default():
+    """What the agent's worker passes per provider (provider_options), and measure_onnx's default."""
+    opts = ort.provider_options("cuda", device_index=0)
+    assert opts["cudnn_conv_algo_search"] == "EXHAUSTIVE"
+    chain = ort.provider_chain("trt", ort.provider_options("trt", identity=H100))
+    assert chain[0][1]["trt_engine_cache_path"].endswith(f"{H100.tag()}-fp32")
+
+
+def test_the_copied_agent_modules_the_readme_lists_are_enough(tmp_path):
+    """A board without the package: the README's list of modules must measure a model alone."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    import torch
+
+    repo = Path(__file__).resolve().parents[2]
+    names = re.search(r"devices/\{([^}]*)\}\.py", (repo / "README.md").read_text()).group(1).split(",")
+    (tmp_path / "devices").mkdir()
+    for n in names:
+        shutil.copy(repo / "devices" / f"{n}.py", tmp_path / "devices" / f"{n}.py")
+    shutil.copytree(repo / "devices" / "agent", tmp_path / "devices" / "agent")
+    import io
+
+    buf = io.BytesIO()
+    torch.onnx.export(torch.nn.Conv2d(3, 4, 3).eval(), torch.randn(1, 3, 8, 8), buf, input_names=["x"], dynamo=False)
+    (tmp_path / "m.onnx").write_bytes(buf.getvalue())
+    code = ("import devices.agent, devices.ort as o; from devices.timing import TimingConfig; "
+            "m = o.measure_onnx(open('m.onnx','rb').read(), None, TimingConfig(min_runs=5, max_s=0.05, warmup_s=0), threads=1); "
+            "print(m.peak_mem_source, m.latency_ms > 0)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                       env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert r.returncode == 0 and r.stdout.split() == ["ort-cpu-arena-peak", "True"], r.stderr[-1500:]
