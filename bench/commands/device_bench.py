@@ -26,7 +26,11 @@ from hwnas.bench.commands.options import csv as _csv  # noqa: E402
 @click.option("--workers", default=1, show_default=True, type=int,
               help="Training workers (one torch thread each); Ray: actors.")
 @click.option("--limit", default=None, type=int, help="Train at most this many runs now (the rest on a rerun).")
-def device_bench(space, device, stages, n, select_seed, out_dir, tables_dir, executor, workers, limit) -> None:
+@click.option("--copy-from", type=click.Path(file_okay=False, exists=True), default=None,
+              help="First copy the pool, runs and timing tables of a run writing into this folder (a job outside "
+                   "the repository) into --out-dir, each read once, e.g. with --stages report to commit its rows.")
+def device_bench(space, device, stages, n, select_seed, out_dir, tables_dir, executor, workers, limit,
+                 copy_from) -> None:
     """Your own NB201-style table of a chain space on a device: a pool of archs spread over its
     latency range, each timed end to end and trained stand-alone (the pool protocol:
     bench/pipelines/protocol.py). Every stage resumes where it stopped."""
@@ -36,6 +40,7 @@ def device_bench(space, device, stages, n, select_seed, out_dir, tables_dir, exe
 
     cfg = DeviceBenchConfig(space=space, device=device, n=n, select_seed=select_seed, out_dir=Path(out_dir),
                             tables_dir=Path(tables_dir), executor=executor, workers=workers, limit=limit)
-    out = run(cfg, _csv(stages), command=f"hwnas device-bench --space {space} --device {device}")
+    out = run(cfg, _csv(stages), command=f"hwnas device-bench --space {space} --device {device}",
+              copy_from_dir=copy_from)
     for k, v in out.items():
         click.echo(f"{k}: {v}")

@@ -66,6 +66,8 @@ class DeviceBenchConfig:
     #: validate-lut's whole-network timing protocol (`make validate-lut`: 1% CI)
     rel_ci: float = 0.01
     repeats: int = 2
+    #: the whole timing config (tests shorten it); None: validate-lut's defaults at `rel_ci`
+    timing: object = None
     device_id: str = field(default="", repr=False)
 
     def paths(self) -> dict[str, Path]:
@@ -174,7 +176,7 @@ def time_pool(cfg: DeviceBenchConfig) -> pd.DataFrame:
         raise TableError(f"{table}: no reference calibration to normalise the networks with; profile the device first")
     archs = [space.from_str(s) for s in pool.sort_values("train_order")["arch_str"]]
     vc = ValidateConfig(space=cfg.space, device=cfg.device, samples=len(archs), seed=cfg.select_seed,
-                        out_dir=Path(cfg.tables_dir), timing=TimingConfig(rel_ci=cfg.rel_ci), resume=True,
+                        out_dir=Path(cfg.tables_dir), timing=cfg.timing or TimingConfig(rel_ci=cfg.rel_ci), resume=True,
                         repeats=cfg.repeats, progress=cfg.progress)
     device = create_device(cfg.device)
     try:
@@ -300,7 +302,9 @@ def assemble(cfg: DeviceBenchConfig) -> tuple[pd.DataFrame, dict]:
         df[f"val_acc{suffix}"] = df["arch_str"].map(r["val_acc"]).astype(float)
         df[f"test_acc{suffix}"] = df["arch_str"].map(r["test_acc"]).astype(float)
     df["train_cpu_s"] = df["arch_str"].map(runs.groupby("arch_str")["train_cpu_s"].sum()) if len(runs) else np.nan
-    nets = read_table_file(p["networks"]) if p["networks"].exists() else pd.DataFrame()
+    from hwnas.bench.pipelines.store import RowStore
+
+    nets = RowStore(p["networks"], key=("block_key", "repeat")).load()  # parts of an unfinished timing too
     df["latency_ms"] = np.nan
     df["latency_retest_pct"] = np.nan
     df["latency_raw_ms"] = np.nan
@@ -377,14 +381,43 @@ def report(cfg: DeviceBenchConfig, command: str = "make device-bench") -> dict:
     return {"table": p["table"], "report": p["report"], **facts}
 
 
+# ---- snapshots of a run elsewhere -----------------------------------------------------------------
+def copy_from(cfg: DeviceBenchConfig, src_dir: str | os.PathLike) -> dict[str, int]:
+    """Copy the pool, runs and timing tables of a run writing into `src_dir` (e.g. a training job
+    outside the repository) into `cfg.out_dir`, each read once and written whole (Parquet, CSV and
+    sidecar from the same read, so a copy taken while the job writes is consistent). Rows
+    only ever land, so a copy holds at least the rows of the one before it."""
+    from hwnas.bench.pipelines.store import RowStore
+
+    src = replace(cfg, out_dir=Path(src_dir)).paths()
+    dst = cfg.paths()
+    copied = {}
+    for name, key in (("pool", ["arch_str"]), ("runs", RUN_KEY), ("networks", ["block_key", "repeat"])):
+        store = RowStore(src[name], key=key)
+        if not store.exists():
+            continue
+        df = store.load()
+        if dst[name].exists() and len(read_table_file(dst[name])) > len(df):
+            raise ValueError(f"{dst[name]} holds more rows than {src[name]}; not overwriting it with fewer")
+        dst[name].parent.mkdir(parents=True, exist_ok=True)
+        write_table(df, dst[name], meta=read_sidecar(src[name]))
+        copied[name] = len(df)
+    if not copied:
+        raise FileNotFoundError(f"{src['dir']}: no device-bench tables of {cfg.device_id} to copy")
+    return copied
+
+
 # ---- all stages --------------------------------------------------------------------------------
-def run(cfg: DeviceBenchConfig, stages=STAGES, command: str = "make device-bench") -> dict:
+def run(cfg: DeviceBenchConfig, stages=STAGES, command: str = "make device-bench",
+        copy_from_dir: str | os.PathLike | None = None) -> dict:
     bad = [s for s in stages if s not in STAGES]
     if bad:
         raise ValueError(f"unknown stage(s) {', '.join(bad)}; stages: {', '.join(STAGES)}")
     if not cfg.device_id:
         cfg = replace(cfg, device_id=resolve_device_id(cfg.device))
     out: dict = {}
+    if copy_from_dir is not None:
+        out["copied"] = copy_from(cfg, copy_from_dir)
     if "select" in stages:
         out["pool"] = len(select(cfg))
     if "time" in stages:

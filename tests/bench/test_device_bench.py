@@ -137,3 +137,30 @@ def test_the_device_bench_table_is_a_search_pool(cfg, tmp_path):
 def test_unknown_stage_is_one_line(cfg):
     with pytest.raises(ValueError, match="unknown stage"):
         db.run(cfg, ["select", "measure"])
+
+
+def test_copy_from_a_running_job_is_whole_and_never_shrinks(cfg, tmp_path):
+    db.select(cfg)
+    db.train_pool(replace(cfg, limit=2))
+    dest = replace(cfg, out_dir=tmp_path / "committed")
+    assert db.run(dest, ["report"], copy_from_dir=cfg.out_dir)["copied"] == {"pool": 6, "runs": 2}
+    assert len(pd.read_csv(dest.paths()["runs"].with_suffix(".csv"))) == 2
+    assert read_sidecar(dest.paths()["runs"])["protocol"] == TINY.key()
+    db.train_pool(replace(dest, limit=3))  # the copy now holds more rows than the source
+    with pytest.raises(ValueError, match="more rows"):
+        db.copy_from(dest, cfg.out_dir)
+
+
+@pytest.mark.slow  # times 3 networks twice (a test of the stage, not a figure: the machine is loaded)
+def test_time_stage_fills_measured_latency(cfg):
+    from hwnas.devices.table import write_sidecar
+    from hwnas.devices.timing import TimingConfig
+
+    table = cfg.tables_dir / "mbv3-fmnist" / "cpu-t1.parquet"
+    write_sidecar(table, {"reference": "ref", "ref_latency_ms": 1.0})
+    fast = replace(cfg, n=3, timing=TimingConfig(max_s=0.05, rel_ci=0.5, warmup_s=0, min_runs=10, round_runs=2))
+    db.select(fast)
+    nets = db.time_pool(fast)
+    assert len(nets) == 6  # 3 networks x 2 passes
+    table, facts = db.assemble(fast)
+    assert facts["timed"] == 3 and (table["latency_ms"] > 0).all() and table["latency_retest_pct"].notna().all()
