@@ -36,9 +36,12 @@ def _timing(rel_ci: float, max_s: float, batch: int, warmup_s: float = 0.2, min_
               help="Rows per atomic append (a kill loses at most this many measurements).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=".cache/onnx", show_default=True,
               help="ONNX export cache (by block key).")
+@click.option("--memory-only", is_flag=True,
+              help="Fill the measured peak_mem_bytes of an existing CPU table's rows without timing anything "
+                   "(memory does not depend on the machine's load; latency columns stay as they were).")
 @timing_options
-def profile(device, space, resume, force, limit, sample, seed, chunk, cache_dir, rel_ci, max_s, warmup_s, min_runs,
-            round_runs, batch, out_dir, no_reference) -> None:
+def profile(device, space, resume, force, limit, sample, seed, chunk, cache_dir, memory_only, rel_ci, max_s, warmup_s,
+            min_runs, round_runs, batch, out_dir, no_reference) -> None:
     """Measure every distinct block of a space on a device and write its table."""
     from hwnas.bench.pipelines.profile import ProfileConfig
     from hwnas.bench.pipelines.profile import profile as run_profile
@@ -52,6 +55,9 @@ def profile(device, space, resume, force, limit, sample, seed, chunk, cache_dir,
     from hwnas.devices.registry import split_specs
 
     specs = split_specs(device)  # run_profile checks them (bad, unavailable, repeated) before measuring
+    if memory_only:
+        _memory_only(specs, space, Path(out_dir), sample, batch, Path(cache_dir))
+        return
     pc = ProfileConfig(space=space, devices=specs, out_dir=Path(out_dir), timing=_timing(rel_ci, max_s, batch, warmup_s, min_runs, round_runs),
                        resume=resume, force=force, limit=limit, sample=sample, seed=seed, batch=batch,
                        reference=not no_reference, cache_dir=Path(cache_dir), chunk=chunk)
@@ -62,6 +68,25 @@ def profile(device, space, resume, force, limit, sample, seed, chunk, cache_dir,
         if r["stale"]:
             click.echo(f"note: {r['stale']} row(s) of {r['path']} are not blocks of the current {space} definition "
                        "(the space changed since they were measured); they are kept but unused", err=True)
+
+
+def _memory_only(specs, space_name: str, out_dir: Path, sample, batch: int, cache_dir: Path) -> None:
+    from hwnas.bench.pipelines.memory_pass import fill_measured_memory
+    from hwnas.bench.pipelines.profile import table_path
+    from hwnas.devices.registry import create_device
+    from hwnas.search.spaces import create_space
+
+    space = create_space(space_name)
+    for spec in specs:
+        dev = create_device(spec)
+        if getattr(dev, "provider", None) != "cpu":
+            raise ValueError(f"--memory-only measures onnxruntime's CPU memory; {spec!r} is not a cpu device")
+        path = table_path(out_dir, space.name, dev.device_id, "-networks" if sample else "")
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no table to fill; profile it first (without --memory-only)")
+        r = fill_measured_memory(path, space, threads=dev.threads, batch=batch, cache_dir=cache_dir)
+        click.echo(f"{dev.device_id}: measured the memory of {r['filled']} row(s) in {r['wall_s']:.1f} s "
+                   f"({r['missing']} still empty) -> {path}")
 
 
 @click.command("validate-lut")

@@ -68,3 +68,23 @@ def test_validation_compares_measured_and_analytic_memory():
     assert mem["metrics"]["ratio_median"] == pytest.approx(np.median([1.1, 0.9, 1.1, 1.0]))
     assert mem["per_network"].set_index("block_key").loc["n4", "peak_mem_bytes"] == 400  # pass 0 stands
     assert memory_comparison(nets.assign(peak_mem_bytes=None), keys) is None
+
+
+def test_profile_memory_only_through_the_cli(table, tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+    from hwnas.bench.cli import cli
+
+    tmp, path = table
+    out = tmp_path / "t" / "mbv3-fmnist"
+    out.mkdir(parents=True)
+    pd.read_parquet(path).assign(peak_mem_bytes=None).to_parquet(out / "cpu-t1.parquet", index=False)
+    shutil.copy(tmp / "t" / "mbv3-fmnist" / "cpu-t1.meta.json", out / "cpu-t1.meta.json")
+    r = CliRunner().invoke(cli, ["profile", "--device", "cpu:threads=1", "--space", "mbv3-fmnist", "--memory-only",
+                                 "--out-dir", str(tmp_path / "t"), "--cache-dir", str(tmp / "cache")])
+    assert r.exit_code == 0 and "measured the memory of 3 row(s)" in r.output, r.output
+    assert (pd.read_parquet(out / "cpu-t1.parquet").peak_mem_bytes > 0).all()
+    r = CliRunner().invoke(cli, ["profile", "--device", "cpu:threads=2", "--space", "mbv3-fmnist", "--memory-only",
+                                 "--out-dir", str(tmp_path / "t")])
+    assert r.exit_code != 0 and "no table to fill" in (r.output + str(r.exception))
