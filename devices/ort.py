@@ -112,7 +112,7 @@ def feeds_for(sess, input_shapes: Mapping[str, Sequence[int]] | None = None, see
 TRT_CACHE_ROOT = Path(".cache/trt")
 
 
-def trt_cache_dir(fp16: bool, identity=None, root: Path = TRT_CACHE_ROOT) -> str:
+def trt_cache_dir(fp16: bool, identity=None, root: Path = TRT_CACHE_ROOT, device_index: int = 0) -> str:
     """The TensorRT provider's engine folder, one per onnxruntime and TensorRT version, GPU model,
     compute capability and precision: onnxruntime names cached engines by model alone, and an
     engine from another GPU or TensorRT fails late (or runs slower) when served again."""
@@ -121,7 +121,7 @@ def trt_cache_dir(fp16: bool, identity=None, root: Path = TRT_CACHE_ROOT) -> str
     if identity is None:
         from .gpu import cuda_identity
 
-        identity = cuda_identity(0)
+        identity = cuda_identity(device_index)
     trt_version = "unknown"
     for dist in ("tensorrt", "tensorrt-cu12", "tensorrt-cu13", "tensorrt-libs"):
         try:
@@ -142,7 +142,7 @@ def provider_options(provider: str, fp16: bool = False, device_index: int = 0,
                 "do_copy_in_default_stream": True}
     if provider == "trt":
         if cache_dir is None:
-            cache_dir = trt_cache_dir(fp16, identity)
+            cache_dir = trt_cache_dir(fp16, identity, device_index=device_index)
         return {"device_id": device_index, "trt_fp16_enable": bool(fp16),
                 "trt_engine_cache_enable": True, "trt_engine_cache_path": cache_dir,
                 "trt_builder_optimization_level": 3}

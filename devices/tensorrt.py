@@ -56,7 +56,8 @@ def _import_trt():
         import tensorrt as trt
     except ImportError:
         raise DeviceUnavailable(
-            "TensorRT is not installed here; on an NVIDIA GPU machine `pip install .[gpu]` (tensorrt>=10), or use --device cpu"
+            "TensorRT is not installed here; on an NVIDIA GPU machine `pip install tensorrt` (>= 10; the `gpu` extra: "
+            "`make setup-gpu` in a checkout), or use --device cpu"
         ) from None
     import torch
 

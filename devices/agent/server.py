@@ -369,7 +369,8 @@ def serve(cfg: AgentConfig, host: str = "127.0.0.1", port: int = 8765, log=None)
         missing = [p for p in cfg.providers if PROVIDERS[p] not in have]
         if missing:
             raise OSError(f"provider(s) {', '.join(missing)} not in this onnxruntime build (have {', '.join(have)}); "
-                          "install onnxruntime-gpu (Jetson: the Jetson Zoo wheel) or drop them from --providers")
+                          "install onnxruntime-gpu in place of onnxruntime (`pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu`; "
+                          "Jetson: the Jetson Zoo wheel) or drop them from --providers")
         from ..ort_build import BuildError, check_gpu_provider
 
         for p in cfg.providers:  # a GPU provider the build lists but cannot load: one line now, not per request

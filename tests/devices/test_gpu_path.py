@@ -379,3 +379,12 @@ def test_the_copied_agent_modules_the_readme_lists_are_enough(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert r.returncode == 0 and r.stdout.split() == ["ort-cpu-arena-peak", "True"], r.stderr[-1500:]
+
+
+def test_tensorrt_options_name_the_engine_folder_of_the_asked_gpu(monkeypatch):
+    from hwnas.devices import gpu
+
+    asked = []
+    monkeypatch.setattr(gpu, "cuda_identity", lambda i=0: asked.append(i) or (A100 if i == 1 else H100))
+    path = ort.provider_options("trt", device_index=1)["trt_engine_cache_path"]
+    assert asked == [1] and A100.tag() in path
