@@ -159,6 +159,15 @@ def _nvml_handle(nvml, identity):
     return nvml_handle(nvml, identity)
 
 
+_WARNED: set[str] = set()
+
+
+def _warn_once(line: str) -> None:
+    if line not in _WARNED:  # once per process, not once per measured block
+        _WARNED.add(line)
+        log.warning(line)
+
+
 def open_meter(kind: str = "auto", gpu_index: int = 0) -> EnergyMeter | None:
     """A meter for `kind` ("gpu", "cpu" or "auto"); None where no counter is readable."""
     if kind in ("gpu", "auto"):
@@ -166,7 +175,7 @@ def open_meter(kind: str = "auto", gpu_index: int = 0) -> EnergyMeter | None:
             return NvmlMeter(gpu_index)
         except Exception as exc:
             if kind == "gpu":
-                log.warning("no GPU energy counter: %s", exc)
+                _warn_once(f"no GPU energy counter ({exc}); energy stays empty")
                 return None
     if kind in ("cpu", "auto"):
         zones = rapl_zones()
