@@ -388,3 +388,23 @@ def test_tensorrt_options_name_the_engine_folder_of_the_asked_gpu(monkeypatch):
     monkeypatch.setattr(gpu, "cuda_identity", lambda i=0: asked.append(i) or (A100 if i == 1 else H100))
     path = ort.provider_options("trt", device_index=1)["trt_engine_cache_path"]
     assert asked == [1] and A100.tag() in path
+
+
+def test_no_install_brings_both_onnxruntime_builds():
+    """The CPU and GPU builds are one import name: the base needs neither; cpu and gpu extras bring one each."""
+    import re
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    repo = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
+
+    def names(reqs):
+        return {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower() for r in reqs}
+
+    assert not {n for n in names(project["dependencies"]) if n.startswith("onnxruntime")}
+    extras = {k: names(v) for k, v in project["optional-dependencies"].items()}
+    assert "onnxruntime" in extras["cpu"] and "onnxruntime-gpu" in extras["gpu"]
+    for name, reqs in extras.items():
+        assert not ({"onnxruntime", "onnxruntime-gpu"} <= reqs), name
+        if name not in ("cpu", "gpu"):
+            assert not {n for n in reqs if n.startswith("onnxruntime")}, f"extra {name} pins a build"
