@@ -164,3 +164,15 @@ def test_time_stage_fills_measured_latency(cfg):
     assert len(nets) == 6  # 3 networks x 2 passes
     table, facts = db.assemble(fast)
     assert facts["timed"] == 3 and (table["latency_ms"] > 0).all() and table["latency_retest_pct"].notna().all()
+
+
+@pytest.mark.slow  # starts a local Ray
+def test_ray_training_gives_the_serial_rows(cfg, tmp_path):
+    pytest.importorskip("ray")
+    db.select(cfg)
+    serial = db.train_pool(replace(cfg, limit=2))
+    ray_cfg = replace(cfg, out_dir=tmp_path / "ray", executor="ray", workers=2, limit=2)
+    db.select(ray_cfg)
+    par = db.train_pool(ray_cfg)
+    cols = ["arch_str", "seed", "val_acc", "test_acc"]
+    pd.testing.assert_frame_equal(serial[cols], par[cols])
