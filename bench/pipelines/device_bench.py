@@ -27,6 +27,7 @@ import logging
 import os
 import platform
 import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -68,6 +69,8 @@ class DeviceBenchConfig:
     repeats: int = 2
     #: the whole timing config (tests shorten it); None: validate-lut's defaults at `rel_ci`
     timing: object = None
+    #: times a process pool whose worker died is started again before the stage gives up
+    max_restarts: int = 3
     device_id: str = field(default="", repr=False)
 
     def paths(self) -> dict[str, Path]:
@@ -214,9 +217,12 @@ def environment() -> dict:
                                      if ln and not ln.startswith(("\t", "ATen/Parallel", "Environment", "std::"))]}
 
 
-def train_pool(cfg: DeviceBenchConfig) -> pd.DataFrame:
+def train_pool(cfg: DeviceBenchConfig, task=None) -> pd.DataFrame:
     """Train every planned (arch, seed) not yet in the runs file; a row is written (atomically,
-    whole file) as soon as its run returns, under the file's lock (one writer)."""
+    whole file) as soon as its run returns, under the file's lock (one writer). A process-pool
+    worker that dies (killed, out of memory) takes only its run with it: the pool is started again
+    and that run trained again (at most `max_restarts` times); Ray replaces a dead actor itself.
+    `task` replaces the training function (tests)."""
     from hwnas.bench.pipelines.standalone import _init, _train
     from hwnas.search.supernet.executor import create_executor
     from tqdm.auto import tqdm
@@ -247,21 +253,30 @@ def train_pool(cfg: DeviceBenchConfig) -> pd.DataFrame:
             return _write_runs(rows, path, meta)
         log.info("device-bench train: %d runs to do (%d of %d done), %s executor, %s worker(s)", len(todo), len(done),
                  len(plan), cfg.executor, cfg.workers)
-        ex = create_executor(cfg.executor, cfg.workers)
-        try:
-            ex.start(_init, (cfg.space, {**asdict(proto), "seeds": list(proto.seeds)}))  # workers: 1 thread
-            with tqdm(total=len(plan), initial=len(done), desc="device-bench train", disable=not cfg.progress,
-                      mininterval=1.0, unit="run") as bar:
-                for r in ex.map(_train, todo):
-                    if (r["arch_str"], int(r["seed"])) in done:  # never twice (a retried task's second answer)
-                        continue
-                    done.add((r["arch_str"], int(r["seed"])))
-                    rows.append({**r, "torch_threads": proto.threads, "finished_at": now_iso(),
-                                 "load_avg_1min": round(os.getloadavg()[0], 2)})
-                    _write_runs(rows, path, meta)
-                    bar.update(1)
-        finally:
-            ex.close()
+        with tqdm(total=len(plan), initial=len(done), desc="device-bench train", disable=not cfg.progress,
+                  mininterval=1.0, unit="run") as bar:
+            for attempt in range(cfg.max_restarts + 1):
+                left = [t for t in todo if t not in done]
+                if not left:
+                    break
+                ex = create_executor(cfg.executor, cfg.workers)
+                try:
+                    ex.start(_init, (cfg.space, {**asdict(proto), "seeds": list(proto.seeds)}))  # workers: 1 thread
+                    for r in ex.map(task or _train, left):
+                        if (r["arch_str"], int(r["seed"])) in done:  # never twice (a retried task's second answer)
+                            continue
+                        done.add((r["arch_str"], int(r["seed"])))
+                        rows.append({**r, "torch_threads": proto.threads, "finished_at": now_iso(),
+                                     "load_avg_1min": round(os.getloadavg()[0], 2)})
+                        _write_runs(rows, path, meta)
+                        bar.update(1)
+                except BrokenProcessPool:
+                    if attempt == cfg.max_restarts:
+                        raise
+                    log.warning("device-bench train: a worker died (killed or out of memory); its run is trained "
+                                "again on a fresh pool (restart %d of %d)", attempt + 1, cfg.max_restarts)
+                finally:
+                    ex.close()
         return _write_runs(rows, path, meta)
 
 

@@ -176,3 +176,27 @@ def test_ray_training_gives_the_serial_rows(cfg, tmp_path):
     par = db.train_pool(ray_cfg)
     cols = ["arch_str", "seed", "val_acc", "test_acc"]
     pd.testing.assert_frame_equal(serial[cols], par[cols])
+
+
+def _train_or_die_once(task):
+    """A training task whose worker process dies the first time it runs (as `kill -9`)."""
+    import os
+    from pathlib import Path
+
+    from hwnas.bench.pipelines.standalone import _train
+
+    marker = Path(os.environ["HWNAS_TEST_DIE_ONCE"])
+    if not marker.exists():
+        marker.touch()
+        os._exit(1)
+    return _train(task)
+
+
+@pytest.mark.slow  # spawns worker processes
+def test_a_killed_process_worker_is_retrained_once(cfg, tmp_path, monkeypatch):
+    monkeypatch.setenv("HWNAS_TEST_DIE_ONCE", str(tmp_path / "died"))
+    db.select(cfg)
+    rows = db.train_pool(replace(cfg, executor="process", workers=1, limit=2), task=_train_or_die_once)
+    assert (tmp_path / "died").exists()  # a worker really died
+    assert len(rows) == 2 and not rows.duplicated(["arch_str", "seed"]).any()
+    assert list(zip(rows["arch_str"], rows["seed"], strict=True)) == db.planned_runs(db._read_pool(cfg), TINY)[:2]
