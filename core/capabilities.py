@@ -51,11 +51,36 @@ class Chain(abc.ABC):
 
 
 class CellGraph(abc.ABC):
-    """A DAG cell whose edges carry ops (NB201 style): liveness and isomorphism are known."""
+    """A DAG cell whose edges carry ops (NB201 style): liveness and isomorphism are known.
+
+    An arch is a tuple of op indices, one per edge. `ops[0]` is `none` (the zero op: the edge is
+    absent); node 0 is the cell's input, the largest node its output. The one-shot methods build
+    their supernets from `edges`, `ops`, `make_op` and `cell_network`, never from a space's module.
+    """
+
+    #: op names; an arch holds an index into them per edge, `ops[0] == "none"`
+    ops: tuple[str, ...] = ()
+    #: (to, from) nodes of every edge, in arch order, sorted by `to`
+    edges: tuple[tuple[int, int], ...] = ()
+
+    @abc.abstractmethod
+    def make_op(self, name: str, channels: int):
+        """The `torch.nn.Module` of op `name` on `channels` channels (shape preserving)."""
+
+    @abc.abstractmethod
+    def cell_network(self, cell_factory, C: int | None = None, N: int | None = None, stages: int = 3,
+                     in_channels: int | None = None, num_classes: int | None = None):
+        """The space's macro skeleton around cells made by `cell_factory(channels)`: a module with
+        `stem`, `cells` (the cells and the reduction blocks between stages, in order) and `head`;
+        defaults are the space's own widths, depths and shapes."""
 
     @abc.abstractmethod
     def live_edges(self, arch) -> np.ndarray:
         """Boolean mask of edges on a path from input to output (not cut off by `none`)."""
+
+    def is_degenerate(self, arch) -> bool:
+        """True when `none` ops cut the input from the output (no live edge)."""
+        return not self.live_edges(arch).any()
 
     @abc.abstractmethod
     def canonical(self, arch) -> str:

@@ -15,7 +15,7 @@ Fitted attributes (the search layer's MILP / Frank-Wolfe reads these):
   one-hot + slot one-hots, zero where absent), so least squares fits the same form.
 
 NB201 (no depth variable): `value = A0 + sum_e dA[e, op_e] (+ sum_{e<f} dP[e,f,op_e,op_f])`;
-`dA_` is [6, 5] (edge in arch-string order, op in `space.ops` order), `dP_` [6, 6, 5, 5]
+`dA_` is [edges, ops] (NB201: [6, 5]; edge in arch-string order, op in `space.ops` order), `dP_` [E, E, K, K]
 (upper triangle e < f used, zero elsewhere) when `pairwise=True`, and `dB_` is empty.
 
 Two ways to get the coefficients:
@@ -61,12 +61,13 @@ class BilinearPredictor(Predictor):
                 if self.live_only:
                     a = representative(sp, a)
                 rows.append(a)
-            A = np.asarray(rows, dtype=np.int64).reshape(-1, 6)
-            x = np.zeros((len(A), 6, 5))
-            x[np.arange(len(A))[:, None], np.arange(6)[None, :], A] = 1.0
-            feats = [x.reshape(len(A), 30)]
+            E, K = len(sp.edges), len(sp.ops)
+            A = np.asarray(rows, dtype=np.int64).reshape(-1, E)
+            x = np.zeros((len(A), E, K))
+            x[np.arange(len(A))[:, None], np.arange(E)[None, :], A] = 1.0
+            feats = [x.reshape(len(A), E * K)]
             if self.pairwise:
-                iu = np.triu_indices(6, 1)
+                iu = np.triu_indices(E, 1)
                 feats.append(np.einsum("nei,nfj->nefij", x, x)[:, iu[0], iu[1]].reshape(len(A), -1))
             return np.concatenate(feats, axis=1)
         return np.asarray([sp.encode(a) for a in archs], dtype=np.float64)
@@ -83,13 +84,14 @@ class BilinearPredictor(Predictor):
     def _unpack(self, intercept: float, coef: np.ndarray) -> None:
         sp = self.space_
         if self._nb201:
+            E, K = len(sp.edges), len(sp.ops)
             self.A0_ = intercept
-            self.dA_ = coef[:30].reshape(6, 5).copy()
+            self.dA_ = coef[:E * K].reshape(E, K).copy()
             self.dB_ = np.zeros((0, 0))
-            self.dP_ = np.zeros((6, 6, 5, 5))
+            self.dP_ = np.zeros((E, E, K, K))
             if self.pairwise:
-                iu = np.triu_indices(6, 1)
-                self.dP_[iu] = coef[30:].reshape(len(iu[0]), 5, 5)
+                iu = np.triu_indices(E, 1)
+                self.dP_[iu] = coef[E * K:].reshape(len(iu[0]), K, K)
             return
         S = len(sp.stages)
         maxd = max(st.max_depth for st in sp.stages)
@@ -123,7 +125,7 @@ class BilinearPredictor(Predictor):
         if self._nb201:  # the design matrix times the flattened coefficients, vectorised
             coef = [self.dA_.ravel()]
             if self.pairwise:
-                coef.append(self.dP_[np.triu_indices(6, 1)].ravel())
+                coef.append(self.dP_[np.triu_indices(self.dA_.shape[0], 1)].ravel())
             return self._design(archs) @ np.concatenate(coef) + self.A0_
         out = np.full(len(archs), self.A0_, dtype=np.float64)
         for i, a in enumerate(archs):
@@ -150,8 +152,8 @@ class BilinearPredictor(Predictor):
         base = [sp.sample(rng) for _ in range(n_per_cell)]
         cells: list[tuple] = []  # (kind, index tuple, archs)
         if self._nb201:
-            for e in range(6):
-                for o in range(5):
+            for e in range(len(sp.edges)):
+                for o in range(len(sp.ops)):
                     cells.append(("A", (e, o), [tuple(o if k == e else x for k, x in enumerate(a)) for a in base]))
         else:
             for s, st in enumerate(sp.stages):
@@ -176,10 +178,11 @@ class BilinearPredictor(Predictor):
         A0 = float(vals[:n_per_cell].mean())
         means = vals[n_per_cell:].reshape(len(cells), n_per_cell).mean(axis=1)
         if self._nb201:
-            dA = np.zeros((6, 5))
+            E, K = len(sp.edges), len(sp.ops)
+            dA = np.zeros((E, K))
             for (_, (e, o), _), m in zip(cells, means, strict=True):
                 dA[e, o] = m - A0
-            self.A0_, self.dA_, self.dB_, self.dP_ = A0, dA, np.zeros((0, 0)), np.zeros((6, 6, 5, 5))
+            self.A0_, self.dA_, self.dB_, self.dP_ = A0, dA, np.zeros((0, 0)), np.zeros((E, E, K, K))
             self.pairwise, self.live_only = False, False
         else:
             S = len(sp.stages)

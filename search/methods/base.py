@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from hwnas.core.capabilities import CellGraph, Chain, Enumerable, FeatureEncodable, is_enumerable
+from hwnas.core.capabilities import CellGraph, Chain, FeatureEncodable, is_enumerable
 from hwnas.core.params import Parameters
 from hwnas.core.registry import Registry
 from hwnas.search.constraints import BoundConstraint
@@ -152,8 +152,9 @@ class Searcher(Parameters, ABC):
     them and what a search learns ends in `_` (scikit-learn style, `core.params.Parameters`)."""
 
     name: str = "searcher"
-    #: what the method runs on, from `register_method(..., supports=...)`: space names and/or
-    #: capability names (see CAPABILITIES); ("any",) = every space
+    #: the capabilities a space needs for the method to run on it, from `register_method(...,
+    #: supports=...)`: alternatives, each a capability name of CAPABILITIES or several joined by
+    #: "+" (all needed); ("any",) = every space
     supports: tuple[str, ...] = ("any",)
     #: "query" for methods whose cost is accuracy reads (random, evolution, BINAS, GCN): the base
     #: makes them spend the whole budget and return the best feasible arch they read (`_settle`)
@@ -287,7 +288,15 @@ def check_choices(method: str, obj, **allowed: tuple[str, ...]) -> None:
 
 
 def register_method(name: str, **meta):
-    """Class decorator; `meta` (e.g. kind="query") is kept in the registry and `kind` also on the class."""
+    """Class decorator; `meta` (e.g. kind="query") is kept in the registry and `kind` also on the class.
+    `supports=` names the capabilities a space needs (see CAPABILITIES), never spaces: a method
+    declared for a capability runs on every space that has it, a new space included."""
+    for alt in meta.get("supports", ()):
+        unknown = [c for c in str(alt).split("+") if c not in CAPABILITIES]
+        if unknown:
+            raise ValueError(f"method {name!r}: supports= takes capability names ({', '.join(CAPABILITIES)}, "
+                             f"joined by '+' when all are needed), not {', '.join(map(repr, unknown))}")
+
     def deco(cls):
         _METHODS.add(name, cls, **meta)
         cls.name = name
@@ -318,15 +327,24 @@ def method_meta(name: str) -> dict:
     return _METHODS.meta(name)
 
 
-#: capability names a method may list in `supports=` besides space names
-CAPABILITIES = {"any": object, "enumerable": Enumerable, "chain": Chain, "cell-graph": CellGraph,
-                "feature-encodable": FeatureEncodable}
+#: what a method may require of a space (`supports=`): capability name -> test of a space
+CAPABILITIES = {
+    "any": lambda space: True,
+    "enumerable": is_enumerable,  # `Enumerable` and within ENUMERATION_LIMIT archs
+    "chain": lambda space: isinstance(space, Chain),
+    "cell-graph": lambda space: isinstance(space, CellGraph),
+    "feature-encodable": lambda space: isinstance(space, FeatureEncodable),
+}
 
 
 def supports_space(supports, space) -> bool:
-    """Whether a `supports=` declaration covers `space` (by its name or a capability it has)."""
-    return any(s == space.name or (s in CAPABILITIES and isinstance(space, CAPABILITIES[s]))
-               for s in supports)
+    """Whether a `supports=` declaration covers `space`: some alternative whose capabilities
+    ("a+b": all of them) the space has. A plain space name also matches that space (the keys of
+    a per-space `version=` may name one)."""
+    def has(alt: str) -> bool:
+        return all(CAPABILITIES[c](space) if c in CAPABILITIES else c == space.name for c in alt.split("+"))
+
+    return any(has(str(alt)) for alt in supports)
 
 
 def method_supports(name: str, space) -> bool:

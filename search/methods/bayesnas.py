@@ -194,63 +194,12 @@ def variants(arch, scores: np.ndarray, n_ops: int, radius: int = 2) -> list[tupl
     return sorted(out, key=lambda a: (-total[a], a != arch, a))
 
 
-# ---- the switch network (torch) -------------------------------------------------------------
-def _modules():
-    """Torch modules, built lazily so the registry imports without torch."""
-    import torch
-    from hwnas.search.spaces.nb201 import EDGES, OPS
-    from hwnas.search.spaces.nb201_net import NB201Network, make_op
-    from torch import nn
+# ---- the switch network (torch; `search.supernet.switch_cell`) -----------------------------------
+def _switch_network(space, C: int, N: int, in_channels: int, num_classes: int):
+    """The switch network of a cell space, imported lazily so the registry imports without torch."""
+    from hwnas.search.supernet.one_shot import build_one_shot
 
-    class SwitchCell(nn.Module):
-        """An NB201 cell with every op on every edge; `forward(x, s, alive)` with s (E, K)."""
-
-        def __init__(self, channels: int):
-            super().__init__()
-            self.edges = nn.ModuleList(nn.ModuleList(make_op(op, channels) for op in OPS[1:])
-                                       for _ in EDGES)
-
-        def forward(self, x, s, alive):
-            if s.dim() == 3:  # per-sample switches (B, E, K), for the Gauss-Newton diagonal
-                s = s.permute(1, 2, 0)[..., None, None, None]
-            nodes = [x]
-            for j in range(1, 4):
-                acc = 0
-                for e, (to, i) in enumerate(EDGES):
-                    if to != j or not alive[e, 0]:
-                        continue
-                    inp = nodes[i] * s[e, 0]
-                    for o, op in enumerate(self.edges[e], start=1):
-                        if alive[e, o]:
-                            acc = acc + s[e, o] * op(inp)
-                nodes.append(acc if torch.is_tensor(acc) else torch.zeros_like(x))
-            return nodes[3]
-
-    class SwitchNetwork(NB201Network):
-        """Stem, 3 stages of `N` switch cells (NB201 reduction blocks between), head;
-        `switches` is (n_cells, E, K), column 0 the origin switches."""
-
-        def __init__(self, C: int, N: int, in_channels: int, num_classes: int):
-            super().__init__(SwitchCell, C, N, in_channels, num_classes)
-            self.n_cells = 3 * N
-            self.switches = nn.Parameter(torch.ones(self.n_cells, len(EDGES), len(OPS)))
-
-        def weights(self):
-            return [p for n, p in self.named_parameters() if n != "switches"]
-
-        def forward(self, x, alive, switches=None):
-            """`switches`: None (the parameter) or per-sample copies (B, n_cells, E, K)."""
-            sw = self.switches if switches is None else switches
-            x, k = self.stem(x), 0
-            for layer in self.cells:
-                if isinstance(layer, SwitchCell):
-                    x = layer(x, sw[k] if sw.dim() == 3 else sw[:, k], alive)
-                    k += 1
-                else:
-                    x = layer(x)
-            return self.head(x)
-
-    return SwitchNetwork
+    return build_one_shot(space, "switch", C=C, N=N, in_channels=in_channels, num_classes=num_classes)
 
 
 def ggn_diag(net, x, y, alive):
@@ -298,7 +247,7 @@ def _dataset(spec: str, seed: int):
 
 
 # ---- the method --------------------------------------------------------------------------------
-@register_method("bayesnas", supports=("nb201", "chain"), kind="one-shot")
+@register_method("bayesnas", supports=("enumerable+cell-graph", "chain"), kind="one-shot")
 class BayesNAS(OneShotSearcher):
     """Switch network + Laplace-updated hierarchical ARD prior, then top-k queried variants.
 
@@ -342,7 +291,7 @@ class BayesNAS(OneShotSearcher):
         if self.threads:  # tiny convs: one thread is fastest, and 2+ fight other jobs' threads
             torch.set_num_threads(self.threads)
         try:
-            self._train(lam, penalty, int(rng.integers(2**31 - 1)))
+            self._train(space, lam, penalty, int(rng.integers(2**31 - 1)))
         finally:
             torch.set_num_threads(threads)
 
@@ -371,7 +320,7 @@ class BayesNAS(OneShotSearcher):
         return cands[best], None, note
 
     # ---- training + Bayesian updates ---------------------------------------------------------
-    def _train(self, lam: np.ndarray, penalty: np.ndarray, seed: int) -> None:
+    def _train(self, space, lam: np.ndarray, penalty: np.ndarray, seed: int) -> None:
         """Train the switch network for `epochs` steps; sets gamma_, w_, alive_, history_."""
         import torch
         import torch.nn.functional as F
@@ -390,7 +339,7 @@ class BayesNAS(OneShotSearcher):
         E, K = lam.shape
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            net = _modules()(self.C, self.N, x.shape[1], ds.num_classes)
+            net = _switch_network(space, self.C, self.N, x.shape[1], ds.num_classes)
             S = net.switches
             opt_w = torch.optim.SGD(net.weights(), lr=self.lr, momentum=self.momentum,
                                     weight_decay=self.weight_decay)
@@ -657,10 +606,10 @@ def _search_chain(self, space, accuracy, constraints, budget, rng):
     import torch
     import torch.nn.functional as F
     from hwnas.search.data import batches
+    from hwnas.search.supernet.one_shot import build_one_shot
 
     from .oneshot import (
         accuracy_of,
-        build_mixed_net,
         chain_costs,
         chain_repair,
         cpu_seconds,
@@ -679,7 +628,7 @@ def _search_chain(self, space, accuracy, constraints, budget, rng):
         rs = np.random.default_rng(seed)
         train = ds.train.subset(self.n_images, seed=seed)
         torch.manual_seed(seed)
-        net = build_mixed_net(space)
+        net = build_one_shot(space, "mixed")
         sw = ChainSwitches(net)
         costs = chain_costs(space, constraints)
         cost = sw.costs(costs.share() if costs is not None else None)

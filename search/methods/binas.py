@@ -63,9 +63,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from hwnas.core.capabilities import CellGraph
+from hwnas.core.capabilities import CellGraph, Chain
 from hwnas.search.constraints import BlockTableCost
-from hwnas.search.spaces.chain import ChainSpace
 
 from .base import Searcher, check_choices, feasible_mask, register_method, sample_feasible
 from .enumerated import (
@@ -124,10 +123,9 @@ def _bilinear(space, **params):
 class _NB201Program:
     """x[e,o] one-hot per edge (+ y[e,f,i,j] for pairwise accuracy terms)."""
 
-    E, O = 6, 5  # noqa: E741
-
     def __init__(self, space, pairwise: bool):
         self.space, self.pairwise = space, pairwise
+        self.E, self.O = len(space.edges), len(space.ops)  # noqa: E741
         self.iu = list(zip(*np.triu_indices(self.E, 1), strict=True))
         self.n = self.E * self.O + (len(self.iu) * self.O * self.O if pairwise else 0)
 
@@ -180,7 +178,7 @@ class _NB201Program:
 class _ChainProgram:
     """beta[s,d] (variable-depth stages), a[s,b,c] (optional slots), z[s,b,c] (every slot)."""
 
-    def __init__(self, space: ChainSpace):
+    def __init__(self, space: Chain):
         self.space = space
         self.beta, self.a, self.z = {}, {}, {}
         n = 0
@@ -274,7 +272,7 @@ class _ChainProgram:
         return idx
 
 
-@register_method("binas", supports=("nb201", "chain"), kind="query", version={"cell-graph": 3})
+@register_method("binas", supports=("enumerable+cell-graph", "chain"), kind="query", version={"cell-graph": 3})
 class BINAS(Searcher):
     """BINAS: bilinear accuracy estimator + linear costs, solved exactly (MILP) or by
     block-coordinate Frank-Wolfe; every answer re-checked against the real cost models.
@@ -406,7 +404,7 @@ class BINAS(Searcher):
         if not 0 <= verify < budget:
             raise ValueError(f"binas verify={verify} must be >= 0 and below the budget ({budget})")
         nb201 = isinstance(space, CellGraph)
-        if not nb201 and not isinstance(space, ChainSpace):
+        if not nb201 and not isinstance(space, Chain):
             raise ValueError(f"binas runs on nb201 and chain spaces, not {space.name!r}")
         all_archs = self._enumerate(space)
         all_vals = None if all_archs is None else [c.values(all_archs) for c in constraints]
@@ -466,7 +464,7 @@ class BINAS(Searcher):
 
     def _linear_cost(self, space, bc, all_archs, rng, all_vals=None) -> _Linear:
         cost = bc.cost
-        if isinstance(cost, BlockTableCost) and isinstance(space, ChainSpace):
+        if isinstance(cost, BlockTableCost) and isinstance(space, Chain):
             vals, fixed = cost.block_costs()
             S = len(space.stages)
             maxd = max(st.max_depth for st in space.stages)

@@ -83,31 +83,20 @@ from __future__ import annotations
 
 import copy
 import math
-from contextlib import contextmanager
 from functools import cache
 
 import numpy as np
 import torch
 from hwnas.core.capabilities import CellGraph, Chain, is_enumerable
-from hwnas.search.supernet.base import Supernet
+from hwnas.search.supernet.fair import FairChainSupernet, FixedCell
+from hwnas.search.supernet.fair import one_thread as _one_thread
+from hwnas.search.supernet.one_shot import build_one_shot
 from torch import nn
 
 from .base import feasible_mask, register_method, sample_feasible
 from .oneshot import OneShotSearcher
 
 # ---- dynamical-isometry initialisation ---------------------------------------------------------
-
-@contextmanager
-def _one_thread():
-    """Tiny QRs and Jacobian products: one thread is faster, and on a shared machine several
-    intra-op threads slowed them down ~10x."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
 
 _ACTIVATIONS = {nn.ReLU: torch.relu, nn.Hardswish: nn.functional.hardswish,
                 nn.ReLU6: nn.functional.relu6, nn.SiLU: nn.functional.silu}
@@ -350,90 +339,7 @@ def _jacobian_condition(module, input_shape, iters, bn, batch, seed, exact):
     return (smax / smin if smin > 0 else math.inf), smax, smin
 
 
-# ---- fair supernet -----------------------------------------------------------------------------
-
-class ScoredSkip(nn.Module):
-    """A parameter-free candidate with a BN, so it gets a gamma and is scored like the others."""
-
-    def __init__(self, op: nn.Module, channels: int):
-        super().__init__()
-        self.op = op
-        self.bn = nn.BatchNorm2d(channels)
-
-    def forward(self, x):
-        return self.bn(self.op(x))
-
-
-class FairChainSupernet(Supernet):
-    """Independent candidates per (stage, position, choice) of a chain space (FairNAS style).
-
-    `candidates[s][b][c]` is `space.build_block(space.block_spec(s, b == 0, c))`, with the
-    dynamical-isometry init when `di_init`. Stem and head are the space's fixed blocks.
-    """
-
-    def __init__(self, space, di_init: bool = True, seed: int = 0):
-        super().__init__()
-        with _one_thread():
-            self._build(space, di_init, seed)
-
-    def _build(self, space, di_init: bool, seed: int) -> None:
-        self.space, self.di_init, self.seed = space, di_init, seed
-        gen = torch.Generator().manual_seed(seed)
-        stem, head = space.fixed_blocks()
-        self.stem, self.head = space.build_block(stem), space.build_block(head)
-        stages = []
-        for s, st in enumerate(space.stages):
-            positions = []
-            for b in range(st.max_depth):
-                cands = []
-                for c in range(len(st.choices)):
-                    spec = space.block_spec(s, b == 0, c)
-                    mod = space.build_block(spec)
-                    if not any(True for _ in mod.parameters()):
-                        mod = ScoredSkip(mod, st.width)
-                    if di_init:
-                        di_init_(mod, gen)
-                    cands.append(mod)
-                positions.append(nn.ModuleList(cands))
-            stages.append(nn.ModuleList(positions))
-        self.candidates = nn.ModuleList(stages)
-
-    def config(self) -> dict:
-        return {"di_init": self.di_init, "seed": self.seed}
-
-    def _params(self, s: int, c: int) -> int:
-        return sum(p.numel() for p in self.candidates[s][0][c].parameters())
-
-    def largest(self):
-        return tuple((max(range(len(st.choices)), key=lambda c, s=s: self._params(s, c)),) * st.max_depth
-                     for s, st in enumerate(self.space.stages))
-
-    def smallest(self):
-        return tuple((min(range(len(st.choices)), key=lambda c, s=s: self._params(s, c)),) * st.min_depth
-                     for s, st in enumerate(self.space.stages))
-
-    def forward(self, x, arch=None):
-        arch = self.largest() if arch is None else arch
-        x = self.stem(x)
-        for s, blocks in enumerate(arch):
-            for b, c in enumerate(blocks):
-                x = self.candidates[s][b][c](x)
-        return self.head(x)
-
-    def candidate_scores(self) -> list[np.ndarray]:
-        """Per stage, [max_depth, n_choices]: mean |gamma| of each candidate's last BN."""
-        out = []
-        for positions in self.candidates:
-            rows = []
-            for cands in positions:
-                row = []
-                for mod in cands:
-                    bns = [m for m in mod.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine]
-                    row.append(float(bns[-1].weight.detach().abs().mean()) if bns else 0.0)
-                rows.append(row)
-            out.append(np.asarray(rows, dtype=np.float64))
-        return out
-
+# ---- fair supernet training (the supernet itself: search.supernet.fair) ----------------------------
 
 def fair_paths(space, rng: np.random.Generator) -> list:
     """The m paths of one fair step: one depth per stage (uniform over its depths, shared by the
@@ -464,7 +370,7 @@ def train_fair_supernet(space, data, epochs: int = 5, batch_size: int = 64, lr: 
     from hwnas.search.supernet.train import TrainConfig, Trainer
 
     torch.manual_seed(seed)
-    net = net if net is not None else FairChainSupernet(space, di_init=di_init, seed=seed)
+    net = net if net is not None else FairChainSupernet(space, init=di_init_ if di_init else None, seed=seed)
     n = len(data.train) if train_per_epoch is None else min(train_per_epoch, len(data.train))
     total = max(1, n // batch_size) * epochs
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, train_per_epoch=train_per_epoch,
@@ -527,69 +433,7 @@ def evolve(space, score_fn, constraints, rng: np.random.Generator, population: i
     return sorted(scored.values(), key=lambda t: -t[0])
 
 
-# ---- NB201: a fair cell supernet ---------------------------------------------------------------
-
-def _cell_modules():
-    """Torch classes of the NB201 fair supernet (built lazily)."""
-    from hwnas.search.spaces.nb201 import EDGES, OPS
-    from hwnas.search.spaces.nb201_net import NB201Network, Zero, make_op
-
-    class FairCell(nn.Module):
-        """An NB201 cell with an independent module per (edge, op); parameter-free ops (skip,
-        pool) carry a BN so they are scored like the convs; `none` stays the zero op."""
-
-        def __init__(self, c: int, di_init: bool, gen):
-            super().__init__()
-            edges = []
-            for _ in EDGES:
-                ops = []
-                for op in OPS:
-                    m = make_op(op, c)
-                    if op in ("skip_connect", "avg_pool_3x3"):
-                        m = ScoredSkip(m, c)
-                    if di_init and not isinstance(m, Zero):
-                        di_init_(m, gen)
-                    ops.append(m)
-                edges.append(nn.ModuleList(ops))
-            self.edges = nn.ModuleList(edges)
-
-        def forward(self, x, arch, record=None):
-            nodes = [x]
-            for j in range(1, 4):
-                terms = [(e, i, self.edges[e][arch[e]](nodes[i])) for e, (to, i) in enumerate(EDGES) if to == j]
-                node = sum(t for _, _, t in terms)
-                if record is not None:
-                    record.append((self, j, node, [(e, nodes[i], t) for e, i, t in terms]))
-                nodes.append(node)
-            return nodes[3]
-
-    class FairCellSupernet(Supernet):
-        """NB201 skeleton (stem, 3 stages of N fair cells, reduction blocks, head) whose cells
-        share one genotype per forward: `forward(x, arch)`."""
-
-        def __init__(self, space, C: int = 8, N: int = 1, in_channels: int = 1, num_classes: int = 10,
-                     di_init: bool = True, seed: int = 0):
-            super().__init__()
-            self.space, self.C, self.N, self.di_init, self.seed = space, C, N, di_init, seed
-            gen = torch.Generator().manual_seed(seed)
-            with _one_thread():
-                self.net = NB201Network(lambda c: FairCell(c, di_init, gen), C, N, in_channels, num_classes)
-
-        def config(self) -> dict:
-            return {"C": self.C, "N": self.N, "di_init": self.di_init, "seed": self.seed}
-
-        def forward(self, x, arch=None, record=None):
-            arch = (3,) * 6 if arch is None else arch
-            x = self.net.stem(x)
-            for cell in self.net.cells:
-                x = cell(x, arch, record) if isinstance(cell, FairCell) else cell(x)
-            return self.net.head(x)
-
-        def fair_cells(self):
-            return [c for c in self.net.cells if isinstance(c, FairCell)]
-
-    return FairCell, FairCellSupernet
-
+# ---- cell spaces: fair cell paths and the isometry check --------------------------------------
 
 def fair_cell_paths(n_edges: int, n_ops: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
     """The n_ops paths of one fair NB201 step: every edge's ops permuted, so each op of each edge
@@ -606,15 +450,7 @@ def cell_isometry_report(net, size: int = 4, iters: int = 40, bn: str = "batch",
     cell = net.fair_cells()[0]
     paths = fair_cell_paths(len(cell.edges), len(cell.edges[0]), np.random.default_rng(seed))[:n]
 
-    class Fixed(nn.Module):
-        def __init__(self, arch):
-            super().__init__()
-            self.cell, self.arch = cell, arch
-
-        def forward(self, x):
-            return self.cell(x, self.arch)
-
-    conds = [jacobian_condition(Fixed(a), (net.C, size, size), iters=iters, bn=bn, seed=seed)[0] for a in paths]
+    conds = [jacobian_condition(FixedCell(cell, a), (net.C, size, size), iters=iters, bn=bn, seed=seed)[0] for a in paths]
     a = np.asarray(conds)
     return {"n": int(a.size), "median": float(np.median(a)), "max": float(a.max()), "min": float(a.min()),
             "values": [float(v) for v in a]}
@@ -693,7 +529,7 @@ def jacobian_scores_cell(net, space, split, rng: np.random.Generator, n_batches:
     import torch.nn.functional as F
     from hwnas.search.data import batches
 
-    E, K = 6, 5
+    E, K = len(space.edges), len(space.ops)
     sums, sq, cnt = np.zeros((E, K)), np.zeros((E, K)), 0
     was = net.training
     net.eval()
@@ -766,7 +602,7 @@ def _kendall_tau(a, b) -> float:
     return float(kendalltau(a, b)[0])
 
 
-@register_method("dinas", supports=("nb201", "chain"), kind="one-shot", version=2)
+@register_method("dinas", supports=("enumerable+cell-graph", "chain"), kind="one-shot", version=2)
 class DINAS(OneShotSearcher):
     """DI-NAS on chain spaces and NB201 (reconstruction; see the module docstring).
 
@@ -823,16 +659,15 @@ class DINAS(OneShotSearcher):
         data = dataset(self.data, shape, 0)  # one split for every seed
         torch.manual_seed(seed)
         if chain:
-            net = FairChainSupernet(space, di_init=self.di_init, seed=seed)
+            net = build_one_shot(space, "fair", init=di_init_ if self.di_init else None, seed=seed)
             if self.check_isometry:
                 self.isometry_ = isometry_report(net)
             net = train_fair_supernet(space, data, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                                       train_per_epoch=self.train_per_epoch, seed=seed,
                                       threads=self.threads, net=net)
         else:
-            _, FairCellSupernet = _cell_modules()
-            net = FairCellSupernet(space, self.C, self.N, data.input_shape[0], data.num_classes,
-                                   di_init=self.di_init, seed=seed)
+            net = build_one_shot(space, "fair", C=self.C, N=self.N, in_channels=data.input_shape[0],
+                                 num_classes=data.num_classes, init=di_init_ if self.di_init else None, seed=seed)
             if self.check_isometry:
                 self.isometry_ = cell_isometry_report(net)
             from hwnas.search.supernet.train import TrainConfig, Trainer
@@ -842,7 +677,7 @@ class DINAS(OneShotSearcher):
             cfg = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                               train_per_epoch=self.train_per_epoch, seed=seed, threads=self.threads,
                               monitor_val=0, warmup_steps=max(1, min(50, total // 10)))
-            tr = Trainer(net, cfg, lambda r: fair_cell_paths(6, 5, r), progress=False).fit(data)
+            tr = Trainer(net, cfg, lambda r: fair_cell_paths(len(space.edges), len(space.ops), r), progress=False).fit(data)
             net.history_ = tr.history_
         rng = np.random.default_rng(seed)
         train_acc, val_acc = supernet_accuracy(net, space, data, rng, n_val=self.n_val)

@@ -49,13 +49,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from hwnas.core.capabilities import CellGraph, Chain
+from hwnas.core.capabilities import CellGraph, Chain, Enumerable
 
 from .base import Searcher, cheapest, check_choices, feasible_mask, register_method, sample_feasible
 from .enumerated import cells, feasible_all
 
 
-@register_method("gcn", supports=("nb201", "chain"), kind="query", version={"cell-graph": 3})
+@register_method("gcn", supports=("enumerable+cell-graph", "chain"), kind="query", version={"cell-graph": 3})
 class GCNSearch(Searcher):
     """Fit a GCN on the queried archs, then take its argmax under the constraints.
 
@@ -64,7 +64,7 @@ class GCNSearch(Searcher):
     (a few seconds per fit of 100-500 archs on one CPU core). `population` ... `max_redraws` drive
     the evolution on chain spaces (defaults as docs/methods.md gives DI-NAS's: population 50, top 10
     kept, 25 mutations p=0.1 + 25 crossovers, 20 generations); spaces of at most
-    `enumerate_max` archs are enumerated.
+    `enumerate_max` archs are enumerated when they can be listed (`Enumerable`).
     """
 
     def __init__(self, refine: float = 0.5, epochs: int = 500, hidden: int = 64, layers: int = 3,
@@ -181,7 +181,7 @@ class GCNSearch(Searcher):
     def _new_predictor(self, space, rng):
         from hwnas.predictors.base import create_predictor
 
-        return create_predictor("gcn", space=space.name, seed=int(rng.integers(2 ** 31)), encoding=self.encoding,
+        return create_predictor("gcn", space=space, seed=int(rng.integers(2 ** 31)), encoding=self.encoding,
                                 epochs=self.epochs, hidden=self.hidden, layers=self.layers,
                                 rank_weight=self.rank_weight, max_steps=self.max_steps)
 
@@ -197,7 +197,7 @@ class GCNSearch(Searcher):
         """Up to k feasible archs (not in `exclude`, by `to_str`) with the highest predictions,
         best first: every arch of a finite space, the evolution's archive otherwise."""
         exclude = exclude or set()
-        if space.size() <= self.enumerate_max:
+        if isinstance(space, Enumerable) and space.size() <= self.enumerate_max:
             archs = list(space.iter_all())
             archs = [a for a, ok in zip(archs, feasible_mask(constraints, archs), strict=True) if ok]
             pred = predictor.predict(archs) if archs else np.zeros(0)

@@ -57,7 +57,7 @@ Reconstructions (details the paper does not give, or scaled down for a CPU):
   chain search's (below).
 
 Chain spaces (mbv3-*, fbnet; `isinstance(space, Chain)`), on the gated chain supernet of
-oneshot.py (`build_mixed_net`, generic ChainSpace API only):
+search/supernet/mixed_chain.py (`build_one_shot(space, "mixed")`, generic Chain API only):
 - operation units: per block the kernel candidates as gated parallel ops (`sum_k w_k m_k dw_k`,
   a superkernel: one depthwise conv of the gated sum of the zero-padded kernels, one shared BN;
   reconstruction for CPU), or every choice as a parallel candidate module where the choices are
@@ -106,15 +106,16 @@ from functools import lru_cache
 
 import numpy as np
 from hwnas.core.capabilities import CellGraph, Chain, is_enumerable
-from hwnas.search.spaces.nb201 import EDGES, N_EDGES, N_OPS
 
 from .base import feasible_mask, register_method
 from .edge_costs import fit_edge_costs
 from .oneshot import OneShotSearcher
 
-#: gated ops (indices into NB201 OPS): skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3
-GATED = (1, 2, 3, 4)
-_NODES = tuple(tuple(e for e, (to, _) in enumerate(EDGES) if to == j) for j in (1, 2, 3))
+
+def gated_ops(space) -> tuple[int, ...]:
+    """Indices of the ops MGAS gates on a cell space: every op but `none` (NB201: skip_connect,
+    nor_conv_1x1, nor_conv_3x3, avg_pool_3x3)."""
+    return tuple(o for o, name in enumerate(space.ops) if name != "none")
 
 
 # ---- torch parts (imported lazily: the registry imports this module) -------------------------
@@ -165,13 +166,14 @@ def _gate_keeping_one(logits, threshold, alive):
     return w, m
 
 
-def keep_last(w, m):
-    """Masks `m` [6, 4] with every node's last op kept: if every gated op on a node's incoming
-    edges is masked, the one with the largest `w` is switched on (value 1, gradient of m kept)."""
+def keep_last(w, m, nodes):
+    """Masks `m` [edges, gated ops] with every node's last op kept: if every gated op on a
+    node's incoming edges (`nodes[j]`, the edge indices into node j + 1) is masked, the one with
+    the largest `w` is switched on (value 1, gradient of m kept)."""
     torch = _torch()
     force = torch.zeros_like(m)
     with torch.no_grad():
-        for edges in _NODES:
+        for edges in nodes:
             idx = list(edges)
             if m[idx].sum() == 0:
                 flat = int(torch.argmax(w[idx]))
@@ -187,12 +189,26 @@ def unit_penalty(w, m, cost, mu: float):
     return (m * torch.log1p(share) * (1 + mu * cost)).sum()
 
 
+def op_gates(net):
+    """(w, m) of the gated cell net: `w = sigmoid(alpha)`, `m = Step(w - t_op)` with every
+    node's last op kept."""
+    torch = _torch()
+    w = torch.sigmoid(net.alpha)
+    return w, keep_last(w, step(w - net.t_op[:, None]), net.nodes)
+
+
+def gates_of(net):
+    """The gate tensor `w * m` every cell of the net runs with."""
+    w, m = op_gates(net)
+    return w * m
+
+
 def regulariser(net, P, conv_cost, mu: float):
     """The bracket of MGAS's loss (times lam): op term + filter term + threshold term, each
     level's sum divided by its number of units. `conv_cost[i]` is the cost P of the op that
     `net.gated_convs()[i]` belongs to."""
     torch = _torch()
-    w, m = net.op_gates()
+    w, m = op_gates(net)
     convs = net.gated_convs()
     r_op = unit_penalty(w, m, P, mu) / w.numel()
     r_f = sum(unit_penalty(*c.filter_gates(), cc, mu) for c, cc in zip(convs, conv_cost, strict=True))
@@ -201,107 +217,24 @@ def regulariser(net, P, conv_cost, mu: float):
     return r_op + r_f + torch.exp(-t).mean()
 
 
-def _build_net(in_channels: int, num_classes: int, C: int, cells_per_stage: int, stages: int,
+def _build_net(space, in_channels: int, num_classes: int, C: int, cells_per_stage: int, stages: int,
                beta_init: float = 0.0):
-    torch = _torch()
-    from hwnas.search.spaces.nb201_net import Head, ResNetBasicBlock, Stem
-    from torch import nn
-    from torch.nn import functional as F
+    """The gated cell supernet of `space` (`search.supernet.gated_cell`), gated by `step`."""
+    from hwnas.search.supernet.one_shot import build_one_shot
 
-    class GatedConv(nn.Module):
-        """ReLU-conv-BN with a weight mask (`Step(|W| - t_w)`) and filter gates on its output."""
-
-        def __init__(self, c: int, k: int):
-            super().__init__()
-            self.conv = nn.Conv2d(c, c, k, padding=k // 2, bias=False)
-            self.bn = nn.BatchNorm2d(c)
-            self.beta = nn.Parameter(torch.full((c,), float(beta_init)))
-            self.t_f = nn.Parameter(torch.zeros(()))
-            self.t_w = nn.Parameter(torch.zeros(()))
-
-        def filter_gates(self):
-            w = torch.sigmoid(self.beta)
-            return w, step(w - self.t_f)
-
-        def weight_mask(self):
-            return step(self.conv.weight.abs() - self.t_w)
-
-        def forward(self, x):
-            y = self.bn(F.conv2d(F.relu(x), self.conv.weight * self.weight_mask(), padding=self.conv.padding))
-            w, m = self.filter_gates()
-            return y * (w * m).view(1, -1, 1, 1)
-
-    class AvgPool3(nn.Module):
-        """avg_pool_3x3 (stride 1, padding not counted) as a depthwise conv of ones over the
-        window count: the same numbers, several times faster than avg_pool2d's CPU kernel."""
-
-        def __init__(self, c: int):
-            super().__init__()
-            self.register_buffer("ones", torch.ones(c, 1, 3, 3), persistent=False)
-            self._count = None
-
-        def forward(self, x):
-            if self._count is None or self._count.shape[-2:] != x.shape[-2:]:
-                one = torch.ones(1, 1, *x.shape[-2:], dtype=x.dtype)
-                self._count = F.conv2d(one, self.ones[:1], padding=1)
-            return F.conv2d(x, self.ones, padding=1, groups=x.shape[1]) / self._count
-
-    class GatedCell(nn.Module):
-        def __init__(self, c: int):
-            super().__init__()
-            self.edges = nn.ModuleList(
-                nn.ModuleList([nn.Identity(), GatedConv(c, 1), GatedConv(c, 3), AvgPool3(c)])
-                for _ in range(N_EDGES))
-
-        def forward(self, x, gates):
-            nodes = [x]
-            for edges in _NODES:
-                nodes.append(sum(gates[e, k] * op(nodes[EDGES[e][1]])
-                                 for e in edges for k, op in enumerate(self.edges[e])))
-            return nodes[-1]
-
-    class MGASNet(nn.Module):
-        """Compact NB201 network whose cells share one gated cell structure (alpha, t_op)."""
-
-        def __init__(self):
-            super().__init__()
-            self.alpha = nn.Parameter(torch.zeros(N_EDGES, len(GATED)))
-            self.t_op = nn.Parameter(torch.zeros(N_EDGES))
-            self.stem = Stem(in_channels, C)
-            layers: list[nn.Module] = []
-            for s in range(stages):
-                c = C * 2 ** s
-                if s > 0:
-                    layers.append(ResNetBasicBlock(c // 2, c, 2))
-                layers.extend(GatedCell(c) for _ in range(cells_per_stage))
-            self.cells = nn.ModuleList(layers)
-            self.head = Head(C * 2 ** (stages - 1), num_classes)
-
-        def op_gates(self):
-            w = torch.sigmoid(self.alpha)
-            return w, keep_last(w, step(w - self.t_op[:, None]))
-
-        def gated_convs(self):
-            return [m for m in self.modules() if isinstance(m, GatedConv)]
-
-        def forward(self, x):
-            w, m = self.op_gates()
-            gates = w * m
-            x = self.stem(x)
-            for cell in self.cells:
-                x = cell(x, gates) if isinstance(cell, GatedCell) else cell(x)
-            return self.head(x)
-
-    return MGASNet()
+    return build_one_shot(space, "gated", in_channels=in_channels, num_classes=num_classes, C=C,
+                          cells_per_stage=cells_per_stage, stages=stages, beta_init=beta_init, mask=step)
 
 
-def connected(archs: np.ndarray) -> np.ndarray:
+def connected(archs: np.ndarray, edges) -> np.ndarray:
     """[n] bool: the cell's output is reachable from its input through non-`none` ops
-    (vectorised `NB201Space.is_degenerate`, negated)."""
+    (a vectorised `is_degenerate`, negated; `edges` as `CellGraph.edges`)."""
     nz = np.asarray(archs) != 0
-    n1 = nz[:, 0]
-    n2 = nz[:, 1] | (nz[:, 2] & n1)
-    return nz[:, 3] | (nz[:, 4] & n1) | (nz[:, 5] & n2)
+    reach = {0: np.ones(len(nz), dtype=bool)}
+    for e, (to, frm) in enumerate(edges):  # sorted by `to`: a node's inputs are known before it
+        r = nz[:, e] & reach.get(frm, False)
+        reach[to] = reach[to] | r if to in reach else r
+    return reach[max(to for to, _ in edges)]
 
 
 # ---- costs ---------------------------------------------------------------------------------
@@ -315,11 +248,12 @@ def fit_op_costs(space, constraints) -> tuple[np.ndarray, list[np.ndarray]]:
     cell that the op takes (at least 5% of the bound is taken as left); with several
     constraints the largest share counts.
     """
-    P = np.zeros((N_EDGES, len(GATED)))
+    gated = list(gated_ops(space))
+    P = np.zeros((len(space.edges), len(gated)))
     values = []
     for c in constraints:
         fit = fit_edge_costs(space, c)
-        d = np.clip(fit.d[:, list(GATED)], 0.0, None)
+        d = np.clip(fit.d[:, gated], 0.0, None)
         left = max(c.constraint.bound - fit.c0, 0.05 * c.constraint.bound)
         P = np.maximum(P, d / left)
         values.append(fit.values)
@@ -335,9 +269,9 @@ def _excess(constraints, values: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def repair(constraints, arch, scores: np.ndarray, archs: np.ndarray | None = None,
+def repair(space, constraints, arch, scores: np.ndarray, archs: np.ndarray | None = None,
            values: list[np.ndarray] | None = None) -> tuple[tuple[int, ...], str]:
-    """A feasible, connected NB201 cell from `arch`: greedy single-edge swaps, each the one
+    """A feasible, connected cell of `space` from `arch`: greedy single-edge swaps, each the one
     with the smallest (score lost / constraint excess removed), until feasible under every
     constraint's own cost model; if no swap helps, the best-scoring feasible cell of the space
     (`archs`, every cell, with `values`, the constraints' values on them). Returns (cell, note)."""
@@ -345,11 +279,11 @@ def repair(constraints, arch, scores: np.ndarray, archs: np.ndarray | None = Non
     swaps = 0
     while not feasible_mask(constraints, [tuple(a)])[0]:
         cands, lost = [], []
-        for e in range(N_EDGES):
-            for o in range(N_OPS):
+        for e in range(len(space.edges)):
+            for o in range(len(space.ops)):
                 b = a.copy()
                 b[e] = o
-                if o != a[e] and connected(np.asarray([b]))[0]:
+                if o != a[e] and connected(np.asarray([b]), space.edges)[0]:
                     cands.append(tuple(b))
                     lost.append(max(scores[e, a[e]] - scores[e, o], 0.0))
         ex = _excess(constraints, [c.values(cands + [tuple(a)]) for c in constraints])
@@ -363,13 +297,11 @@ def repair(constraints, arch, scores: np.ndarray, archs: np.ndarray | None = Non
     if feasible_mask(constraints, [tuple(a)])[0]:
         return tuple(a), f"decoded cell infeasible: repaired by {swaps} greedy swap(s)"
     if archs is None or values is None:
-        from hwnas.search.spaces.nb201 import NB201Space
-
-        archs = np.asarray(list(NB201Space().iter_all()))
+        archs = np.asarray(list(space.iter_all()))
         values = [np.asarray(c.values(list(map(tuple, archs))), dtype=np.float64) for c in constraints]
     ok = _excess(constraints, values) == 0
-    total = scores[np.arange(N_EDGES), archs].sum(1)
-    pick = np.where(ok & connected(archs), total, -np.inf)
+    total = scores[np.arange(len(space.edges)), archs].sum(1)
+    pick = np.where(ok & connected(archs, space.edges), total, -np.inf)
     if not np.isfinite(pick).any():
         pick = np.where(ok, total, -np.inf)
     if not np.isfinite(pick).any():
@@ -391,7 +323,7 @@ def _dataset(spec: str, resolution: int | None):
     return load_dataset(spec, shape=shape, seed=0)
 
 
-@register_method("mgas", supports=("nb201", "chain"), kind="one-shot")
+@register_method("mgas", supports=("enumerable+cell-graph", "chain"), kind="one-shot")
 class MGAS(OneShotSearcher):
     """Multi-granularity differentiable search on NB201 and chain spaces (see the module docstring).
 
@@ -447,11 +379,11 @@ class MGAS(OneShotSearcher):
         arch = self.decode(scores)
         note = [self.summary_]
         if not feasible_mask(constraints, [arch])[0]:
-            arch, how = repair(constraints, arch, scores, archs, values)
+            arch, how = repair(space, constraints, arch, scores, archs, values)
             note.append(how)
         # candidates: the repaired decoding first, then the next-best feasible connected cells
-        total = scores[np.arange(N_EDGES), archs].sum(1)
-        live = connected(archs)
+        total = scores[np.arange(len(space.edges)), archs].sum(1)
+        live = connected(archs, space.edges)
         order = np.argsort(-total, kind="stable")
         order = order[(excess_all[order] == 0) & live[order]]
         cands = [arch] + [tuple(int(o) for o in archs[i]) for i in order if tuple(archs[i]) != arch]
@@ -484,7 +416,7 @@ class MGAS(OneShotSearcher):
         train = ds.train.subset(self.n_train, seed=int(rng.integers(2**31)))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(rng.integers(2**31)))
-            net = _build_net(ds.input_shape[0], ds.num_classes, self.C, self.cells_per_stage, self.stages,
+            net = _build_net(space, ds.input_shape[0], ds.num_classes, self.C, self.cells_per_stage, self.stages,
                              self.beta_init)
             convs = net.gated_convs()
             arch_ids = {id(net.alpha)} | {id(c.beta) for c in convs}
@@ -500,8 +432,7 @@ class MGAS(OneShotSearcher):
                 {"params": [p for p in params if id(p) in wthr_ids], "lr": self.weight_threshold_lr},
             ], momentum=self.momentum)
             P_t = torch.as_tensor(P, dtype=torch.float32)
-            conv_cost = [P_t[e, GATED.index(o)] for cell in net.cells if hasattr(cell, "edges")
-                         for e in range(N_EDGES) for o in (2, 3)]  # order of gated_convs()
+            conv_cost = [P_t[c.edge, net.gated.index(c.op)] for c in convs]
             steps_per_epoch = max(1, -(-len(train) // self.batch_size))
             total = max(1, int(round(self.epochs * steps_per_epoch)))
             every = max(1, int(round(self.lam_every * steps_per_epoch)))
@@ -511,7 +442,7 @@ class MGAS(OneShotSearcher):
             net.train()
             while step_i < total:
                 for x, y in batches(train, self.batch_size, rng=rng):
-                    out = net(x)
+                    out = net(x, gates_of(net))
                     correct += int((out.argmax(1) == y).sum())
                     seen += len(y)
                     if step_i < n_warm:  # warm-up: the shared weights only, every gate fixed
@@ -563,8 +494,8 @@ class MGAS(OneShotSearcher):
         from .oneshot import accuracy_of, cpu_seconds, recalibrate_bn
 
         with torch.random.fork_rng(devices=[]):
-            recalibrate_bn(net, net, train)
-            self.val_acc_ = accuracy_of(net, ds.val, n=self.n_val)
+            recalibrate_bn(net, lambda x: net(x, gates_of(net)), train)
+            self.val_acc_ = accuracy_of(lambda x: net(x, gates_of(net)), ds.val, n=self.n_val)
         self.train_acc_ = 100 * correct / max(seen, 1)
         self.train_cpu_s_ = cpu_seconds() - c0
         h = history[-1]
@@ -579,7 +510,7 @@ class MGAS(OneShotSearcher):
         """Fractions of op units, filters and conv weights masked off."""
         torch = _torch()
         with torch.no_grad():
-            _, m = net.op_gates()
+            _, m = op_gates(net)
             convs = net.gated_convs()
             f = torch.cat([c.filter_gates()[1] for c in convs])
             wm = [c.weight_mask() for c in convs]
@@ -592,10 +523,10 @@ class MGAS(OneShotSearcher):
         the best survivor, or the best op of an edge whose ops were all pruned."""
         torch = _torch()
         with torch.no_grad():
-            w, m = net.op_gates()
+            w, m = op_gates(net)
             w, m = w.numpy(), m.numpy()
-        s = np.zeros((N_EDGES, N_OPS))
-        s[:, list(GATED)] = w + (m > 0.5)
+        s = np.zeros((w.shape[0], len(net.ops)))
+        s[:, list(net.gated)] = w + (m > 0.5)
         return s
 
 
@@ -637,16 +568,9 @@ class _ChainGates:
 
     def __init__(self, net, costs_share, beta_init: float):
         torch = _torch()
+        from hwnas.search.supernet.gated_cell import WeightMask
         from torch import nn
         from torch.nn.utils import parametrize
-
-        class WeightMask(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.t = nn.Parameter(torch.zeros(()))
-
-            def forward(self, W):
-                return W * step(W.abs() - self.t)
 
         self.net = net
         self.blocks = list(net.blocks)
@@ -668,7 +592,7 @@ class _ChainGates:
                      and m.kernel_size == (1, 1) and m.out_channels * m.in_channels > 64]
             masks = []
             for c in convs:
-                wm = WeightMask()
+                wm = WeightMask(step)
                 parametrize.register_parametrization(c, "weight", wm)
                 masks.append((c, wm))
             self.wmasks.append(masks)
@@ -901,11 +825,11 @@ def _substage_groups(space, n: int) -> list[list[int]]:
 def _train_chain(self, space, constraints, rng: np.random.Generator):
     """MGAS on a chain space (the multi-stage schedule); sets the fitted `*_` attributes."""
     torch = _torch()
+    from hwnas.search.supernet.one_shot import build_one_shot
     from torch.nn import functional as F
 
     from .oneshot import (
         accuracy_of,
-        build_mixed_net,
         chain_costs,
         cpu_seconds,
         dataset,
@@ -918,7 +842,7 @@ def _train_chain(self, space, constraints, rng: np.random.Generator):
     ds = dataset(self.data, space.input_shape)
     train = ds.train.subset(self.n_train, seed=int(rng.integers(2**31)))
     torch.manual_seed(int(rng.integers(2**31)))
-    net = build_mixed_net(space)
+    net = build_one_shot(space, "mixed")
     gates = _ChainGates(net, share, self.beta_init)
     groups = _substage_groups(space, self.substages)
     all_idx = [i for g in groups for i in g]

@@ -305,6 +305,20 @@ class NB201Space(SearchSpace, Enumerable, CellGraph, EncodedByFamily):
             num_classes=kwargs.get("num_classes", self.num_classes),
         )
 
+    # ---- one-shot models (CellGraph) -------------------------------------------------
+    def make_op(self, name: str, channels: int):
+        from . import nb201_net as net
+
+        return net.make_op(name, channels)
+
+    def cell_network(self, cell_factory, C: int | None = None, N: int | None = None, stages: int = 3,
+                     in_channels: int | None = None, num_classes: int | None = None):
+        from . import nb201_net as net
+
+        return net.NB201Network(cell_factory, C=self.C if C is None else C, N=self.N if N is None else N,
+                                in_channels=self.input_shape[0] if in_channels is None else in_channels,
+                                num_classes=self.num_classes if num_classes is None else num_classes, stages=stages)
+
     def describe(self) -> dict:
         d = super().describe()
         d.update(C=self.C, N=self.N, edges=N_EDGES, ops=list(OPS))

@@ -98,23 +98,23 @@ class Head(nn.Module):
         return self.classifier(torch.flatten(self.pool(self.lastact(x)), 1))
 
 
-def stage_channels(C: int) -> tuple[int, int, int]:
-    return (C, 2 * C, 4 * C)
+def stage_channels(C: int, stages: int = 3) -> tuple[int, ...]:
+    return tuple(C * 2**s for s in range(stages))
 
 
 class NB201Network(nn.Module):
-    """Stem, 3 stages of N cells with two reduction blocks between, head.
+    """Stem, `stages` stages (NB201: 3) of N cells, a reduction block between stages, head.
 
     `cell_factory(channels)` builds one cell: a fixed `InferCell` for a stand-alone network, or a
     mixed cell for the supernet.
     """
 
     def __init__(self, cell_factory, C: int = 16, N: int = 5, in_channels: int = 3,
-                 num_classes: int = 10):
+                 num_classes: int = 10, stages: int = 3):
         super().__init__()
         self.stem = Stem(in_channels, C)
         layers: list[nn.Module] = []
-        chans = stage_channels(C)
+        chans = stage_channels(C, stages)
         for s, c in enumerate(chans):
             if s > 0:
                 layers.append(ResNetBasicBlock(chans[s - 1], c, 2))

@@ -141,19 +141,19 @@ def test_variants_are_ranked_by_score_and_start_with_the_arch():
 # ---- curvature ---------------------------------------------------------------------------------
 def test_ggn_diagonal_matches_brute_force_per_sample_jacobians():
     torch = pytest.importorskip("torch")
-    from hwnas.search.methods.bayesnas import _modules, ggn_diag
+    from hwnas.search.methods.bayesnas import _switch_network, ggn_diag
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny graphs: threads only fight other jobs
     try:
-        _check_ggn(torch, _modules, ggn_diag)
+        _check_ggn(torch, _switch_network, ggn_diag)
     finally:
         torch.set_num_threads(threads)
 
 
-def _check_ggn(torch, _modules, ggn_diag):
+def _check_ggn(torch, _switch_network, ggn_diag):
     torch.manual_seed(0)
-    net = _modules()(2, 1, 1, 3)
+    net = _switch_network(create_space("nb201"), 2, 1, 1, 3)
     with torch.no_grad():
         net.switches.uniform_(0.5, 1.5)
     for m in net.modules():  # non-trivial running statistics
@@ -194,7 +194,7 @@ def test_default_construction_and_bad_hessian(problem):
     from hwnas.search.methods import method_meta
 
     m = create_method("bayesnas")
-    assert set(method_meta("bayesnas")["supports"]) == {"nb201", "chain"}
+    assert set(method_meta("bayesnas")["supports"]) == {"enumerable+cell-graph", "chain"}
     assert m.data == "fashion-mnist" and m.hessian == "ggn"
     sp, acc, cons = problem
     with pytest.raises(ValueError, match="hessian must be"):
@@ -240,8 +240,8 @@ def test_tree_laplace_update_by_hand():
 def test_chain_switches_keep_depth_contiguous():
     torch = pytest.importorskip("torch")
     from hwnas.search.methods.bayesnas import ChainSwitches
-    from hwnas.search.methods.oneshot import build_mixed_net
     from hwnas.search.spaces.mbv3 import MBV3Space
+    from hwnas.search.supernet.mixed_chain import build_mixed_net
 
     sp = MBV3Space("mbv3-fmnist", input_shape=(1, 8, 8), stem_channels=8, stem_stride=1, widths=(8,),
                    strides=(1,), se=(False,), acts=("relu",), head_expand=16, depths=(1, 3))

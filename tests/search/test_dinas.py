@@ -14,7 +14,6 @@ from hwnas.search.methods import FunctionAccuracy, create_method
 from hwnas.search.methods.base import feasible_mask, sample_feasible
 from hwnas.search.methods.dinas import (
     DINAS,
-    FairChainSupernet,
     arch_score,
     chi_gain,
     delta_orthogonal_,
@@ -29,6 +28,7 @@ from hwnas.search.methods.dinas import (
 from hwnas.search.spaces import create_space
 from hwnas.search.spaces.chain import StageSpec
 from hwnas.search.spaces.mbv3 import parse_choice
+from hwnas.search.supernet.fair import FairChainSupernet
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 # torch's forward-mode AD scripts a decomposition on first use (its own deprecation warning)
@@ -113,7 +113,7 @@ def test_a_fair_step_updates_each_active_candidate_and_no_other(space):
     from hwnas.search.supernet.train import TrainConfig, Trainer
 
     torch.manual_seed(0)
-    net = FairChainSupernet(space)
+    net = FairChainSupernet(space, init=di_init_)
     before = [[[next(m.parameters()).detach().clone() for m in cands] for cands in st] for st in net.candidates]
     rng = np.random.default_rng(0)
     x = rng.normal(size=(16, *space.input_shape)).astype(np.float32)
@@ -243,7 +243,7 @@ def test_jacobian_scores_separate_candidates(space):
 
     sp = tiny_space()
     torch.manual_seed(0)
-    net = FairChainSupernet(sp)
+    net = FairChainSupernet(sp, init=di_init_)
     rng = np.random.default_rng(0)
     split = Split(rng.normal(size=(64, 1, 8, 8)).astype(np.float32), rng.integers(0, 10, 64))
     scores, spread = jacobian_scores(net, sp, split, np.random.default_rng(1), n_batches=4, batch_size=16)

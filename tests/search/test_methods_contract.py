@@ -43,7 +43,7 @@ def test_registry_has_the_baselines():
 @pytest.mark.parametrize("name", METHODS)
 def test_registration_declares_supports_and_kind(name):
     meta = method_meta(name)
-    assert meta.get("supports"), f"{name}: register it with supports=(space or capability names, ...)"
+    assert meta.get("supports"), f"{name}: register it with supports=(capability names, ...)"
     assert meta.get("kind", "query") in ("query", "one-shot")
     assert method_supports(name, "nb201") == (name in list_methods(supports="nb201"))
 

@@ -8,16 +8,21 @@ import torch
 from hwnas.search.constraints import resolve
 from hwnas.search.methods import FunctionAccuracy, TableAccuracy, create_method
 from hwnas.search.methods.mgas import (
-    GATED,
     _build_net,
     connected,
     fit_op_costs,
+    gated_ops,
     keep_last,
+    op_gates,
     repair,
     step,
     unit_penalty,
 )
 from hwnas.search.spaces import create_space
+from hwnas.search.supernet.gated_cell import node_edges
+
+NB201 = create_space("nb201")
+GATED = gated_ops(NB201)  # skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3
 
 TINY = dict(data="digits", n_train=256, epochs=2, batch_size=64, C=4)
 
@@ -39,12 +44,12 @@ def test_step_forward_and_surrogate_gradient():
 
 
 def test_a_nodes_last_op_is_never_pruned():
-    net = _build_net(1, 10, 2, 1, 1)
+    net = _build_net(NB201, 1, 10, 2, 1, 1)
     with torch.no_grad():
         net.alpha.fill_(-5.0)  # w ~ 0.007 everywhere
         net.alpha[3, GATED.index(3)] = -4.0  # node 3's best op: conv3x3 on edge 3<-0
         net.t_op.fill_(0.5)  # every op below its threshold: all raw masks are 0
-    w, m = net.op_gates()
+    w, m = op_gates(net)
     raw = step(w - net.t_op[:, None])
     assert raw.sum() == 0
     # one op per node survives: node 1 (edge 0), node 2 (edges 1, 2), node 3 (edges 3, 4, 5)
@@ -57,14 +62,14 @@ def test_a_nodes_last_op_is_never_pruned():
     from hwnas.search.methods.mgas import MGAS
 
     arch = MGAS.decode(MGAS._scores(net))
-    assert arch[3] == 3 and all(o != 0 for o in arch) and connected(np.asarray([arch]))[0]
+    assert arch[3] == 3 and all(o != 0 for o in arch) and connected(np.asarray([arch]), NB201.edges)[0]
 
 
 def test_keep_last_leaves_live_nodes_alone():
     w = torch.rand(6, 4)
     m = torch.ones(6, 4)
     m[0] = 0  # node 1 dead: forced; the others have survivors
-    out = keep_last(w, m)
+    out = keep_last(w, m, node_edges(NB201.edges))
     assert out[0].sum() == 1 and torch.equal(out[1:], m[1:])
 
 
@@ -107,9 +112,9 @@ def test_repair_makes_an_expensive_cell_feasible(problem):
     scores[:, 3] = 1.9  # conv3x3 first, then conv1x1, skip, pool, none
     scores[:, 2], scores[:, 1], scores[:, 4], scores[:, 0] = 1.5, 1.2, 1.1, 0.5
     arch = (3,) * 6
-    fixed, note = repair(cons, arch, scores)
+    fixed, note = repair(sp, cons, arch, scores)
     assert "greedy" in note
-    assert cons[0].feasible([fixed])[0] and connected(np.asarray([fixed]))[0]
+    assert cons[0].feasible([fixed])[0] and connected(np.asarray([fixed]), sp.edges)[0]
     assert lat[sp.to_index(fixed)] <= 3
     # a conv3x3 (2.5 of the 2 ms left) cannot stay; cheap score losses go first
     assert 3 not in fixed
@@ -156,7 +161,7 @@ def test_registered_for_nb201_and_chains():
     from hwnas.search.methods import method_meta
 
     meta = method_meta("mgas")
-    assert set(meta["supports"]) == {"nb201", "chain"} and meta["kind"] == "one-shot"
+    assert set(meta["supports"]) == {"enumerable+cell-graph", "chain"} and meta["kind"] == "one-shot"
 
 
 def test_regrowth_restores_the_requested_share_by_importance():
@@ -183,7 +188,8 @@ def test_regrowth_restores_the_requested_share_by_importance():
 
 def test_chain_gates_units_costs_and_decoding(chain):
     from hwnas.search.methods.mgas import _ChainGates
-    from hwnas.search.methods.oneshot import build_mixed_net, chain_costs
+    from hwnas.search.methods.oneshot import chain_costs
+    from hwnas.search.supernet.mixed_chain import build_mixed_net
 
     sp, _, _, cons = chain
     net = build_mixed_net(sp)
