@@ -31,7 +31,7 @@ def write_report(df: pd.DataFrame, facts: dict, meta: dict, paths: dict, command
     d: Path = paths["dir"]
     dev = meta["device_id"]
     n = facts["archs"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
     ax = axes[0]
     both = df.dropna(subset=["val_acc", "latency_ms"])
     if len(both):
@@ -59,6 +59,13 @@ def write_report(df: pd.DataFrame, facts: dict, meta: dict, paths: dict, command
         ax.set_title("seed vs seed", fontsize=9)
     ax.set_xlabel("val accuracy, first seed (%)")
     ax.set_ylabel("val accuracy, second seed (%)")
+    ax = axes[2]  # the axis the pool was chosen on, labelled as predicted: the rows trained so far
+    tr = df.dropna(subset=["val_acc"])
+    ax.scatter(tr["latency_pred_ms"], tr["val_acc"], s=10, color="C2", label=f"trained ({len(tr)} of {n})")
+    ax.set_xlabel("predicted latency (ms, calibrated block table; NOT measured)")
+    ax.set_ylabel("val accuracy (%), first seed")
+    ax.set_title("accuracy vs predicted latency (the pool's selection axis)", fontsize=9)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     png = d / f"{dev}.png"
     atomic_save_figure(fig, png, dpi=110)
