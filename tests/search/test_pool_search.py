@@ -100,3 +100,18 @@ def test_a_pick_outside_the_pool_becomes_the_nearest_member(user_pool):
     bc = resolve(sp, [f"latency_ms<=1000@table:{p}:latency_ms"])
     r = Outside().search(sp, acc, bc, budget=3)
     assert sp.in_pool(r.arch) and "outside the pool" in r.notes
+
+
+def test_a_pool_reads_the_base_spaces_device_tables_by_name(user_pool, tmp_path):
+    """`latency_ms<=X@cpu-t1` resolves to the committed mbv3-fmnist block table for a pool too."""
+    from hwnas.core.paths import TABLES_DIR
+
+    if not (TABLES_DIR / "mbv3-fmnist" / "cpu-t1.parquet").exists():
+        pytest.skip("no committed cpu-t1 table")
+    p, df = user_pool
+    sp = read_pool(create_space("mbv3-fmnist"), p)
+    (bc,) = resolve(sp, ["latency_ms<=1000@cpu-t1"], TABLES_DIR)
+    v = bc.values(list(sp.iter_all()))
+    assert v.shape == (40,) and (v > 0).all()
+    assert v == pytest.approx(resolve(create_space("mbv3-fmnist"), ["latency_ms<=1000@cpu-t1"], TABLES_DIR)[0]
+                              .values(list(sp.iter_all())))
