@@ -39,7 +39,7 @@ setup-gpu:
 GPU_CHECK_OUT ?= runs/gpu-check
 GPU_CHECK_ARGS ?=
 gpu-check:
-	@$(PYTHON) -m hwnas.bench.pipelines.gpu_check --out $(GPU_CHECK_OUT) $(GPU_CHECK_ARGS)
+	@$(HWNAS) gpu-check --out $(GPU_CHECK_OUT) $(GPU_CHECK_ARGS)
 
 setup: .setup.stamp
 	@if [ ! -e "$(FMNIST_DIR)/train-images-idx3-ubyte.gz" ]; then \
@@ -145,7 +145,7 @@ device-bench: setup
 # mbv3-fmnist supernet samples when results/accuracies/mbv3-fmnist/supernet-samples.parquet exists.
 predictors: setup
 	nice -n 10 $(HWNAS) predictors standard --out results/predictors
-	nice -n 10 $(PYTHON) -m hwnas.bench.pipelines.ws_fitting --out results/predictors
+	nice -n 10 $(HWNAS) predictors ws-fitting --out results/predictors
 	@if [ -e $(STANDALONE_DIR)/standalone.parquet ] && [ -e $(SAMPLES_OUT) ]; then \
 	  nice -n 10 $(HWNAS) standalone predictors --space $(SPACE) --out $(STANDALONE_DIR)/standalone.parquet \
 	    --samples $(SAMPLES_OUT) --report-dir results/predictors/$(SPACE)-standalone; \

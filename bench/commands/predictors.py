@@ -49,3 +49,19 @@ def standard(out, seeds, only, report_only) -> None:
 
     lines = run(out, seeds=seeds, only=_csv(only) or None, report_only=report_only)
     click.echo("\n".join(lines))
+
+
+@predictors.command("ws-fitting")
+@options.out_dir(PREDICTORS_DIR.as_posix(), help=None)
+@options.seeds(default=3, help="Seeds (draws of the N cells and model seeds).")
+@click.option("--sizes", default="100,1000,5000", show_default=True, help="Comma-separated numbers of cells read.")
+@options.fresh(help="Refit everything (default: keep the fits already written in OUT).")
+def ws_fitting(out, seeds, sizes, fresh) -> None:
+    """Does fitting a model to supernet-read NB201 cells rank them better than the supernet?"""
+    from hwnas.bench.pipelines.ws_fitting import run
+
+    try:
+        ns = tuple(int(s) for s in _csv(sizes))
+    except ValueError:
+        raise ValueError(f"--sizes must be comma-separated integers, got {sizes!r}") from None
+    click.echo(run(out, sizes=ns, seeds=seeds, resume=not fresh).read_text())

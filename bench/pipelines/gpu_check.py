@@ -12,12 +12,11 @@ Each step's failure is recorded and the others still run; the report says pass /
 measured per item: OUT/gpu-check.md and OUT/gpu-check.json. On a machine without an NVIDIA GPU it
 refuses with one line and exit status 2, before importing anything heavy.
 
-    python -m hwnas.bench.pipelines.gpu_check --out runs/gpu-check
+    hwnas gpu-check --out runs/gpu-check
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -206,23 +205,16 @@ def real_steps(out: Path, space: str, samples: int) -> dict:
     return {"machine": machine, "profile": profile, "validate": validate, "conv": conv}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="gpu-check", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="runs/gpu-check", help="folder of the tables and the report")
-    p.add_argument("--space", default="mbv3-fmnist")
-    p.add_argument("--samples", type=int, default=8, help="whole networks of the end-to-end validation")
-    p.add_argument("--backends", default=",".join(BACKENDS))
-    a = p.parse_args(argv)
+def main(out: str = "runs/gpu-check", space: str = "mbv3-fmnist", samples: int = 8,
+         backends: tuple[str, ...] = BACKENDS) -> int:
+    """Run the check, print one summary line; the exit status (0 passed, 1 a check failed, 2 no
+    GPU here: the one-line refusal on stderr)."""
     t0 = time.perf_counter()
     try:
-        rep = run_check(Path(a.out), tuple(s for s in a.backends.split(",") if s), a.space, a.samples)
+        rep = run_check(Path(out), tuple(backends), space, samples)
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         return 2
     print(f"gpu-check: {len(rep.checks) - rep.failed} of {len(rep.checks)} checks passed or not measured, "
-          f"{rep.failed} failed, in {time.perf_counter() - t0:.0f} s -> {Path(a.out) / 'gpu-check.md'}")
+          f"{rep.failed} failed, in {time.perf_counter() - t0:.0f} s -> {Path(out) / 'gpu-check.md'}")
     return 1 if rep.failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,5 @@
 """The GCN paper's claim on real data: does fitting a model to supernet-read cells rank NB201
-better than the supernet itself? (`make predictors` runs it: `python -m bench.pipelines.ws_fitting`.)
+better than the supernet itself? (`make predictors` runs it: `hwnas predictors ws-fitting`.)
 
 Chen et al. (METHODS.md section 2) argue that a supernet's estimate of a subnet is its true
 accuracy plus an error from mismatched shared weights, and that a GCN fitted on many such
@@ -21,9 +21,7 @@ gradient boosting; the better of the two by mean all-cell tau is reported as the
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +160,7 @@ def _markdown(df: pd.DataFrame, truth, seeds, gcn_epochs) -> list[str]:
     for n, part in g[g.model != "gcn"].groupby("n_train"):
         best_other[n] = part.sort_values("tau_all", ascending=False).model.iloc[0]
     L = ["# NB201 weight-sharing: does fitting supernet-read cells beat the supernet's own ranking?", "",
-         "Written by `make predictors` (`python -m bench.pipelines.ws_fitting`). Estimates: "
+         "Written by `make predictors` (`hwnas predictors ws-fitting`). Estimates: "
          f"`$HWNAS_DATA_DIR/{_SUPERNET[0]}` (a CIFAR-10 one-shot supernet's accuracy of every cell); truth: "
          f"`$HWNAS_DATA_DIR/{_TRUTH[0]}`. Each model is fitted on N cells drawn uniformly with their supernet "
          "estimates only (no truth), then predicts all 15,625 cells. Kendall tau against the truth over all cells "
@@ -192,14 +190,3 @@ def _markdown(df: pd.DataFrame, truth, seeds, gcn_epochs) -> list[str]:
     L += ["", "Per-seed rows: `nb201-ws-fitting.csv` beside this file; plot: `nb201-ws-fitting.png` (mean and "
           "min-max over seeds)."]
     return L
-
-
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(paths.PREDICTORS_DIR))
-    ap.add_argument("--seeds", type=int, default=SEEDS)
-    ap.add_argument("--sizes", default=",".join(str(n) for n in SIZES))
-    ap.add_argument("--fresh", action="store_true", help="refit everything (default: keep the fits already written)")
-    a = ap.parse_args()
-    sys.stdout.write(run(a.out, sizes=tuple(int(x) for x in a.sizes.split(",")), seeds=a.seeds,
-                         resume=not a.fresh).read_text() + "\n")

@@ -19,7 +19,7 @@ def m(latency_ms, energy_mj=None, source="none", **extra):
 def test_refuses_with_one_line_without_a_gpu(tmp_path):
     if gpu_check.detect_gpu() is None:
         pytest.skip("this machine has an NVIDIA GPU")
-    r = subprocess.run([sys.executable, "-m", "hwnas.bench.pipelines.gpu_check", "--out", str(tmp_path / "o")],
+    r = subprocess.run([sys.executable, "-m", "hwnas.bench.cli", "gpu-check", "--out", str(tmp_path / "o")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stdout == ""
     lines = r.stderr.strip().splitlines()

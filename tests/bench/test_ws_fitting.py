@@ -27,3 +27,13 @@ def test_report_says_what_fitting_does_and_plots(tmp_path):
     assert "- N = 1000: GCN tau 0.515 (all)" in md and "improves the ranking over all cells" in md
     ws_fitting._plot(df, tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_the_command_refuses_bad_sizes_with_one_line(tmp_path):
+    """`hwnas predictors ws-fitting` (what `make predictors` runs) checks its input before fitting."""
+    from click.testing import CliRunner
+    from hwnas.bench.cli import cli
+
+    r = CliRunner().invoke(cli, ["predictors", "ws-fitting", "--out", str(tmp_path), "--sizes", "100,many"])
+    assert r.exit_code == 2 and "--sizes must be comma-separated integers" in r.output
+    assert not any(tmp_path.iterdir())
