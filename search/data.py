@@ -128,18 +128,20 @@ def _latin1_encode(text, encoding="latin1"):
 
 
 class _CifarUnpickler(pickle.Unpickler):
-    """Unpickles dicts, lists, bytes, str and numbers (no global needed) plus numpy arrays and
-    dtypes, the only classes a CIFAR-10 batch holds; any other global (os.system, builtins.eval,
+    """Unpickles dicts, lists, bytes, str and numbers (no global needed) plus numpy arrays,
+    numpy scalars and dtypes, the only classes a CIFAR-10 batch holds; any other global (os.system, builtins.eval,
     a user class's __reduce__, ...) is refused before it is looked up, let alone called."""
 
     def find_class(self, module, name):
         try:
-            from numpy._core.multiarray import _reconstruct
+            from numpy._core.multiarray import _reconstruct, scalar
         except ImportError:  # numpy < 2
-            from numpy.core.multiarray import _reconstruct
+            from numpy.core.multiarray import _reconstruct, scalar
 
         allowed = {("numpy.core.multiarray", "_reconstruct"): _reconstruct,
                    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+                   ("numpy.core.multiarray", "scalar"): scalar,  # a numpy number (labels saved by numpy)
+                   ("numpy._core.multiarray", "scalar"): scalar,
                    ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
                    ("_codecs", "encode"): _latin1_encode}
         try:
