@@ -44,4 +44,7 @@ def search(space, methods, accuracy, truth, constraints, budget, seeds, out, par
                       estimate_store=estimate_store, adopt=adopt, pool=pool)
     s = pipeline.summarise(df)
     click.echo(s.to_string(index=False))
-    click.echo(f"{len(df)} runs -> {out}/runs.csv, trajectories.parquet")
+    from hwnas.bench.pipelines.search_plots import plot_search
+
+    plots = plot_search(out)
+    click.echo(f"{len(df)} runs -> {out}/runs.csv, trajectories.parquet; plots: {', '.join(p.name for p in plots)}")

@@ -273,9 +273,21 @@ def _run_one(job) -> tuple[dict, list[dict]]:
            "wall_seconds": round(r.wall_seconds, 3), "search_cpu_s": round(cpu, 2), "notes": r.notes,
            "method_version": method_version(m, space),
            **{k: getattr(r, k) for k in ("supernet_cpu_s", "supernet_train_acc", "supernet_val_acc") if hasattr(r, k)}}
-    curve = [{"method": m, "constraint": c, "budget": b, "seed": s, "query": i + 1, "best_accuracy": v}
-             for i, v in enumerate(r.best_so_far)]
-    return row, curve
+    return row, _curve(m, c, b, s, r, acc, space, bound[c])
+
+
+def _curve(m, c, b, s, r, acc, space, bound) -> list[dict]:
+    """One row per query: the best feasible accuracy so far and what was read (the arch, its
+    accuracy and its cost under the run's constraint), for the plots of `search_plots`."""
+    read = acc.history()
+    costs = bound.values([space.from_str(k) for k, _ in read]) if read else []
+    rows = []
+    for i, v in enumerate(r.best_so_far):
+        row = {"method": m, "constraint": c, "budget": b, "seed": s, "query": i + 1, "best_accuracy": v}
+        if i < len(read):
+            row.update(arch_str=read[i][0], read_accuracy=read[i][1], read_cost=float(costs[i]))
+        rows.append(row)
+    return rows
 
 
 def _write(path: Path, rows: list[dict]) -> None:
