@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from hwnas.bench.pipelines.protocol import POOL_PROTOCOL, StandaloneProtocol
 from hwnas.core import lock
+from hwnas.core.log import bars_off
 from hwnas.core.paths import TABLES_DIR, portable
 from hwnas.devices.table import TableError, now_iso, read_sidecar, read_table_file, write_table
 
@@ -253,7 +254,7 @@ def train_pool(cfg: DeviceBenchConfig, task=None) -> pd.DataFrame:
             return _write_runs(rows, path, meta)
         log.info("device-bench train: %d runs to do (%d of %d done), %s executor, %s worker(s)", len(todo), len(done),
                  len(plan), cfg.executor, cfg.workers)
-        with tqdm(total=len(plan), initial=len(done), desc="device-bench train", disable=not cfg.progress,
+        with tqdm(total=len(plan), initial=len(done), desc="device-bench train", disable=bars_off() or not cfg.progress,
                   mininterval=1.0, unit="run") as bar:
             for attempt in range(cfg.max_restarts + 1):
                 left = [t for t in todo if t not in done]

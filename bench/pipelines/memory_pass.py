@@ -16,6 +16,7 @@ import pandas as pd
 from hwnas.bench.pipelines.profile import arch_units, block_units
 from hwnas.bench.pipelines.store import LIST_COLUMNS
 from hwnas.core.io import atomic_write_bytes
+from hwnas.core.log import bars_off
 from hwnas.devices.export import DEFAULT_CACHE_DIR, OnnxCache
 from hwnas.devices.table import TableError, now_iso, read_sidecar, read_table_file, write_sidecar
 from tqdm.auto import tqdm
@@ -65,7 +66,7 @@ def fill_measured_memory(path: str | Path, space, threads: int | None = None, ba
         df["peak_mem_source"] = "none"
     cache = OnnxCache(cache_dir)
     t0, done = time.perf_counter(), 0
-    for i in tqdm(todo, desc=f"memory {path.stem}", unit="row", disable=not progress, dynamic_ncols=True):
+    for i in tqdm(todo, desc=f"memory {path.stem}", unit="row", disable=bars_off() or not progress, dynamic_ncols=True):
         key, kind = str(df.at[i, "block_key"]), str(df.at[i, "kind"])
         if kind == "network":
             u = arch_units(space, [space.from_str(str(df.at[i, "arch_str"]))])[0]

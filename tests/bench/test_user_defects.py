@@ -110,6 +110,19 @@ def test_the_running_command_is_recorded_portably_and_forgotten(tmp_path):
     assert invocation.command_line("default") == "default"  # library use after the command ended
 
 
+def test_every_progress_bar_obeys_quiet():
+    """Each tqdm bar of the stack takes `disable=bars_off() ...`, so -q hides it."""
+    bad = []
+    for pkg in STACK:
+        for p in sorted((REPO / pkg).rglob("*.py")):
+            for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "tqdm":
+                    disable = next((k.value for k in node.keywords if k.arg == "disable"), None)
+                    if disable is None or "bars_off" not in ast.unparse(disable):
+                        bad.append(f"{p.relative_to(REPO)}:{node.lineno}")
+    assert not bad, "progress bars that -q does not hide: " + ", ".join(bad)
+
+
 @pytest.mark.slow
 def test_a_board_names_every_flag_that_made_it(data_dir, tmp_path):
     r = run("leaderboard", "--track", "nb201", "--methods", "random", "--seeds", "1", "--budget", "3",
