@@ -2,15 +2,27 @@
 
 Every writer of tables, sidecars, reports, figures and checkpoints goes through these: the bytes
 go to a temp file in the same folder, are fsynced, and the temp file is renamed over the target.
+
+A killed writer leaves its temp file (`.<name>.<host>-<pid>-<random>.tmp`, named after its
+writer); the next write of the same target sweeps those of its own pattern whose writer is dead
+(same host) or that are a day old, and nothing else.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import tempfile
+import time
+import zlib
 from pathlib import Path
 from typing import Any
+
+#: a temp file older than this is a killed writer's, whatever its pid says (pids are reused)
+STALE_TEMP_S = 24 * 3600
+_HOST = f"{zlib.crc32(socket.gethostname().encode()):08x}"
 
 _UMASK = os.umask(0o022)  # read once at import (umask is process-wide; threads must not race on it)
 os.umask(_UMASK)
@@ -20,7 +32,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, rename: readers never see half a file."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    sweep_temp_files(p)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{_HOST}-{os.getpid()}-", suffix=".tmp", dir=p.parent)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; tables are for everyone to read
         with os.fdopen(fd, "wb") as f:
@@ -31,6 +44,45 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sweep_temp_files(path: str | os.PathLike) -> list[Path]:
+    """Remove the temp files killed writers of `path` left: only names of the writer's pattern,
+    only when the writer (a pid on this host) is dead or the file is STALE_TEMP_S old."""
+    p = Path(path)
+    pattern = re.compile(rf"^\.{re.escape(p.name)}\.([0-9a-f]{{8}})-(\d+)-[A-Za-z0-9_]+\.tmp$")
+    gone = []
+    try:
+        entries = list(os.scandir(p.parent))
+    except OSError:
+        return gone
+    now = time.time()
+    for e in entries:
+        m = pattern.match(e.name)
+        if not m or not e.is_file(follow_symlinks=False):
+            continue
+        host, pid = m.group(1), int(m.group(2))
+        try:
+            old = now - e.stat(follow_symlinks=False).st_mtime > STALE_TEMP_S
+        except OSError:
+            continue
+        if old or host == _HOST and pid != os.getpid() and not _alive(pid):
+            try:
+                os.unlink(e.path)
+                gone.append(Path(e.path))
+            except OSError:
+                pass
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def file_sha256(path: str | os.PathLike) -> str:

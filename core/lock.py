@@ -14,7 +14,8 @@ process (two parallel profiles of one device would otherwise measure one table t
 The lock file is only ever opened without following links (`O_NOFOLLOW`) and must be a plain
 file with one name that holds a lock record (or nothing): a planted symlink or hard link, or any
 other file under the lock's name, is refused with one line and left as it is. Release removes
-the name only while it still is the file this process locked.
+the name only while it still is the file this process locked, and the folders that taking the
+lock created when they are left empty (a refused run leaves no empty output folder behind).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class NotALockError(OSError):
     """A file under the lock's name that hwnas did not make (a link, a user's file): left alone."""
 
 
-_held: dict[str, list] = {}  # lock path -> [fd, depth, owning thread id] held by this process
+_held: dict[str, list] = {}  # lock path -> [fd, depth, owning thread, folders it created]
 #: a lock record is a short JSON line; a bigger file under the lock's name is not one
 MAX_LOCK_BYTES = 4096
 _guard = threading.Lock()
@@ -140,6 +141,16 @@ def _describe(owner: dict) -> str:
     return f"pid {owner.get('pid', '?')} on {owner.get('host', '?')} (since {when}: {cmd[:120]})"
 
 
+def _missing_folders(folder: Path) -> list[Path]:
+    """`folder` and its ancestors that do not exist yet, deepest first."""
+    out = []
+    p = folder.absolute()
+    while not p.exists() and p != p.parent:
+        out.append(p)
+        p = p.parent
+    return out
+
+
 def _key(lf: Path) -> str:
     """The lock's identity: its real folder and its own name (the name itself is never resolved,
     so a link planted under it cannot make it another file's lock)."""
@@ -159,6 +170,7 @@ def acquire(path: str | os.PathLike, what: str = "output", is_dir: bool | None =
                                   f"(pid {os.getpid()}); give each {what} once")
             _held[key][1] += 1
             return lf
+        created = _missing_folders(lf.parent)
         for _ in range(20):
             try:
                 lf.parent.mkdir(parents=True, exist_ok=True)
@@ -201,7 +213,7 @@ def acquire(path: str | os.PathLike, what: str = "output", is_dir: bool | None =
             os.close(fd)
             raise OSError(f"cannot write to {lf.parent} ({exc.strerror or exc}); choose a writable "
                           f"{what} location") from None
-        _held[key] = [fd, 1, threading.get_ident()]
+        _held[key] = [fd, 1, threading.get_ident(), created]
         return lf
 
 
@@ -224,6 +236,11 @@ def release(path: str | os.PathLike, is_dir: bool | None = None) -> None:
             if os.path.samestat(os.fstat(fd), os.lstat(lf)):
                 lf.unlink()
         os.close(fd)
+        for d in ent[3]:  # deepest first; a folder with anything in it stays
+            try:
+                d.rmdir()
+            except OSError:
+                break
 
 
 @contextlib.contextmanager

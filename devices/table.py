@@ -8,6 +8,7 @@ import of `search`.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from datetime import datetime, timezone
@@ -28,7 +29,12 @@ class TableError(ValueError):
 
 
 def read_table_file(path: str | os.PathLike) -> pd.DataFrame:
-    """Read CSV or Parquet; one clear error for a missing, empty, truncated or unknown file."""
+    """Read CSV or Parquet; one clear error for a missing, empty, truncated or unknown file.
+
+    Every table a command reads comes through here, and CSV is read strictly (`check_csv_rows`):
+    a row with fewer or more fields than the header, or a file that ends inside a row, is an
+    error naming the file and line (pandas would fill a cut row with NaN, or read `4.63185` cut
+    to `4.6` as 4.6)."""
     p = Path(expand(path))
     if not p.exists():
         raise TableError(f"{p}: no such file; check the path (benchmark tables live in $HWNAS_DATA_DIR)")
@@ -37,13 +43,54 @@ def read_table_file(path: str | os.PathLike) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(p)
         if suffix in (".csv", ".txt") or suffix == ".gz" and p.name.lower().endswith(".csv.gz"):
-            return pd.read_csv(p)
+            raw = p.read_bytes()
+            if suffix == ".gz":
+                import gzip
+
+                raw = gzip.decompress(raw)
+            check_csv_rows(p, raw)
+            return pd.read_csv(io.BytesIO(raw))
+    except TableError:
+        raise
     except Exception as exc:  # pyarrow / pandas raise many types for corrupt files
         raise TableError(
             f"{p}: cannot be read as {suffix[1:]} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
             "the file is corrupt or truncated: re-export or re-measure it"
         ) from None
     raise TableError(f"{p}: unknown table format {suffix!r}; use .csv or .parquet")
+
+
+def check_csv_rows(path: str | os.PathLike, raw: bytes) -> None:
+    """TableError naming the file and line when the CSV text `raw` ends inside a row (no final
+    newline) or a row has another number of fields than the header. Blank lines are allowed."""
+    if not raw.strip():
+        return
+    if not raw.endswith(b"\n"):
+        line = raw.count(b"\n") + 1
+        raise TableError(f"{path} line {line}: the file ends inside a row (no final newline), so that row may be "
+                         "cut short; re-export the table (or end the file with a newline if the row is complete)")
+    if b'"' in raw:  # quoted fields may hold commas and newlines: the csv module counts them
+        import csv
+
+        text = raw.decode("utf-8", errors="replace")
+        reader = csv.reader(io.StringIO(text))
+        width = len(next(reader))
+        counts = ((reader.line_num, len(row)) for row in reader if row)
+    else:  # fast path: commas per line, vectorised
+        a = np.frombuffer(raw, dtype=np.uint8)
+        ends = np.flatnonzero(a == 10)
+        commas = np.concatenate([[0], np.cumsum(a == 44)[ends]])
+        per_line = np.diff(commas) + 1
+        starts = np.concatenate([[0], ends[:-1] + 1])
+        blank = np.array([not raw[s:e].strip() for s, e in zip(starts, ends, strict=True)]) if (
+            (ends - starts <= 1).any() or b" \n" in raw or b"\t" in raw) else np.zeros(len(ends), bool)
+        width = int(per_line[0])
+        bad = np.flatnonzero((per_line != width) & ~blank)
+        counts = [(int(i) + 1, int(per_line[i])) for i in bad[:1]]
+    for line, n in counts:
+        if n != width:
+            raise TableError(f"{path} line {line}: {n} field(s) where the header has {width}; the row is cut short "
+                             "or damaged: re-export the table")
 
 
 #: unit suffix -> (quantity, factor to the canonical unit of that quantity: ms, mJ, bytes)
@@ -195,19 +242,22 @@ def import_arch_table(
         else:
             seen[a] = i
 
+    def arch(i: int) -> str:
+        return f"(arch {str(arch_strs[i] if arch_strs[i] is not None else df[key].iat[i])[:160]})"
+
     for col in metrics:
         values = pd.to_numeric(df[col], errors="coerce")
         bad_type = values.isna() & df[col].notna()
         for i in np.flatnonzero(bad_type.to_numpy())[:3]:
-            problems.append(f"row {i + 1}: column {col!r} value {df[col].iat[i]!r} is not a number")
+            problems.append(f"row {i + 1}: column {col!r} value {df[col].iat[i]!r} is not a number {arch(i)}")
         for i in np.flatnonzero(np.isinf(values.to_numpy(dtype="float64", na_value=np.nan)))[:3]:
-            problems.append(f"row {i + 1}: column {col!r} is infinite ({values.iat[i]}); give a finite number")
+            problems.append(f"row {i + 1}: column {col!r} is infinite ({values.iat[i]}) {arch(i)}; give a finite number")
         if not allow_nan:
             for i in np.flatnonzero((df[col].isna()).to_numpy())[:3]:
-                problems.append(f"row {i + 1}: column {col!r} is empty (NaN)")
+                problems.append(f"row {i + 1}: column {col!r} is empty (NaN) {arch(i)}; give a number or drop the row")
         if not allow_negative:
             for i in np.flatnonzero((values < 0).to_numpy())[:3]:
-                problems.append(f"row {i + 1}: column {col!r} is negative ({values.iat[i]})")
+                problems.append(f"row {i + 1}: column {col!r} is negative ({values.iat[i]}) {arch(i)}")
         out[col] = values.astype("float64").to_numpy()
 
     if problems:

@@ -51,7 +51,7 @@ class TableDevice(Device):
 
     def lookup_archs(self, space, archs) -> list[float]:
         """Values by architecture, through devices/table.py's validating import."""
-        t = import_arch_table(self.path, space, [self.column], allow_nan=True).set_index("arch_str")[self.column]
+        t = import_arch_table(self.path, space, [self.column]).set_index("arch_str")[self.column]
         out = []
         for a in archs:
             s = space.to_str(a)

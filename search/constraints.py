@@ -99,7 +99,7 @@ class ArchTableCost(CostModel):
     def __init__(self, space, path: Path, column: str, factor: float):
         from hwnas.devices.table import import_arch_table
 
-        t = import_arch_table(path, space, [column], allow_nan=True)
+        t = import_arch_table(path, space, [column])  # a NaN cost is refused, never read as infeasible
         self._values = dict(zip(t["arch_str"], t[column].to_numpy(np.float64) * factor, strict=True))
         self.space, self.description = space, f"{path.name}:{column} (arch table, measured per arch)"
         self.sources = (Path(path),)

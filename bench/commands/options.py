@@ -92,8 +92,23 @@ def executor(default: str = "serial", choices=EXECUTORS,
     return click.option("--executor", type=typ, default=default, show_default=True, help=help)
 
 
-def workers(help: str | None = "Workers for process/ray (default: all cores)."):
-    return click.option("--workers", default=None, type=int, help=help)
+def check_workers(ctx, param, value: str | None) -> int | None:
+    """A count >= 1, or `auto` (None: the executor uses all cores); anything else is one line
+    naming the option (0 used to mean all cores silently)."""
+    if value is None or value.strip().lower() == "auto":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = None
+    if n is None or n < 1:
+        raise ValueError(f"--workers {value}: give a number of workers >= 1, or auto for all cores")
+    return n
+
+
+def workers(help: str | None = "Workers for process/ray: a number >= 1, or auto (all cores; the default)."):
+    return click.option("--workers", default=None, callback=check_workers, metavar="N|auto",
+                        help=help or "Worker processes: a number >= 1, or auto (all cores; the default).")
 
 
 def resume(help: str = "Continue an existing (or killed) run."):

@@ -26,7 +26,8 @@ def standalone() -> None:
               help="Train these archs too (one string per line, or a table with arch_str).")
 @click.option("--limit", default=None, type=int, help="Stop after N runs (a rerun continues).")
 @options.executor(default="process")
-@click.option("--workers", default=2, show_default=True, type=int, help="Runs at a time (one thread each).")
+@click.option("--workers", default="2", show_default=True, callback=options.check_workers, metavar="N|auto",
+              help="Runs at a time (one thread each): a number >= 1, or auto (all cores).")
 def standalone_train(space, table, out, n, seed, archs_file, limit, executor, workers) -> None:
     """Train the reference set with every protocol seed (resumable; rows land as they finish)."""
     from hwnas.bench.pipelines.standalone import train_reference
@@ -46,7 +47,7 @@ def standalone_train(space, table, out, n, seed, archs_file, limit, executor, wo
               help="Checkpoint from `hwnas supernet train`.")
 @options.out_file(help=OUT_HELP)
 @click.option("--calib-images", default=512, show_default=True, type=int)
-@click.option("--workers", default=None, type=int)
+@options.workers(help=None)
 def standalone_supernet(space, checkpoint, out, calib_images, workers) -> None:
     """Fill `supernet_val_acc`: the supernet's estimate of every reference arch (whole val split)."""
     from hwnas.bench.pipelines.standalone import add_supernet_estimates

@@ -72,7 +72,7 @@ def supernet_train(space, data, epochs, out, resume, force, seed, batch_size, lr
 @options.seed(help="Seeds the archs, splits and calibration images.")
 @click.option("--calib-images", default=512, show_default=True, type=int, help="Training images for BN recalibration per subnet.")
 @click.option("--val-images", default=None, type=int, help="Validation images per subnet (default: whole val split).")
-@options.workers(help="Worker processes (default: all cores).")
+@options.workers(help="Worker processes: a number >= 1, or auto (all cores; the default).")
 @options.executor("process", choices=None, help="serial | process (a Ray backend can be registered).")
 @click.option("--summary", "summary_path", default=None, type=click.Path(dir_okay=False), help="Also write a Markdown summary (std, best).")
 @options.fresh(help="Start over when --out was made from another checkpoint, seed or settings (the old file is kept as *.replaced-*).")

@@ -108,12 +108,13 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
         raise ValueError("give at least one --constraint, e.g. 'latency_ms<=25@cpu-t1'")
     if seeds < 1 or not budgets or min(budgets) < 1:
         raise ValueError(f"--seeds and every --budget must be >= 1 (got seeds={seeds}, budgets={list(budgets)})")
+    for m in methods:  # unknown or bad parameters fail before any table is read or run made
+        create_method(m, **params.get(m, {}))
     problem = (space_name, accuracy, tuple(constraints), data, str(tables_dir), truth,
                None if estimate_store is None else str(estimate_store), None if pool is None else str(pool))
     space, acc, bound, truth_src = _load_problem(*problem)
     budgets = clamp_budgets(space, budgets)
     for m in methods:
-        create_method(m, **params.get(m, {}))  # unknown names and parameters fail before any run
         if not method_supports(m, space):
             raise ValueError(f"method {m!r} does not support space {space.name!r}; it runs on "
                              f"{', '.join(method_meta(m).get('supports', ('any',)))}")

@@ -75,14 +75,14 @@ class RowStore:
         """Fail before measuring anything when the output folder cannot be written, or when
         another process is writing this table (its lock is taken here, released by finalize)."""
         d = self.path.parent
+        self.lock()  # creates the folder (and removes it again, if left empty, when released)
         try:
-            d.mkdir(parents=True, exist_ok=True)
             # a unique probe: parallel devices check the same folder from threads of one process
             with tempfile.NamedTemporaryFile(dir=d, prefix=".probe-"):
                 pass
         except OSError as exc:
+            self.unlock()
             raise OSError(f"cannot write to {d} ({exc.strerror or exc}); choose a writable --out-dir") from None
-        self.lock()
 
     def lock(self) -> None:
         if not getattr(self, "_locked", False):

@@ -360,7 +360,8 @@ def create_method(name: str, **params) -> Searcher:
     _import_all()
     if name not in _METHODS:
         raise LookupError(f"unknown method {name!r}; known: {', '.join(sorted(_METHODS))}")
-    return _METHODS[name](**params)
+    cls = _METHODS[name]
+    return cls(**cls.check_params(params, owner=name))  # a bad value: one line naming METHOD.PARAM
 
 
 def _import_all() -> None:

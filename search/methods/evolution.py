@@ -22,6 +22,8 @@ from .base import (
 
 @register_method("evolution", supports=("any",), kind="query")
 class RegularizedEvolution(Searcher):
+    param_ranges = {"population": (1, None), "sample": (1, None), "mutation_p": (0, 1), "max_redraws": (0, None)}
+
     def __init__(self, population: int = 20, sample: int = 5, mutation_p: float = 0.1, max_redraws: int = 100):
         self.population, self.sample, self.mutation_p, self.max_redraws = population, sample, mutation_p, max_redraws
 

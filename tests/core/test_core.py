@@ -77,6 +77,48 @@ def test_atomic_writes_leave_no_temp_and_readable_files(tmp_path):
     assert sorted(f.name for f in p.parent.iterdir()) == ["a.json"]
 
 
+_WRITER = ("import os, sys, time; sys.path.insert(0, {repo!r}); from hwnas.core import io\n"
+           "def stuck(fd): print('writing', flush=True); time.sleep(120)\n"
+           "os.fsync = stuck\n"
+           "io.atomic_write_bytes({path!r}, b'new')\n")
+
+
+def test_a_killed_writers_temp_file_is_swept_by_the_next_write_and_nothing_else(tmp_path):
+    """Issue 25: kill -9 during a write leaves a temp file; the next write of that target removes
+    it (its writer is dead), but not a live writer's temp file nor a user's file of a similar name."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    target = tmp_path / "runs.csv"
+    target.write_text("old\n")
+
+    def writer():
+        p = subprocess.Popen([sys.executable, "-c", _WRITER.format(repo=str(REPO), path=str(target))],
+                             stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "writing"
+        return p
+
+    dead, live = writer(), writer()
+    try:
+        dead.send_signal(signal.SIGKILL)
+        dead.wait()
+        temps = {f.name for f in tmp_path.iterdir() if f.name.endswith(".tmp")}
+        assert len(temps) == 2 and any(f"-{dead.pid}-" in t for t in temps)
+        (tmp_path / ".runs.csv.notes").write_text("mine\n")
+        (tmp_path / ".runs.csv.x.tmp").write_text("mine too\n")
+        io.atomic_write_text(target, "new\n")
+        left = {f.name for f in tmp_path.iterdir()}
+        assert not any(f"-{dead.pid}-" in t for t in left)  # the killed writer's temp: swept
+        assert any(f"-{live.pid}-" in t for t in left)  # a writer still running: kept
+        assert {".runs.csv.notes", ".runs.csv.x.tmp", "runs.csv"} <= left and target.read_text() == "new\n"
+    finally:
+        live.kill()
+        live.wait()
+
+
 def test_a_failed_write_keeps_the_old_file(tmp_path):
     p = tmp_path / "a.txt"
     p.write_text("old")
