@@ -76,8 +76,9 @@ def supernet_train(space, data, epochs, out, resume, force, seed, batch_size, lr
 @options.executor("process", choices=None, help="serial | process (a Ray backend can be registered).")
 @click.option("--summary", "summary_path", default=None, type=click.Path(dir_okay=False), help="Also write a Markdown summary (std, best).")
 @options.fresh(help="Start over when --out was made from another checkpoint, seed or settings (the old file is kept as *.replaced-*).")
+@options.adopt(help="Take rows in --out that have no provenance file as made from this checkpoint, seed and settings.")
 def sample(space, checkpoint, n, out, archs_file, data, seed, calib_images, val_images, workers,
-           executor, summary_path, fresh) -> None:
+           executor, summary_path, fresh, adopt) -> None:
     """Evaluate sampled subnets of a trained supernet (resumable)."""
     import time
     from pathlib import Path
@@ -91,6 +92,8 @@ def sample(space, checkpoint, n, out, archs_file, data, seed, calib_images, val_
 
     if n < 1 and not archs_file:
         raise ValueError(f"--n must be >= 1, got {n}")
+    if fresh and adopt:
+        raise ValueError("--fresh and --adopt contradict each other (start over, or keep the rows); pass one")
     sp = create_space(space)
     t0 = time.perf_counter()
     with output_lock(out, "--out", is_dir=False):  # one writer; also proves the folder writable now
@@ -106,7 +109,11 @@ def sample(space, checkpoint, n, out, archs_file, data, seed, calib_images, val_
             for p in (out, side):
                 backup(p)
         if Path(out).exists() and not Path(side).exists():
-            check_provenance(side, facts, resume=False)  # an output from before provenance: adopt it
+            if not adopt:
+                raise ValueError(f"{out} holds results but no {Path(side).name}, so what they were made from cannot "
+                                 "be checked; pass --fresh to start over (the old file is kept as *.replaced-*) or "
+                                 "--adopt to take them as made from this checkpoint, seed and settings")
+            check_provenance(side, facts, resume=False)
         check_provenance(side, facts, resume=True, name=out)
         df = sample_subnets(sp, checkpoint, out, n=n, seed=seed, data=data, archs_file=archs_file,
                             calib_images=calib_images, val_images=val_images, workers=workers,

@@ -77,3 +77,18 @@ def test_sample_resumes_only_from_the_same_checkpoint_and_seed(ckpts, tmp_path):
     r = run(*SAMPLE, "--supernet", ckpts[1], "--out", out, "--fresh")
     assert r.exit_code == 0, r.output
     assert len(list(tmp_path.glob("s.replaced-*.parquet"))) == 1
+
+
+def test_sample_rows_without_their_provenance_are_refused_unless_fresh_or_adopt(ckpts, tmp_path):
+    """Issue 25: a deleted sidecar no longer means the rows are adopted silently."""
+    out = tmp_path / "s.parquet"
+    assert run(*SAMPLE, "--supernet", ckpts[0], "--out", out).exit_code == 0
+    side = tmp_path / "s.parquet.provenance.json"
+    side.unlink()
+    before = out.read_bytes()
+    r = run(*SAMPLE, "--supernet", ckpts[1], "--out", out)
+    lines = r.output.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1 and "--fresh" in lines[0] and "--adopt" in lines[0], r.output
+    assert out.read_bytes() == before and not side.exists()
+    r = run(*SAMPLE, "--supernet", ckpts[0], "--out", out, "--adopt")
+    assert r.exit_code == 0 and side.exists(), r.output
