@@ -1,7 +1,7 @@
 """One name -> factory registry with per-entry metadata (timm style), shared by every layer.
 
 Each layer keeps thin `register_*` / `list_*` / `create_*` functions over its own `Registry`;
-metadata (the spaces a method supports, the targets a predictor fits, a device's kind) is read
+metadata (the capabilities a method needs, the targets a predictor fits, a device's kind) is read
 from the registry, so contract tests and leaderboards never build an object to learn it.
 
 Other packages add entries through entry points (`GROUPS`: `hwnas.spaces`, `hwnas.methods`,
@@ -102,7 +102,7 @@ class Registry(dict):
         """Sorted names matching the glob `pattern` whose metadata matches `where`.
 
         A metadata value that is a collection matches when it contains the asked value
-        (`names(supports="nb201")` for a method registered with `supports=("nb201", ...)`).
+        (`names(targets="cost")` for a predictor registered with `targets=("accuracy", "cost")`).
         """
         out = []
         for n in self:
