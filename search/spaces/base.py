@@ -76,6 +76,11 @@ class SearchSpace(abc.ABC):
     def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
         """Uniform crossover of two parents, result valid."""
 
+    def sample_draws(self, k: int, rng: np.random.Generator) -> list[Arch]:
+        """k independent draws, exactly what k calls of `sample` return and leave in `rng` (a
+        space may override it to draw them at once; the feasible sampler draws in batches)."""
+        return [self.sample(rng) for _ in range(k)]
+
     def sample_many(self, n: int, rng: np.random.Generator, unique: bool = True) -> list[Arch]:
         """n samples; distinct ones when `unique` and the space is large enough."""
         out: list[Arch] = []

@@ -24,8 +24,17 @@ EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), arch-str
 N_EDGES = len(EDGES)
 N_OPS = len(OPS)
 SIZE = N_OPS**N_EDGES
+_ARCH_STR: dict[tuple[int, ...], str] = {}  # valid cell -> its string (bounded by SIZE)
+_STR_ARCH: dict[str, tuple[int, ...]] = {}  # string read -> its cell (searches read their history back)
 _OP_INDEX = {op: i for i, op in enumerate(OPS)}
 _EDGE_RE = re.compile(r"^([a-z0-9_]+)~(\d)$")
+
+
+@lru_cache(maxsize=1)
+def _all_cells() -> tuple[tuple[int, ...], ...]:
+    """Every cell in official `arch_idx` order (built once: searches and optima walk them often)."""
+    o2g = _official_order()[0]
+    return tuple(_from_gen_index(int(o2g[i])) for i in range(SIZE))
 
 
 @lru_cache(maxsize=1)
@@ -82,13 +91,27 @@ class NB201Space(SearchSpace, Enumerable, CellGraph, EncodedByFamily):
         return tuple(int(o) for o in arch)
 
     def to_str(self, arch) -> str:
+        if type(arch) is tuple and all(type(o) is int for o in arch):
+            s = _ARCH_STR.get(arch)  # a search keys every arch it draws: 15,625 strings at most
+            if s is not None:
+                return s
         a = self.validate(arch)
         names = [f"{OPS[a[e]]}~{EDGES[e][1]}" for e in range(N_EDGES)]
-        return "|" + "|+|".join(["|".join(names[0:1]), "|".join(names[1:3]), "|".join(names[3:6])]) + "|"
+        s = "|" + "|+|".join(["|".join(names[0:1]), "|".join(names[1:3]), "|".join(names[3:6])]) + "|"
+        _ARCH_STR[a] = s
+        return s
 
     def from_str(self, s: str) -> tuple[int, ...]:
         if not isinstance(s, str):
             raise ArchError(f"nb201 arch string must be a str, got {type(s).__name__}")
+        arch = _STR_ARCH.get(s)
+        if arch is None:
+            arch = self._parse(s)
+            if len(_STR_ARCH) < 2 * SIZE:  # bounded: past it, odd spellings are parsed each time
+                _STR_ARCH[s] = arch
+        return arch
+
+    def _parse(self, s: str) -> tuple[int, ...]:
         nodes = s.strip().split("+")
         if len(nodes) != 3:
             raise ArchError(
@@ -121,9 +144,7 @@ class NB201Space(SearchSpace, Enumerable, CellGraph, EncodedByFamily):
 
     def iter_all(self) -> Iterator[tuple[int, ...]]:
         """All cells in official `arch_idx` order."""
-        o2g = _official_order()[0]
-        for i in range(SIZE):
-            yield _from_gen_index(int(o2g[i]))
+        return iter(_all_cells())
 
     # ---- structure ------------------------------------------------------------------
     def swap_twins(self) -> list[tuple[int, int]]:
@@ -191,6 +212,11 @@ class NB201Space(SearchSpace, Enumerable, CellGraph, EncodedByFamily):
     # ---- sampling ------------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> tuple[int, ...]:
         return tuple(int(x) for x in rng.integers(0, N_OPS, size=N_EDGES))
+
+    def sample_draws(self, k: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
+        # one call draws the same bounded integers, in the same order, as k calls of `sample`
+        # (numpy's Generator takes each from the bit generator in turn; a test checks it)
+        return list(map(tuple, rng.integers(0, N_OPS, size=(k, N_EDGES)).tolist()))
 
     def mutate(self, arch, rng: np.random.Generator, p: float = 1 / 6) -> tuple[int, ...]:
         a = list(self.validate(arch))
