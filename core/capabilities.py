@@ -40,10 +40,18 @@ def is_enumerable(space) -> bool:
 class Chain(abc.ABC):
     """A chain of stages (depth per stage, a choice per block): BINAS's a[s,b,c] / beta[s,d].
 
-    Implementations have `stages`, each with `choices` (names), `depths` (a range) and `width`.
+    Implementations have `stages`, each with `choices` (names), `depths` (a range, from
+    `min_depth` to `max_depth`) and `width`; an arch is a tuple per stage of choice indices, one
+    per present block. The one-shot models are built from `block_spec` and the space's
+    `build_block` / `fixed_blocks` (stem and head).
     """
 
     stages: tuple = ()
+
+    @abc.abstractmethod
+    def block_spec(self, stage: int, first: bool, choice: int):
+        """The `BlockSpec` (table key, input shape, build parameters) of choice `choice` at a block
+        of stage `stage`, the stage's first block or a later one."""
 
     @abc.abstractmethod
     def smallest(self, cost=None):
