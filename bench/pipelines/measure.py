@@ -166,7 +166,7 @@ def append_row(path: str | os.PathLike, row: dict) -> Path:
         from hwnas.devices.table import read_table_file
 
         df = pd.concat([read_table_file(p), df], ignore_index=True)
-    for c in df.select_dtypes(include="object").columns:  # numbers and empties stay numeric
+    for c in [c for c in df.columns if pd.api.types.is_object_dtype(df[c])]:  # numbers and empties stay numeric
         try:
             df[c] = pd.to_numeric(df[c])
         except (ValueError, TypeError):
