@@ -10,7 +10,7 @@ HWNAS ?= $(PYTHON) -m hwnas.bench.cli
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 export HWNAS_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: setup setup-gpu gpu-check demo profile validate-lut supernet sample standalone device-bench predictors search leaderboard leaderboard-chain test test-slow bench lint help
+.PHONY: setup setup-gpu gpu-check demo profile validate-lut supernet sample standalone device-bench predictors search leaderboard leaderboard-chain test test-slow bench lint help house
 
 help:
 	@echo "make setup | setup-gpu | gpu-check | demo | test | profile DEVICE=cpu SPACE=mbv3-fmnist | validate-lut | supernet | sample | device-bench | predictors | search | leaderboard | bench | lint"
@@ -196,3 +196,13 @@ bench: setup
 lint: setup
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/test_layers.py
+
+# The drawing of the house (packages as rooms, imports as arrows, read from the code) in
+# docs/house.md, beside the tree before the house step (HOUSE_BEFORE, a git revision).
+HOUSE_BEFORE ?= d3b8a45
+house:
+	@{ echo "# The house, drawn from the code"; echo; \
+	  echo "Rooms are the stack's packages and sub-packages (lines of code); an arrow counts the import"; \
+	  echo "statements from one room to another. Made by \`make house\` (tools/draw_house.py); the first"; \
+	  echo "drawing is the tree at $(HOUSE_BEFORE), before the house's second step."; echo; \
+	  $(PYTHON) tools/draw_house.py --before $(HOUSE_BEFORE); } > docs/house.md.tmp && mv docs/house.md.tmp docs/house.md
