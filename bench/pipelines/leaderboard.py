@@ -1,11 +1,13 @@
 """`hwnas leaderboard`: every method under the same measured constraints and query budget.
 
-Tracks:
-- `nb201`: accuracy = NB201 CIFAR-10 200-epoch table, constraints = HELP latency of one phone,
-  one CPU and one GPU, each bound at a quantile of that device's latency over all 15,625 cells;
-  the exact constrained optimum is known, so every run has a regret.
-- `nb201-ws`: the same constraints, queries read a real one-shot supernet's estimates, regret by
-  the truth.
+Tracks (the field's protocol, NAS-Bench-201 / NASLib: search on validation, score on test):
+- `nb201`: queries read the NB201 cifar10-valid validation accuracy (cells trained 200 epochs on
+  25k images, `nb201-cifar10valid-200ep`); every pick is scored by the CIFAR-10 200-epoch test
+  accuracy (the truth), regret against the exact constrained optimum of that truth. Constraints =
+  HELP latency of one phone, one CPU and one GPU, each bound at a quantile of that device's
+  latency over all 15,625 cells.
+- `nb201-ws`: the same constraints and truth; queries read a real one-shot supernet's estimates.
+Both count one query per functional class (the protocol's deduplication, `AccuracySource`).
 The chain track (`mbv3-fmnist`: picks re-measured and trained stand-alone) is
 bench/pipelines/chain_board.py.
 Writes `OUT/<track>.md` (mean +- std per method), `OUT/<track>.csv` (one row per run),
@@ -32,6 +34,7 @@ NB201_QUANTILES = (0.25, 0.5, 0.75)
 #: query-based methods go on the NB201 boards; one-shot methods are kept off (see `_OFF_BOARD`)
 NB201_TRACKS = ("nb201", "nb201-ws")
 _ACC_200EP = ("nb201-acc-200ep/nb201_cifar10_200ep.csv", "cifar10_test_acc")
+_VALID = ("nb201-cifar10valid-200ep/nb201_cifar10valid_200ep.csv", "cifar10_valid_acc")
 _SUPERNET = ("nb201-supernet-estimates/nb201_cifar10_oneshot_supernet.csv", "oneshot_supernet_acc")
 _LATENCY = "help-latency/help_nasbench201_latency_ms.csv"
 _OFF_BOARD = ("One-shot methods (mgas, bayesnas) are not on this board: here they would be searched on "
@@ -42,14 +45,14 @@ _OFF_BOARD = ("One-shot methods (mgas, bayesnas) are not on this board: here the
 
 def nb201_track(data_dir: Path, quantiles=NB201_QUANTILES, track: str = "nb201"
                 ) -> tuple[str, str | None, list[str], dict[str, tuple[str, float]]]:
-    """(accuracy spec, truth spec or None, constraints, constraint -> (device, quantile)).
+    """(accuracy spec, truth spec, constraints, constraint -> (device, quantile)).
 
-    `nb201`: queries read the 200-epoch CIFAR-10 table, the truth. `nb201-ws`: queries read the
-    one-shot supernet's estimates of every cell; picks are scored by the 200-epoch table."""
+    `nb201`: queries read the cifar10-valid validation accuracy; `nb201-ws`: the one-shot
+    supernet's estimates of every cell. Both score picks by the 200-epoch CIFAR-10 test table."""
     acc = data_dir / _ACC_200EP[0]
     lat = data_dir / _LATENCY
-    sup = data_dir / _SUPERNET[0]
-    for f in (acc, lat) + ((sup,) if track == "nb201-ws" else ()):
+    src = data_dir / (_SUPERNET[0] if track == "nb201-ws" else _VALID[0])
+    for f in (acc, lat, src):
         if not f.exists():
             raise FileNotFoundError(f"{f}: benchmark table missing; set HWNAS_DATA_DIR to the shared data folder")
     from hwnas.search.spaces import create_space
@@ -64,10 +67,13 @@ def nb201_track(data_dir: Path, quantiles=NB201_QUANTILES, track: str = "nb201"
             c = f"latency_ms<={b:.4g}@table:{lat_s}:{dev}"
             cons.append(c)
             where[c] = (dev, float(q))
-    truth = f"table:{acc_s}:{_ACC_200EP[1]}"
-    if track == "nb201-ws":
-        return f"table:{paths.portable(sup)}:{_SUPERNET[1]}", truth, cons, where
-    return truth, None, cons, where
+    return _source_spec(data_dir, track), f"table:{acc_s}:{_ACC_200EP[1]}", cons, where
+
+
+def _source_spec(data_dir: Path, track: str) -> str:
+    """What a track's queries read (table:PATH:COLUMN)."""
+    f, col = _SUPERNET if track == "nb201-ws" else _VALID
+    return f"table:{paths.portable(data_dir / f)}:{col}"
 
 
 def run(track: str, out: str | os.PathLike = paths.LEADERBOARDS_DIR, methods: list[str] | None = None,
@@ -96,6 +102,11 @@ def run(track: str, out: str | os.PathLike = paths.LEADERBOARDS_DIR, methods: li
                         data, tables_dir)
 
 
+def _argmax_name(accuracy: str) -> str:
+    """The reference row's name: the source's own feasible argmax (supernet or validation)."""
+    return "supernet-argmax" if "supernet" in accuracy else "valid-argmax"
+
+
 def _source_argmax(space_name, accuracy, truth, constraints, where, data, tables_dir) -> pd.DataFrame:
     """The reference row: the accuracy source's own feasible argmax (zero queries), scored by the
     truth. NB201 tables hold every cell once, so this is plain table arithmetic (first maximum in
@@ -117,7 +128,7 @@ def _source_argmax(space_name, accuracy, truth, constraints, where, data, tables
         ok = lat <= bound
         i = int(np.argmax(np.where(ok, src, -np.inf)))
         opt = float(np.max(tru[ok]))
-        rows.append({"method": "supernet-argmax", "constraint": c, "budget": 0, "seed": 0, "space": space_name,
+        rows.append({"method": _argmax_name(accuracy), "constraint": c, "budget": 0, "seed": 0, "space": space_name,
                      "arch_str": strs[i], "accuracy": float(src[i]), "true_accuracy": float(tru[i]), "feasible": True,
                      "queries": 0, "optimum_accuracy": opt, "regret": opt - float(tru[i]),
                      "n_feasible": int(ok.sum()), "device": where[c][0], "quantile": where[c][1],
@@ -148,11 +159,9 @@ def report(track: str, out: str | os.PathLike = paths.LEADERBOARDS_DIR, seeds: i
     except FileNotFoundError:
         pass
     constraints = sorted(where, key=lambda c: (NB201_DEVICES.index(where[c][0]), where[c][1]))
-    acc_s = paths.portable(data_dir / _ACC_200EP[0])
-    truth = f"table:{acc_s}:{_ACC_200EP[1]}"
-    accuracy = f"table:{paths.portable(data_dir / _SUPERNET[0])}:{_SUPERNET[1]}" if track == "nb201-ws" else truth
+    truth = f"table:{paths.portable(data_dir / _ACC_200EP[0])}:{_ACC_200EP[1]}"
     methods = [m for m in runs.method.unique()]
-    return _write_board(track, out, runs, constraints, where, accuracy, truth if track == "nb201-ws" else None,
+    return _write_board(track, out, runs, constraints, where, _source_spec(data_dir, track), truth,
                         methods, seeds, budgets, NB201_QUANTILES, "nb201", "fashion-mnist", paths.TABLES_DIR)
 
 

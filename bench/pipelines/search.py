@@ -1,7 +1,8 @@
 """`hwnas search`: run methods x constraints x seeds under a query budget, resumably.
 
-Each finished run is one row of `OUT/runs.csv` (written atomically after every run, so a killed
-job loses at most the run in flight and `--resume` picks up the rest) and its best-so-far curve
+Each finished run is one row of `OUT/runs.csv` (written atomically at most every `FLUSH_S`
+seconds and when the search stops, so a killed job loses at most the runs of those seconds and
+`--resume` picks up the rest) and its best-so-far curve
 goes to `OUT/trajectories.parquet` (a row per query: Parquet keeps it small). Where the space is finite and the accuracy source is a table, the
 exact constrained optimum is computed once per constraint and every row gets its regret.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +24,9 @@ from hwnas.core.log import bars_off
 from hwnas.core.paths import TABLES_DIR, portable_spec
 
 RUN_KEY = ["method", "constraint", "budget", "seed"]
+#: finished runs are written at most this often (seconds; 0: after every run): a kill loses at
+#: most the runs of the last FLUSH_S seconds, which a resume runs again
+FLUSH_S = 10.0
 
 
 def accuracy_source(space, spec: str, data: str = "fashion-mnist", estimate_store: str | os.PathLike | None = None,
@@ -88,6 +93,7 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     them over workers that each load the problem once; rows are still written in job order.
     """
     from hwnas.search.methods import create_method, list_methods, method_meta, method_supports
+    from hwnas.search.methods.base import protocol_version
     from hwnas.search.optimum import exact_optimum
     from hwnas.search.supernet.executor import create_executor
     from tqdm import tqdm
@@ -127,7 +133,7 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
              **_cost_digests(bound)}
     rows, traj = resume_runs(out, RUN_KEY, resume, facts, adopt=adopt)
     versions = {m: method_version(m, space) for m in methods}
-    rows, traj = _drop_superseded(out, rows, traj, versions)
+    rows, traj = _drop_superseded(out, rows, traj, versions, protocol_version(space))
     done = {tuple(r[k] for k in RUN_KEY) for r in rows}
 
     optimum: dict[str, object] = {}
@@ -145,18 +151,37 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
         _WORKER["problem"] = (space, acc, bound, truth_src)
     else:
         ex.start(_init_worker, problem)
-    with ex:
-        for row, curve in ex.map(_run_one, jobs):
-            opt = optimum.get(row["constraint"])
-            if opt is not None:
-                row.update(optimum_accuracy=opt.accuracy, regret=opt.accuracy - row["true_accuracy"],
-                           n_feasible=opt.n_feasible)
-            rows.append(row)
-            traj += curve
-            _write(traj_path, traj)  # the curve first: a kill between the two never leaves a run without it
-            _write(runs_csv, rows)
-            bar.set_postfix_str(f"{row['method']} budget={row['budget']} seed={row['seed']}")
-            bar.update()
+    curves = [pd.DataFrame(traj)]  # one frame per flush: rewriting a board's million curve rows from
+    new: list[dict] = []  # dicts after every run cost seconds per run (quadratic in the runs)
+    last = time.monotonic()
+
+    def flush():
+        nonlocal last
+        if new:
+            curves[:] = [pd.concat([*curves, pd.DataFrame(new)], ignore_index=True)]
+            new.clear()
+        _write(traj_path, curves[0])  # the curves first: a kill between the two never leaves a run without one
+        _write(runs_csv, rows)
+        last = time.monotonic()
+
+    try:
+        with ex:
+            for row, curve in ex.map(_run_one, jobs):
+                opt = optimum.get(row["constraint"])
+                if opt is not None:
+                    row.update(optimum_accuracy=opt.accuracy, regret=opt.accuracy - row["true_accuracy"],
+                               n_feasible=opt.n_feasible)
+                    if row.get("model_arch_str"):
+                        row["model_regret"] = opt.accuracy - row["model_true_accuracy"]
+                rows.append(row)
+                new.extend(curve)
+                if time.monotonic() - last >= FLUSH_S:
+                    flush()
+                bar.set_postfix_str(f"{row['method']} budget={row['budget']} seed={row['seed']}")
+                bar.update()
+    finally:
+        if new:  # also when stopped (Ctrl-C, an error): what finished is kept
+            flush()
     bar.close()
     return pd.DataFrame(rows)
 
@@ -178,16 +203,18 @@ def method_version(name: str, space=None) -> int:
     return int(next((n for k, n in v.items() if supports_space((k,), space)), 1))
 
 
-def _drop_superseded(out: Path, rows: list[dict], traj: list[dict], versions: dict[str, int]):
+def _drop_superseded(out: Path, rows: list[dict], traj: list[dict], versions: dict[str, int], protocol: int = 1):
     """Rows (and curves) of a method made by another version of its code than the current one
-    (no `method_version`: version 1) are moved to OUT/superseded-runs.csv and run again."""
+    (no `method_version`: version 1), or under another query protocol (`protocol_version`; no
+    `protocol`: 1), are moved to OUT/superseded-runs.csv and run again."""
     import logging
 
-    def ver(r):
-        v = r.get("method_version")
+    def ver(r, col="method_version"):
+        v = r.get(col)
         return 1 if v is None or (isinstance(v, float) and np.isnan(v)) else int(v)
 
-    old = [r for r in rows if r["method"] in versions and ver(r) != versions[r["method"]]]
+    old = [r for r in rows if r["method"] in versions
+           and (ver(r) != versions[r["method"]] or ver(r, "protocol") != protocol)]
     if not old:
         return rows, traj
     gone = {tuple(r[k] for k in RUN_KEY) for r in old}
@@ -196,9 +223,11 @@ def _drop_superseded(out: Path, rows: list[dict], traj: list[dict], versions: di
     _write(prev, kept_before + old)
     for m in sorted({r["method"] for r in old}):
         n = sum(r["method"] == m for r in old)
-        logging.getLogger("hwnas").warning("%s: %d run(s) of %s were made by version %s of the method (now %d); "
-                                           "moved to %s, they run again", out, n, m,
-                                           sorted({ver(r) for r in old if r["method"] == m}), versions[m], prev.name)
+        logging.getLogger("hwnas").warning("%s: %d run(s) of %s were made by version %s of the method (now %d) "
+                                           "under query protocol %s (now %d); moved to %s, they run again", out, n, m,
+                                           sorted({ver(r) for r in old if r["method"] == m}), versions[m],
+                                           sorted({ver(r, "protocol") for r in old if r["method"] == m}), protocol,
+                                           prev.name)
     rows = [r for r in rows if tuple(r[k] for k in RUN_KEY) not in gone]
     traj = [t for t in traj if tuple(t[k] for k in RUN_KEY) not in gone]
     _write(out / "runs.csv", rows)
@@ -256,6 +285,7 @@ def _init_worker(space_name, accuracy, constraints, data, tables_dir, truth=None
 
 def _run_one(job) -> tuple[dict, list[dict]]:
     from hwnas.search.methods import create_method
+    from hwnas.search.methods.base import protocol_version
     from hwnas.search.methods.oneshot import cpu_seconds
 
     m, c, b, s, kw = job
@@ -272,8 +302,13 @@ def _run_one(job) -> tuple[dict, list[dict]]:
            "cost": next(iter(r.costs.values())), "bound": bound[c].constraint.bound,
            "cost_metric": bound[c].constraint.metric, "feasible": r.feasible, "queries": r.queries,
            "wall_seconds": round(r.wall_seconds, 3), "search_cpu_s": round(cpu, 2), "notes": r.notes,
-           "method_version": method_version(m, space),
+           "method_version": method_version(m, space), "protocol": protocol_version(space),
            **{k: getattr(r, k) for k in ("supernet_cpu_s", "supernet_train_acc", "supernet_val_acc") if hasattr(r, k)}}
+    if r.model_arch is not None:  # the method's own fitted pick, scored like the returned one
+        row.update(model_arch_str=space.to_str(r.model_arch), model_predicted=r.model_predicted,
+                   model_accuracy=float(acc.peek([r.model_arch])[0]),
+                   model_true_accuracy=float(truth.peek([r.model_arch])[0]),
+                   model_feasible=bool(bound[c].feasible([r.model_arch])[0]))
     return row, _curve(m, c, b, s, r, acc, space, bound[c])
 
 
@@ -291,8 +326,8 @@ def _curve(m, c, b, s, r, acc, space, bound) -> list[dict]:
     return rows
 
 
-def _write(path: Path, rows: list[dict]) -> None:
-    df = pd.DataFrame(rows)
+def _write(path: Path, rows: list[dict] | pd.DataFrame) -> None:
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     atomic_write_bytes(path, df.to_parquet(index=False) if path.suffix == ".parquet" else df.to_csv(index=False).encode())
 
 

@@ -5,6 +5,11 @@ the cost models freely (tables are measured once, look-ups are free) but every a
 goes through `AccuracySource.query`, which counts distinct archs: the budget is the number of
 archs whose accuracy a method looked at (a trained network in a benchmark table, a subnet
 evaluated on a supernet). That is the budget NAS benchmarks compare methods under.
+
+Distinct means functionally distinct, for every method alike (the protocol, not a method, owns
+it): on a space with a canonical form (`CellGraph.canonical`: isomorphic cells, dead edges
+masked) a read of a cell whose class was already read costs no query and returns the value
+stored for the class. Where a space has no canonical form, distinct arch strings count.
 """
 
 from __future__ import annotations
@@ -20,23 +25,50 @@ from hwnas.core.params import Parameters
 from hwnas.core.registry import Registry
 from hwnas.search.constraints import BoundConstraint
 
+#: version of the query protocol on spaces with a canonical form (1: every distinct arch string
+#: was a query; 2: one query per functional class). Runs record it; a runs folder made under
+#: another version is redone, as for a method's code version (bench.pipelines.search).
+PROTOCOL_VERSION = 2
+
+
+def protocol_version(space) -> int:
+    """The query protocol a search on `space` runs under (spaces without a canonical form: 1,
+    unchanged)."""
+    return PROTOCOL_VERSION if isinstance(space, CellGraph) else 1
+
+
+def arch_key(space):
+    """arch -> the protocol's identity of an arch: its functional class where the space has a
+    canonical form, else its string."""
+    return space.canonical if isinstance(space, CellGraph) else space.to_str
+
 
 class BudgetExhausted(RuntimeError):
     """Raised by `AccuracySource.query` when a method asks for more archs than its budget."""
 
 
 class AccuracySource(ABC):
-    """Accuracy (percent) of archs; counts distinct archs asked for and enforces the budget."""
+    """Accuracy (percent) of archs; counts distinct archs asked for and enforces the budget.
+
+    Archs are told apart by `key` (`arch_key`: the functional class on a cell space); the first
+    arch read of a class is the one evaluated, and its value answers every later read of the
+    class, free."""
 
     name: str = "accuracy"
 
     def __init__(self):
-        self._cache: dict[str, float] = {}  # arch string -> accuracy, in query order
+        self._cache: dict[str, float] = {}  # class key -> accuracy, in query order
+        self._read: dict[str, str] = {}  # class key -> string of the arch evaluated for it
         self.budget: int | None = None
 
     def start(self, space, budget: int | None) -> None:
         self.space, self.budget = space, budget
         self._cache.clear()
+        self._read.clear()
+
+    def key(self, arch) -> str:
+        """The protocol's identity of `arch` (`arch_key`: its class on a cell space)."""
+        return arch_key(self.space)(arch)
 
     @property
     def queries(self) -> int:
@@ -53,23 +85,37 @@ class AccuracySource(ABC):
         return 0.0
 
     def query(self, archs: Sequence) -> np.ndarray:
-        keys = [self.space.to_str(a) for a in archs]
-        new = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        keys = [self.key(a) for a in archs]
+        new = dict.fromkeys(k for k in keys if k not in self._cache)
         if self.budget is not None and self.queries + len(new) > self.budget:
             raise BudgetExhausted(f"{len(new)} new archs asked with {self.remaining} queries left")
         if new:
-            vals = self._evaluate([self.space.from_str(k) for k in new])
+            first = {}
+            for k, a in zip(keys, archs, strict=True):
+                if k in new and k not in first:
+                    first[k] = self.space.to_str(a)
+            vals = self._evaluate([self.space.from_str(first[k]) for k in new])
             for k, v in zip(new, vals, strict=True):
                 self._cache[k] = float(v)
+                self._read[k] = first[k]
         return np.array([self._cache[k] for k in keys])
 
     def read_value(self, arch) -> float | None:
-        """The accuracy already read for `arch` (None if it was not read); free."""
-        return self._cache.get(self.space.to_str(arch))
+        """The accuracy already read for `arch`'s class (None if it was not read); free."""
+        return self._cache.get(self.key(arch))
+
+    def read_arch(self, arch) -> str | None:
+        """The string of the arch evaluated for `arch`'s class (`arch` itself or a functional
+        twin read before it), None if the class was not read."""
+        return self._read.get(self.key(arch))
+
+    def read_keys(self) -> set[str]:
+        """The class keys read so far (what a sampler excludes to draw only unread classes)."""
+        return set(self._cache)
 
     def history(self) -> list[tuple[str, float]]:
-        """(arch string, accuracy) of every arch read so far, in query order."""
-        return list(self._cache.items())
+        """(arch string, accuracy) of every arch evaluated so far (one per class), in query order."""
+        return [(self._read[k], v) for k, v in self._cache.items()]
 
     def peek(self, archs: Sequence) -> np.ndarray:
         """Ground truth for reporting only (never counted, never for search decisions)."""
@@ -138,11 +184,16 @@ class SearchResult:
     predicted_accuracy: float | None = None  # the method's own estimate, when it has one
     best_so_far: list[float] = field(default_factory=list)  # best feasible accuracy after each query
     notes: str = ""
+    #: a method's own model-ranked pick beside the returned one, read or not (GCN on cell spaces:
+    #: its fitted top feasible cell), and the model's prediction of it; None for other methods
+    model_arch: object = None
+    model_predicted: float | None = None
 
     def row(self) -> dict:
         d = asdict(self)
         d.pop("arch")
         d.pop("best_so_far")
+        d.pop("model_arch")
         costs = d.pop("costs")
         return {**d, **{f"cost_{k}": v for k, v in costs.items()}}
 
@@ -168,6 +219,7 @@ class Searcher(Parameters, ABC):
         if budget < 1:
             raise ValueError(f"budget must be >= 1 accuracy query, got {budget}")
         accuracy.start(space, budget)
+        self.model_pick_ = None  # (arch, prediction), set by a method that has its own fitted pick
         rng = np.random.default_rng(seed)
         t0 = time.perf_counter()
         arch, predicted, notes = self._search(space, accuracy, list(constraints), budget, rng)
@@ -186,7 +238,8 @@ class Searcher(Parameters, ABC):
         return SearchResult(
             method=self.name, space=space.name, seed=seed, budget=budget, arch=arch, arch_str=space.to_str(arch),
             accuracy=acc, costs=costs, feasible=feasible, queries=accuracy.queries, wall_seconds=wall,
-            predicted_accuracy=predicted, best_so_far=_best_so_far(accuracy, space, constraints), notes=notes)
+            predicted_accuracy=predicted, best_so_far=_best_so_far(accuracy, space, constraints), notes=notes,
+            model_arch=self.model_pick_ and self.model_pick_[0], model_predicted=self.model_pick_ and self.model_pick_[1])
 
     @abstractmethod
     def _search(self, space, accuracy: AccuracySource, constraints: list[BoundConstraint], budget: int,
@@ -204,8 +257,8 @@ def _settle(space, accuracy: AccuracySource, constraints, arch, rng) -> tuple[ob
     if accuracy.read_value(arch) is None and accuracy.remaining and feasible_mask(constraints, [arch])[0]:
         accuracy.query([arch])
     if accuracy.remaining:
-        seen = {k for k, _ in accuracy.history()}
-        extra = sample_feasible(space, constraints, rng, accuracy.remaining, exclude=seen)
+        extra = sample_feasible(space, constraints, rng, accuracy.remaining, exclude=accuracy.read_keys(),
+                                key=accuracy.key)
         if extra:
             accuracy.query(extra)
             notes.append(f"{len(extra)} unspent queries read uniformly drawn feasible archs")
@@ -223,6 +276,9 @@ def _settle(space, accuracy: AccuracySource, constraints, arch, rng) -> tuple[ob
         why = "unread" if mine is None else "worse than the best read"
         notes.append(f"the method's pick was {why}; returned the best feasible arch read")
         arch = archs[i]
+    elif accuracy.read_arch(arch) != space.to_str(arch):  # a functional twin of the cell read:
+        arch = space.from_str(accuracy.read_arch(arch))  # the network whose accuracy was read is returned
+        notes.append("the method's pick was a twin of a cell read; returned the cell read")
     return arch, "; ".join(notes)
 
 
@@ -245,9 +301,11 @@ def feasible_mask(constraints: Sequence[BoundConstraint], archs: Sequence) -> np
 
 
 def sample_feasible(space, constraints: Sequence[BoundConstraint], rng: np.random.Generator, n: int,
-                    exclude: set[str] | None = None, max_tries: int = 200) -> list:
+                    exclude: set[str] | None = None, max_tries: int = 200, key=None) -> list:
     """n distinct feasible archs outside `exclude`, each drawn uniformly from those not yet taken
     (sampling without replacement from the unread feasible set); fewer if the space runs dry.
+    Distinct by `key` (default `space.to_str`; an accuracy source's `key` draws one arch per
+    functional class, none of a class in `exclude`: the protocol's count of queries).
 
     The draws are rejection sampling in rounds of 4x the archs still missing (at least 16), the
     same draws and picks as ever for a seed, until the rounds have drawn half of a finite space
@@ -259,18 +317,17 @@ def sample_feasible(space, constraints: Sequence[BoundConstraint], rng: np.rando
     200 rounds of 47,000 candidates: minutes; a scarce feasible set could come back short).
     """
     exclude = set(exclude or ())
+    key = key or space.to_str
     out: list = []
     if n <= 0:
         return out
     size = int(space.size()) if is_enumerable(space) else None
-    known: dict = {}  # distinct candidate -> (key, feasible)
-    keys: set[str] = set()  # distinct archs drawn so far
+    known: dict = {}  # distinct candidate -> (key, feasible); its size: the distinct archs drawn so far
     for _ in range(max_tries):
         cand = space.sample_draws(max(4 * (n - len(out)), 16), rng)
         new = [a for a in dict.fromkeys(cand) if a not in known]
         for a, ok in zip(new, feasible_mask(constraints, new) if new else (), strict=True):
-            known[a] = (space.to_str(a), bool(ok))
-            keys.add(known[a][0])
+            known[a] = (key(a), bool(ok))
         for a in cand:
             k, ok = known[a]
             if ok and k not in exclude:
@@ -278,20 +335,27 @@ def sample_feasible(space, constraints: Sequence[BoundConstraint], rng: np.rando
                 out.append(a)
                 if len(out) == n:
                     return out
-        if size is not None and 2 * len(keys) >= size:
-            rest = _feasible_outside(space, constraints, exclude, known)
-            take = rng.permutation(len(rest))[: n - len(out)]
-            return out + [rest[i] for i in take]
+        if size is not None and 2 * len(known) >= size:
+            rest = _feasible_outside(space, constraints, exclude, known, key)
+            for i in rng.permutation(len(rest)):  # one arch per key left (twins share a key)
+                if len(out) == n:
+                    break
+                if known[rest[i]][0] not in exclude:
+                    exclude.add(known[rest[i]][0])
+                    out.append(rest[i])
+            return out
     return out
 
 
-def _feasible_outside(space, constraints: Sequence[BoundConstraint], exclude: set[str], known: dict) -> list:
+def _feasible_outside(space, constraints: Sequence[BoundConstraint], exclude: set[str], known: dict,
+                      key=None) -> list:
     """Every feasible arch of a finite space whose key is not in `exclude` (`known`: arch -> (key,
     feasible) already worked out; completed here)."""
+    key = key or space.to_str
     archs = list(space.iter_all())
     unknown = [a for a in archs if a not in known]
     for a, ok in zip(unknown, feasible_mask(constraints, unknown) if unknown else (), strict=True):
-        known[a] = (space.to_str(a), bool(ok))
+        known[a] = (key(a), bool(ok))
     return [a for a in archs if known[a][1] and known[a][0] not in exclude]
 
 

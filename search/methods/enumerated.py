@@ -436,8 +436,9 @@ def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Gen
     `init_frac` of the budget reads uniformly drawn feasible cells; then each round calls
     `fit_score(read_idx, read_y, feasible_idx, k)` (the model is fitted only on what was read)
     and reads k (`batch`, default budget // 10) unread feasible cells, at most one per
-    isomorphism class and none isomorphic to a cell already read (the structure-aware models
-    cannot tell isomorphic cells apart). `fit_score` returns either [n_feasible] scores (greedy:
+    isomorphism class and none isomorphic to a cell already read (the protocol would answer a
+    twin from the class's read, free: `AccuracySource`; the search stops when every feasible
+    class is read). `fit_score` returns either [n_feasible] scores (greedy:
     the k best-scored) or [S, n_feasible] scores under S posterior draws (batch Thompson
     sampling: the draws take turns, each reading the best cell under its own draw that is not
     read or taken yet). `local_share` of each round's cells are instead the model's best among
@@ -460,8 +461,8 @@ def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Gen
     batch = batch or max(1, budget // 10)
     canon = canonical_ids(space)
     rounds, draws = 0, 0
-    while len(read) < budget and len(read) < len(feas):
-        k = min(batch, budget - len(read))
+    while accuracy.remaining and len(read) < len(feas):  # uniform twins of the first reads cost no query
+        k = min(batch, accuracy.remaining)
         score = np.asarray(fit_score(np.array(read), np.array(y), feas, k), dtype=np.float64)
         if score.ndim == 1:
             score = score[None]
@@ -491,16 +492,7 @@ def read_in_rounds(space, accuracy, constraints, budget: int, rng: np.random.Gen
                 seen.add(canon[i])
                 if len(new) == k:
                     break
-        if len(new) < k:  # every class read: fill with unread isomorphic twins, best first
-            have = set(read) | set(new)
-            for j in orders[0]:
-                i = int(feas[j])
-                if i not in have:
-                    new.append(i)
-                    have.add(i)
-                    if len(new) == k:
-                        break
-        if not new:
+        if not new:  # every feasible class read (a twin would cost no query and tell nothing new)
             break
         y += list(accuracy.query([cs.archs[i] for i in new]))
         read += new

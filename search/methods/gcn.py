@@ -27,7 +27,10 @@ cell, built once per process; a node's features are its op, its edge position an
 flags, and `none` / dead edges are cut out of the adjacency, so isomorphic cells share a graph
 (each class is scored once). Plain numpy with written-out gradients: a 200-query search costs
 about half a CPU second. The result is the best feasible cell read, never an unread prediction
-(the Searcher base enforces that for every query-based method). Reconstruction: the paper
+(the Searcher base enforces that for every query-based method); beside it each search reports
+the GCN's own pick, its top-ranked feasible cell after a last refit on everything read
+(`SearchResult.model_arch`, read or not: the paper's denoised choice), which the weight-sharing
+board scores as a second row. Reconstruction: the paper
 samples uniformly and gives no query budget; the rounds are this suite's.
 
 Other spaces (chain spaces) use the older two-step procedure, which a leaderboard can call apart
@@ -118,7 +121,23 @@ class GCNSearch(Searcher):
             arch, best, how = read_in_rounds(space, accuracy, constraints, budget, rng, fit_score,
                                              self.init_frac, self.batch, self.local_share,
                                              explore_share=self.explore_share)
+            self.model_pick_ = self._fitted_top(space, accuracy, constraints, model, rep)
         return arch, best, f"GCN (2x{self.cell_hidden}, warm-started refits): {how}"
+
+    @staticmethod
+    def _fitted_top(space, accuracy, constraints, model, rep) -> tuple[object, float]:
+        """(cell, predicted accuracy) the GCN, refitted on everything read, ranks first among the
+        feasible cells: the paper's denoised choice, read or not (the search returns its best read;
+        the board scores this pick beside it). Reads nothing."""
+        cs = cells(space)
+        feas = np.flatnonzero(feasible_all(space, constraints))
+        read = [s for s, _ in accuracy.history()]
+        idx = cs.index([space.from_str(s) for s in read])
+        model.fit(idx, np.array([v for _, v in accuracy.history()]))
+        u, inv = np.unique(rep[feas], return_inverse=True)
+        pred = model.predict(u)[inv]
+        j = int(np.argmax(pred))
+        return cs.archs[feas[j]], float(pred[j])
 
     # ---- the Searcher entry point ----------------------------------------------------------
     def _search(self, space, accuracy, constraints, budget, rng):

@@ -75,6 +75,7 @@ def test_a_kill_between_the_two_writes_leaves_no_run_without_its_curve(nb201_tab
         real(path, rows)
 
     monkeypatch.setattr(search, "_write", dying_write)
+    monkeypatch.setattr(search, "FLUSH_S", 0.0)  # every run written as it ends
     with pytest.raises(KeyboardInterrupt):
         search.run(*args(nb201_tables), tmp_path, **KW)
     keys = ["method", "constraint", "budget", "seed"]
