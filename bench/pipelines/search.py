@@ -141,8 +141,9 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
         for c, b in bound.items():
             optimum[c] = exact_optimum(space, truth_src, [b])
 
-    jobs = [(m, c, int(b), s, params.get(m, {})) for c in constraints for b in budgets for m in methods
-            for s in range(seeds) if (m, c, int(b), s) not in done]
+    # seed-major: a search stopped part-way leaves the first seeds of every cell, paired across methods
+    jobs = [(m, c, int(b), s, params.get(m, {})) for s in range(seeds) for c in constraints for b in budgets
+            for m in methods if (m, c, int(b), s) not in done]
     if not jobs:
         return pd.DataFrame(rows)
     bar = tqdm(total=len(jobs), desc=f"search {space.name}", disable=bars_off() or not progress, unit="run")

@@ -529,13 +529,13 @@ class BINAS(Searcher):
     # ---- accuracy estimator -------------------------------------------------------------------
     def _estimator(self, space, accuracy, constraints, budget, rng):
         if self.mode == "least_squares":
-            archs = sample_feasible(space, constraints, rng, budget)
+            archs = sample_feasible(space, constraints, rng, budget, key=accuracy.key)  # one per class (the protocol's)
             if len(archs) < budget:  # rejection ran dry: fill with unconstrained archs
-                seen = {space.to_str(a) for a in archs}
+                seen = {accuracy.key(a) for a in archs}
                 for _ in range(50 * budget):
                     a = space.sample(rng)
-                    if space.to_str(a) not in seen:
-                        seen.add(space.to_str(a))
+                    if accuracy.key(a) not in seen:
+                        seen.add(accuracy.key(a))
                         archs.append(a)
                         if len(archs) == budget:
                             break

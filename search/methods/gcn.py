@@ -176,7 +176,7 @@ class GCNSearch(Searcher):
     def _fit(self, space, accuracy, budget, rng, constraints):
         """(predictor or None, [(arch, accuracy)] queried); the budget is never exceeded."""
         n1 = budget - int(round(self.refine * budget)) if budget >= 4 else budget
-        archs = sample_feasible(space, constraints, rng, n1)
+        archs = sample_feasible(space, constraints, rng, n1, exclude=accuracy.read_keys(), key=accuracy.key)
         if not archs:
             return None, []
         queried = list(zip(archs, accuracy.query(archs), strict=True))

@@ -110,3 +110,23 @@ def test_pick_queried_returns_the_best_feasible_queried_arch(nb201):
     assert r.accuracy == pytest.approx(max(r.best_so_far))
     with pytest.raises(ValueError, match="pick"):
         create_method("gcn", pick="best").search(sp, acc, by_bound[6.0], budget=30, seed=0)
+
+
+def test_the_fitted_pick_is_scored_beside_the_best_read(nb201_tables, tmp_path):
+    """Issue 21: each GCN run on NB201 also reports its own fitted top feasible cell (read or
+    not); the search row scores it and the weight-sharing board shows it as `gcn-fitted`."""
+    from hwnas.bench.pipelines import leaderboard, search
+
+    acc_path, lat_path, accs, lat = nb201_tables
+    df = search.run("nb201", ["gcn", "random"], f"table:{acc_path}:acc", [f"latency_ms<=6@table:{lat_path}:dev"],
+                    (30,), 2, tmp_path, params={"gcn": FAST}, progress=False)
+    g = df[df.method == "gcn"]
+    sp = create_space("nb201")
+    idx = [sp.to_index(sp.from_str(a)) for a in g.model_arch_str]
+    assert g.model_feasible.all() and (lat[idx] <= 6).all()
+    assert np.allclose(g.model_true_accuracy, accs[idx]) and np.allclose(g.model_regret, g.optimum_accuracy - accs[idx])
+    assert df[df.method == "random"].model_arch_str.isna().all()
+    board = leaderboard._with_model_picks(df)
+    fitted = board[board.method == "gcn-fitted"].set_index("seed")
+    assert len(fitted) == 2 and np.allclose(fitted.regret, g.set_index("seed").model_regret)
+    assert ("gcn-fitted", "gcn") in leaderboard._pairs(board)

@@ -46,7 +46,7 @@ def test_bad_input_is_one_line_and_nonzero(nb201_tables, tmp_path, change, messa
 
 
 def test_leaderboard_report_and_plot_from_runs(nb201_tables, tmp_path):
-    from hwnas.bench.pipelines import leaderboard, search
+    from hwnas.bench.pipelines import board_stats, leaderboard, search
 
     acc, lat, _, _ = nb201_tables
     c = f"latency_ms<=6@table:{lat}:dev"
@@ -57,10 +57,14 @@ def test_leaderboard_report_and_plot_from_runs(nb201_tables, tmp_path):
     ev = cells[cells.method == "evolution"].iloc[0]
     rnd = df[df.method == "random"].set_index("seed").regret
     evo = df[df.method == "evolution"].set_index("seed").regret
-    assert ev.wins == int((evo < rnd - 1e-9).sum()) and ev.losses == int((evo > rnd + 1e-9).sum())
     assert ev.regret_mean == pytest.approx(evo.mean()) and ev.ci_low <= ev.regret_mean <= ev.ci_high
-    md = "\n".join(leaderboard._markdown(df, "nb201", (0.25,), f"table:{acc}:acc", None, cells, None, 3, (20,)))
+    tests = board_stats.paired_table(df, leaderboard._pairs(df))
+    t = tests.set_index(["method", "baseline"]).loc[("evolution", "random")]
+    assert t.pairs == 3 and t.mean_diff == pytest.approx((evo - rnd).mean()) and t.verdict in ("below", "tied", "above")
+    md = "\n".join(leaderboard._markdown(df, "nb201", (0.25,), f"table:{acc}:acc", None, cells, None, 3, (20,),
+                                         tests))
     assert "## `latency_ms<=6@dev` (25% quantile)" in md and "| random | 20 | 3 |" in md and "Exact optimum" in md
+    assert board_stats.describe(t) in md and "Search reads `acc` (acc.csv)" in md
     assert "0 infeasible picks" in md and "mgas" in md  # the one-shot methods' line
     leaderboard._plot_cells(cells, None, tmp_path / "t.png", "nb201")
     assert (tmp_path / "t.png").stat().st_size > 1000
