@@ -28,3 +28,20 @@ def test_report_pairs_each_variant_and_lists_cells_not_below_both_baselines(tmp_
     assert "- binas greedy-init25-local50-explore33: 0 of 1" in md
     runs = pd.read_parquet(tmp_path / "acquisition-dev.parquet")
     assert len(runs) == 15 and "notes" not in runs.columns
+
+
+def test_development_devices_and_board_devices_are_disjoint():
+    """Issue 21: development is kept apart from the boards by construction."""
+    from hwnas.bench.pipelines.leaderboard import NB201_DEVICES
+
+    assert not set(acquisition_dev.DEV_DEVICES) & set(NB201_DEVICES)
+    assert {dev for _, _, dev, _ in acquisition_dev.TASKS} <= set(acquisition_dev.DEV_DEVICES)
+    acquisition_dev.check_apart()  # the committed tasks pass
+
+
+def test_a_task_on_a_board_device_is_refused():
+    import pytest
+
+    task = (acquisition_dev._T200, None, "pixel3", 0.4)
+    with pytest.raises(ValueError, match="pixel3"):
+        acquisition_dev.check_apart([task])
