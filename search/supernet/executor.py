@@ -8,7 +8,10 @@ worker (a local Ray, or a cluster through RAY_ADDRESS).
 Workers never outlive their parent: a process-pool worker asks the kernel to kill it when the
 parent dies (PR_SET_PDEATHSIG on Linux, a watchdog thread elsewhere), so a killed `hwnas sample`
 or `search --executor process` leaves no 400 MB orphans behind. A Ray actor that dies mid-run is
-replaced and its task run again, so the result stays complete and free of duplicates.
+replaced and its task run again, so the result stays complete and free of duplicates. A local Ray
+that the executor started stops with it: `close` shuts Ray down, SIGTERM / SIGHUP unwind the run
+to `close`, and a small reaper process ends Ray's helpers when the driver is killed outright
+(ray_reaper.py).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -114,6 +119,9 @@ class RayExecutor(Executor):
         self.address = address or os.environ.get("RAY_ADDRESS")
         self._actors: list = []
         self._pool = None
+        self._owns_ray = False  # this executor started a local Ray: it stops it
+        self._reaper: subprocess.Popen | None = None
+        self._saved_handlers: dict[int, object] = {}
 
     def start(self, init, initargs):
         try:
@@ -124,6 +132,8 @@ class RayExecutor(Executor):
         self.close()
         if not ray.is_initialized():
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+            if not self.address:
+                self._own_local_ray(ray)
         self._actor_cls = ray.remote(num_cpus=1)(_RayWorker)
         self._init = (init, initargs)
         self._actors = [self._actor_cls.remote(init, initargs) for _ in range(self.workers)]
@@ -172,8 +182,43 @@ class RayExecutor(Executor):
             import ray
 
             for a in self._actors:
-                ray.kill(a)
+                try:
+                    ray.kill(a)
+                except Exception:  # noqa: BLE001 - Ray already down (a signal's unwinding)
+                    pass
         self._actors, self._pool = [], None
+        if self._owns_ray:
+            import ray
+
+            ray.shutdown()
+            self._owns_ray = False
+        if self._reaper is not None:
+            self._reaper.stdin.close()  # the reaper ends what shutdown left, then exits
+            try:
+                self._reaper.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            self._reaper = None
+        for sig, handler in self._saved_handlers.items():
+            signal.signal(sig, handler)
+        self._saved_handlers = {}
+
+    def _own_local_ray(self, ray) -> None:
+        """This executor started Ray's local processes: stop them with the run, however it ends."""
+        self._owns_ray = True
+        ray_dir = os.path.dirname(ray.__file__)
+        self._reaper = subprocess.Popen(
+            [sys.executable, os.path.join(os.path.dirname(__file__), "ray_reaper.py"), str(os.getpid()), ray_dir],
+            stdin=subprocess.PIPE, start_new_session=True)  # its own session: a Ctrl-C to the job spares it
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+                if sig is not None:
+                    self._saved_handlers[sig] = signal.signal(sig, _exit_on_signal)
+
+
+def _exit_on_signal(signum, frame):
+    """SIGTERM / SIGHUP during a Ray run: unwind (so `close` shuts Ray down) instead of dying at once."""
+    raise SystemExit(128 + signum)
 
 
 def _worker_start(parent_pid: int, init: Callable, *initargs) -> None:

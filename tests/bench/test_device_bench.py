@@ -16,6 +16,8 @@ from hwnas.bench.pipelines.protocol import POOL_PROTOCOL
 from hwnas.devices.table import TableError, import_arch_table, read_sidecar
 from hwnas.search.spaces import create_space
 
+from tests import needs
+
 #: the pool protocol shrunk to seconds (digits, one batch); the same code path as the real one
 TINY = replace(POOL_PROTOCOL, data="digits", epochs=1, train_per_epoch=64)
 
@@ -168,7 +170,7 @@ def test_time_stage_fills_measured_latency(cfg):
 
 @pytest.mark.slow  # starts a local Ray
 def test_ray_training_gives_the_serial_rows(cfg, tmp_path):
-    pytest.importorskip("ray")
+    needs.ray()
     db.select(cfg)
     serial = db.train_pool(replace(cfg, limit=2))
     ray_cfg = replace(cfg, out_dir=tmp_path / "ray", executor="ray", workers=2, limit=2)

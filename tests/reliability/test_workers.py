@@ -13,6 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests import needs
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -76,10 +78,13 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def ray_local():
-    ray = pytest.importorskip("ray")
-    if not ray.is_initialized():
+    ray = needs.ray()
+    started = not ray.is_initialized()
+    if started:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     yield ray
+    if started:
+        ray.shutdown()
 
 
 def test_a_ray_worker_killed_mid_run_still_gives_a_complete_duplicate_free_result(ray_local, tmp_path):
@@ -115,3 +120,69 @@ def test_ray_search_equals_the_serial_run(ray_local, tmp_path):
     cols = ["method", "seed", "arch_str", "accuracy", "queries"]
     pd.testing.assert_frame_equal(serial[cols], par[cols])
     assert not par.duplicated(["method", "seed"]).any()
+
+
+RAY_SCRIPT = """
+import sys, time
+sys.path.insert(0, {repo!r})
+from hwnas.search.supernet.executor import create_executor
+from tests.reliability.test_workers import _init
+
+def nap(s):
+    time.sleep(s)
+    return s
+
+ex = create_executor("ray", 1).start(_init, ())
+print("started", flush=True)
+print(list(ex.map(nap, [600])), flush=True)
+"""
+
+
+def _ray_helpers(pid: int) -> list[psutil.Process]:
+    out = []
+    for p in psutil.Process(pid).children(recursive=True):
+        try:
+            if p.name().startswith("ray::") or any("/ray/" in c for c in p.cmdline()[:2]):
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out
+
+
+@pytest.mark.slow  # starts a local Ray (20-40 s on a loaded machine)
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_ray_run_leaves_none_of_rays_helpers(sig):
+    """Killing a `--executor ray` run (kill -9 too) ends the local Ray it started: before, Ray's
+    RuntimeEnvAgent and DashboardAgent lived on for a minute or more after kill -9."""
+    needs.ray()
+    driver = subprocess.Popen([sys.executable, "-c", RAY_SCRIPT.format(repo=str(REPO))], stdout=subprocess.PIPE,
+                              text=True, cwd=REPO, start_new_session=True)
+    helpers: list[psutil.Process] = []
+    try:
+        assert driver.stdout.readline().strip() == "started"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # the raylet starts its agents after ray.init returns
+            helpers = _ray_helpers(driver.pid)
+            names = {p.name() for p in helpers if p.is_running()}
+            if {"ray::RuntimeEnvAgent", "ray::_RayWorker.run"} <= names:
+                break
+            time.sleep(0.5)
+        assert any(p.name() == "ray::RuntimeEnvAgent" for p in helpers), [p.name() for p in helpers]
+        time.sleep(1.0)  # the reaper notes the helpers every 0.5 s
+        os.kill(driver.pid, sig)
+        driver.wait(timeout=60)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(_alive(p.pid) for p in helpers):
+            time.sleep(0.5)
+        left = [p.name() for p in helpers if _alive(p.pid)]
+        assert not left, f"Ray's helpers outlived the run by 20 s: {left}"
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        for p in helpers:
+            try:
+                if p.is_running():
+                    p.kill()
+            except psutil.Error:
+                pass

@@ -5,6 +5,8 @@ import pytest
 from click.testing import CliRunner
 from hwnas.bench.cli import cli
 
+from tests import needs
+
 
 def _args(nb201_tables, out, *extra):
     acc, lat, _, _ = nb201_tables
@@ -73,7 +75,7 @@ def test_leaderboard_report_and_plot_from_runs(nb201_tables, tmp_path):
 @pytest.mark.parametrize("executor", ["process", "ray"])
 def test_parallel_executors_give_the_serial_rows(nb201_tables, tmp_path, executor):
     if executor == "ray":
-        pytest.importorskip("ray")
+        needs.ray()
     from hwnas.bench.pipelines import search
 
     acc, lat, _, _ = nb201_tables
