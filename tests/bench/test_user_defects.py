@@ -70,7 +70,7 @@ def test_an_unknown_space_pattern_is_an_error():
     assert "archs" not in r.output  # no header of an empty listing
 
 
-def test_quiet_hides_progress_bars(data_dir, tmp_path, capfd):
+def test_quiet_hides_progress_bars_and_rows_name_data_portably(data_dir, tmp_path, capfd):
     acc = f"table:{data_dir}/nb201-acc-200ep/nb201_cifar10_200ep.csv:cifar10_test_acc"
     con = f"latency_ms<=8@table:{data_dir}/help-latency/help_nasbench201_latency_ms.csv:pixel3"
     args = ["search", "--space", "nb201", "--method", "random", "--accuracy", acc, "--constraint", con,
