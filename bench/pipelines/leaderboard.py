@@ -403,7 +403,7 @@ def _target(cells, tests, track) -> list[str]:
         return []
     b = TARGET["budget"]
     n_cells = len(cells[cells.budget == b].groupby(["device", "quantile"]))
-    L = [f"Target (issue 21): BINAS and GCN significantly below both baselines in at least {TARGET['cells']} of "
+    L = [f"Target: BINAS and GCN significantly below both baselines in at least {TARGET['cells']} of "
          f"{n_cells} cells at {b} queries (Holm), and at most {TARGET['mean_regret']} pp mean regret at {b} queries:", ""]
     for m in TARGET["methods"]:
         if m not in set(cells.method):
