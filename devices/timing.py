@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -63,17 +64,26 @@ def warm_up(fn: RunFn, cfg: TimingConfig) -> int:
     return n
 
 
-def median_ci(samples, confidence: float = 0.95) -> tuple[float, float]:
-    """Distribution-free CI of the median from order statistics (binomial ranks)."""
+@lru_cache(maxsize=4096)
+def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int]:
+    """The order statistics (0-based) bounding the median's CI among n samples (binomial ranks).
+
+    Cached: the stopping rule asks after every round, and scipy's binomial quantiles cost more than
+    a short round of a small block's runs (they were the largest cost outside inference)."""
     from scipy import stats  # here, not at the top: `hwnas --help` reads TimingConfig's defaults
 
+    lo = int(stats.binom.ppf((1 - confidence) / 2, n, 0.5))
+    hi = int(stats.binom.isf((1 - confidence) / 2, n, 0.5))
+    return max(lo - 1, 0), min(hi, n - 1)
+
+
+def median_ci(samples, confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free CI of the median from order statistics (binomial ranks)."""
     x = np.sort(np.asarray(samples, dtype=float))
     n = len(x)
     if n < 3:
         return float(x[0]), float(x[-1])
-    lo = int(stats.binom.ppf((1 - confidence) / 2, n, 0.5))
-    hi = int(stats.binom.isf((1 - confidence) / 2, n, 0.5))
-    lo, hi = max(lo - 1, 0), min(hi, n - 1)
+    lo, hi = median_ci_ranks(n, float(confidence))
     return float(x[lo]), float(x[hi])
 
 

@@ -5,7 +5,9 @@ Two inference denominators, both summed from the timed run calls: target only (t
 itself) and target + reference (the interleaved reference runs are part of the protocol, not
 overhead of the harness). Measured on the first N_BLOCKS blocks of mbv3-fmnist with the default
 protocol (cpu:threads=1, rel_ci 2%, warm-up 0.2 s), once with a cold ONNX export cache and once
-warm. Figures go to results/bench/profile.md.
+warm. The two runs time the same blocks, so they also give the protocol's test-retest
+repeatability (relative difference of each block's normalised latency between them): a change that
+lowers the overhead must leave it as it was. Figures go to results/bench/profile.md.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import platform
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hwnas.bench.pipelines.profile import ProfileConfig, profile_device
@@ -23,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "results" / "bench" / "profile.md"
 SPACE, DEVICE, N_BLOCKS = "mbv3-fmnist", "cpu:threads=1", 20
 _rows: list[dict] = []
+_latencies: dict[str, pd.Series] = {}  # run -> block key -> latency_norm_ms
 
 
 def _run(tmp: Path, cache: Path) -> dict:
@@ -32,6 +36,7 @@ def _run(tmp: Path, cache: Path) -> dict:
     summary = profile_device(DEVICE, pc)
     wall = time.perf_counter() - t0  # calibration, export, sessions, timing, writes: everything
     df = pd.read_parquet(summary["path"])
+    _latencies[str(tmp)] = df.set_index("block_key")["latency_norm_ms"].fillna(df.set_index("block_key")["latency_ms"])
     target_s = float(sum(sum(s) for s in df.samples_ms)) / 1e3
     busy_s = float(df.busy_s.sum())
     return {"blocks": len(df), "wall_s": wall, "target_s": target_s, "busy_s": busy_s,
@@ -54,8 +59,24 @@ def _write() -> None:
         lines.append(f"| {r['cache']} | {r['blocks']} | {r['wall_s']:.1f} | {r['target_s']:.2f} | {r['busy_s']:.2f} | "
                      f"{r['overhead_vs_target']:.1f}x | {r['overhead_vs_all_inference']:.2f}x | {r['blocks_per_min']:.0f} | "
                      f"{r['load_avg_1m']} | {r['unstable']} |")
+    rep = repeatability()
+    if rep is not None:
+        lines += ["", f"Test-retest repeatability (the same {rep['blocks']} blocks timed by both runs): median relative "
+                  f"difference of latency_norm_ms {rep['median_rel_diff']:.1%}, 90th percentile {rep['p90_rel_diff']:.1%}, "
+                  f"{rep['within_5pct']:.0%} of blocks within +-5%."]
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text("\n".join(lines) + "\n")
+
+
+def repeatability() -> dict | None:
+    """Agreement of the two runs' normalised latencies, block by block."""
+    if len(_latencies) < 2:
+        return None
+    a, b = list(_latencies.values())[:2]
+    both = a.index.intersection(b.index)
+    d = ((a[both] - b[both]).abs() / ((a[both] + b[both]) / 2)).to_numpy()
+    return {"blocks": len(both), "median_rel_diff": float(np.median(d)), "p90_rel_diff": float(np.percentile(d, 90)),
+            "within_5pct": float((d <= 0.05).mean())}
 
 
 def _proc() -> str:

@@ -61,3 +61,19 @@ def test_measurement_round_trip_rejects_unknown_fields():
     with pytest.raises(ValueError, match="finite non-negative"):
         Measurement.from_dict({**m.to_dict(), "latency_ms": -1.0})
     assert "samples_ms" not in m.row() and m.row()["energy_source"] == "none"
+
+
+def test_cached_ci_ranks_give_the_same_interval_as_scipy_each_time():
+    """The stopping rule's CI bounds come from a cache of binomial ranks (issue 25: scipy's
+    quantiles were the largest cost outside inference); the interval is the one scipy gives."""
+    from scipy import stats
+
+    rng = np.random.default_rng(1)
+    for conf in (0.9, 0.95, 0.99):
+        for n in range(3, 400, 7):
+            x = rng.lognormal(0, 0.3, n)
+            lo = max(int(stats.binom.ppf((1 - conf) / 2, n, 0.5)) - 1, 0)
+            hi = min(int(stats.binom.isf((1 - conf) / 2, n, 0.5)), n - 1)
+            xs = np.sort(x)
+            assert median_ci(x, conf) == (xs[lo], xs[hi])
+            assert median_ci(list(x), conf) == (xs[lo], xs[hi])  # the cached second call
