@@ -214,8 +214,14 @@ def chain_repair(space, constraints, arch, S, max_moves: int = 200) -> tuple[tup
 
 def ranked_candidates(space, constraints, arch, S, k: int) -> list:
     """`arch` (assumed feasible) then its feasible neighbours and their neighbours, best score
-    first, `k` in all."""
+    first, `k` in all. On a pool (search/spaces/pool.py) the candidates are the k feasible pool
+    members the method's own block scores rank highest: it reads only archs of the pool."""
     arch = space.validate(arch)
+    if hasattr(space, "in_pool"):
+        members = list(space.iter_all())
+        members = [a for a, ok in zip(members, feasible_mask(constraints, members), strict=True) if ok] or [
+            space.nearest(arch, np.random.default_rng(0))]
+        return sorted(members, key=lambda a: -arch_score(S, a))[:max(1, k)]
     seen = {space.to_str(arch)}
     pool = []
     frontier = [arch]

@@ -115,3 +115,29 @@ def test_a_pool_reads_the_base_spaces_device_tables_by_name(user_pool, tmp_path)
     assert v.shape == (40,) and (v > 0).all()
     assert v == pytest.approx(resolve(create_space("mbv3-fmnist"), ["latency_ms<=1000@cpu-t1"], TABLES_DIR)[0]
                               .values(list(sp.iter_all())))
+
+
+ONE_SHOT_TINY = {"mgas": dict(data="digits", n_train=128, epochs=2, batch_size=16, n_val=64),
+                 "bayesnas": dict(data="digits", n_images=128, epochs=2, batch_size=16, hessian_samples=2, n_val=64),
+                 "dinas": dict(data="digits", epochs=1, train_per_epoch=16, batch_size=16, threads=1, generations=5,
+                               check_isometry=False, score_batches=2, n_val=64)}
+
+
+@pytest.mark.parametrize("method", ["mgas", "bayesnas", "dinas"])
+def test_one_shot_methods_read_only_pool_archs(tmp_path, method):
+    """A one-shot method on a pool ranks the pool's feasible members by its own block scores and
+    reads only those (the accuracy source here refuses any other arch)."""
+    from hwnas.search.methods import FunctionAccuracy, create_method
+
+    from tests.search.chain_tiny import tiny_space, tiny_table
+
+    base = tiny_space()
+    _, _, cons = tiny_table(base, tmp_path / "lat_ms.csv")
+    sp = pooled_space(base, base.sample_many(30, np.random.default_rng(1)))
+
+    def acc(archs):
+        assert all(sp.in_pool(a) for a in archs), "read an arch outside the pool"
+        return np.array([sum(len(b) for b in a) for a in archs], dtype=float)
+
+    r = create_method(method, **ONE_SHOT_TINY[method]).search(sp, FunctionAccuracy(acc), cons, budget=3, seed=0)
+    assert sp.in_pool(r.arch) and r.queries <= 3
