@@ -9,28 +9,34 @@ looked at.
 - From `min_tree_archs` (50) training archs on: the candidate with the best CV Kendall tau is
   refitted on the whole training set (ties keep the earlier candidate).
 - Below it (a few samples of a new device, HELP's setting): leave-one-out, and the candidates
-  are averaged, each weighted by max(0, its LOO Spearman) ** `weight_power` (4). On 10 archs the
-  standard error of a CV rank correlation is about 0.1, larger than the gaps between the
-  candidates, so picking one by CV often picks the wrong one (it lost to `transfer` alone on
+  are averaged, each weighted by max(0, e) ** `weight_power` (4), where e is its LOO Spearman. On
+  10 archs the standard error of a CV rank correlation is about 0.1, larger than the gaps between
+  the candidates, so picking one by CV often picks the wrong one (it lost to `transfer` alone on
   the HELP protocol); candidates built on different information (other devices' tables vs op
   counts) also err differently, and the average keeps what each gets right. The power weighs
   down a clearly worse candidate without betting everything on a noisy winner; it (and the
   averaging itself) was chosen on development draws of HELP's protocol (sample seeds 100-107,
-  not the reported seeds 0-4): power 1, 4, 16, Gaussian pseudo-BMA weights and the plain pick
-  were compared there. `weight_power=None` picks the best, as at larger sizes.
+  not the reported seeds 0-4). `weight_power=None` picks the best, as at larger sizes.
+- With a prior, e also reads the prior devices: `prior_protocol_scores` runs the same
+  k-sample protocol with each prior device as the target (the other chips' devices its prior) and
+  gives each candidate's mean Spearman there; e = lam * LOO + (1 - lam) * that, lam = k / (k +
+  `prior_strength`), so the estimate counts as `prior_strength` (10) samples. It depends on the
+  tables only, so it is cached on them (`PriorTables.cache`): the first fit with a prior pays about a
+  second, later fits nothing. `prior_strength=0` weighs by LOO alone. Chosen on the
+  development devices and seeds (results/predictors/help-protocol/DEVELOPMENT.md).
 
 Candidates (small and strong, so a fit stays within seconds to a minute on one core):
 - accuracy: trees on graph features (`xgb-graf`, `rf-graf`) and on graph features next to the
   structure-aware cell encoding (`xgb-graf-struct`);
 - cost: `transfer` and `transfer-nearest` when other devices' tables are given as prior, the
   linear cost model (`ridge-cost`), a ridge and trees on graph features (`ridge-graf`,
-  `xgb-graf`); below `min_tree_archs` archs with a prior, the two prior-based candidates and
-  `ridge-cost` only (a priori: trees on a handful of archs add variance, not signal, and on the
+  `xgb-graf`); below `min_tree_archs` archs with a prior, the three prior-based candidates
+  (`meta-gp` too) and `ridge-cost` only (a priori: trees on a handful of archs add variance, not signal, and on the
   development draws `ridge-graf` only diluted the average);
 - `target="auto"` (the default) takes the cost list when a prior is given, else both lists.
 
-The CV scores (Kendall tau, and Spearman where averaged), the weights and the pick (`chosen_`,
-the heaviest member) are kept and saved with the model.
+The CV scores (Kendall tau, and Spearman where averaged), the prior-side scores, the weights and
+the pick (`chosen_`, the heaviest member) are kept and saved with the model.
 """
 
 from __future__ import annotations
@@ -42,13 +48,16 @@ import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
 from .base import Predictor, create_predictor, load_predictor, register_predictor
+from .transfer import chip_of
 
 ACCURACY_CANDIDATES = ("xgb-graf", "rf-graf", "xgb-graf-struct")
 COST_CANDIDATES = ("transfer", "transfer-nearest", "ridge-cost", "ridge-graf", "xgb-graf")
 #: below `min_tree_archs` archs with a prior: the prior-based candidates and the op-count cost model
-SMALL_PRIOR_CANDIDATES = ("transfer", "transfer-nearest", "ridge-cost")
-_PRIOR_BASED = ("transfer", "transfer-nearest")
+SMALL_PRIOR_CANDIDATES = ("transfer", "transfer-nearest", "ridge-cost", "meta-gp")
+_PRIOR_BASED = ("transfer", "transfer-nearest", "meta-gp")
 _TREES = ("xgb", "rf")
+#: how many target samples the prior-side estimate is worth (chosen on development devices)
+PRIOR_STRENGTH = 10.0
 
 
 def _rank_corr(fn, y, p) -> float:
@@ -69,10 +78,12 @@ class AutoPredictor(Predictor):
 
     def __init__(self, space="nb201", seed: int = 0, target: str = "auto",
                  candidates: tuple[str, ...] = (), folds: int = 5, min_tree_archs: int = 50,
-                 weight_power: float | None = 4.0):
+                 weight_power: float | None = 4.0, prior_strength: float = PRIOR_STRENGTH,
+                 prior_draws: int = 1, prior_eval: int = 300):
         super().__init__(space, seed)
         self.target, self.candidates, self.folds = target, candidates, folds
         self.min_tree_archs, self.weight_power = min_tree_archs, weight_power
+        self.prior_strength, self.prior_draws, self.prior_eval = prior_strength, prior_draws, prior_eval
 
     def candidate_names(self, prior=None, n_train: int | None = None) -> list[str]:
         small = n_train is not None and n_train < self.min_tree_archs
@@ -122,8 +133,15 @@ class AutoPredictor(Predictor):
             scores[name], spear[name] = _rank_corr(kendalltau, y, oof), _rank_corr(spearmanr, y, oof)
         best = max(names, key=lambda nm: (scores[nm], -names.index(nm)))
         weights = {best: 1.0}
+        self.prior_scores_ = {}
         if small:
-            raw = {nm: max(spear[nm], 0.0) ** float(self.weight_power) for nm in names if np.isfinite(spear[nm])}
+            evidence = dict(spear)
+            if prior is not None and self.prior_strength > 0:
+                self.prior_scores_ = self.prior_protocol_scores(prior, n, names)
+                lam = n / (n + float(self.prior_strength))
+                evidence = {nm: (lam * spear[nm] + (1 - lam) * self.prior_scores_[nm])
+                            if nm in self.prior_scores_ and np.isfinite(spear[nm]) else spear[nm] for nm in names}
+            raw = {nm: max(evidence[nm], 0.0) ** float(self.weight_power) for nm in names if np.isfinite(evidence[nm])}
             total = sum(raw.values())
             if total > 0:
                 weights = {nm: w / total for nm, w in raw.items() if w > 0}
@@ -138,6 +156,44 @@ class AutoPredictor(Predictor):
         self.cv_scores_ = scores
         self.cv_spearman_ = spear if small else {}
 
+    def prior_protocol_scores(self, prior, n: int, names) -> dict[str, float]:
+        """Mean Spearman of each candidate under the same n-sample protocol on the prior devices:
+        each prior device in turn is the target (n random cells to fit on, `prior_eval` others to
+        score), the remaining prior devices of other chips its prior. It depends on the tables, n
+        and the candidates only, never on the target's samples, so it is cached on the tables and
+        computed once for every fit that reads them (one draw of 20 devices x 4 candidates: about
+        a second here)."""
+        key = ("auto-prior-protocol", self.space_.name, int(n), tuple(names), int(self.prior_draws),
+               int(self.prior_eval))
+        cached = prior.cache.get(key)
+        if cached is not None:
+            return dict(cached)
+        chips = [chip_of(c) for c in prior.columns]
+        rng = np.random.default_rng(0)  # fixed: the estimate is a property of the tables
+        got: dict[str, list[float]] = {nm: [] for nm in names}
+        n_rows = len(prior.arch_strs)
+        for j in range(len(prior.columns)):
+            others = [c for c, ch in zip(prior.columns, chips, strict=True) if ch != chips[j]]
+            y = prior.values[:, j]
+            if not others or n + 2 > n_rows:
+                continue
+            sub = prior.subset(others)
+            for _ in range(int(self.prior_draws)):
+                rows = rng.choice(n_rows, min(n + int(self.prior_eval), n_rows), replace=False)
+                archs = prior.archs(self.space_, rows)
+                tr, ev = archs[:n], archs[n:]
+                for name in names:
+                    m = self._make(name)
+                    try:
+                        m._fit(tr, y[rows[:n]], sub if m.uses_prior else None)
+                        p = np.asarray(m._predict(ev), dtype=np.float64)
+                    except ValueError:
+                        continue
+                    got[name].append(_rank_corr(spearmanr, y[rows[n:]], p))
+        out = {nm: float(np.mean(v)) for nm, v in got.items() if v}
+        prior.cache[key] = out
+        return dict(out)
+
     def _predict(self, archs) -> np.ndarray:
         # members get the validated archs directly (their own predict would validate them again)
         return sum(w * np.asarray(self.models_[nm]._predict(archs), dtype=np.float64)
@@ -150,13 +206,15 @@ class AutoPredictor(Predictor):
             model.save(folder / sub)
             members[name] = sub
         state = {"chosen": self.chosen_, "weights": self.weights_, "members": members,
-                 "cv_scores": self.cv_scores_, "cv_spearman": self.cv_spearman_}
+                 "cv_scores": self.cv_scores_, "cv_spearman": self.cv_spearman_,
+                 "prior_scores": getattr(self, "prior_scores_", {})}
         return json.loads(json.dumps(state, default=str)), {}
 
     def _set_state(self, state, arrays, folder: Path) -> None:
         self.chosen_ = state["chosen"]
         self.cv_scores_ = {k: float(v) for k, v in state["cv_scores"].items()}
         self.cv_spearman_ = {k: float(v) for k, v in state.get("cv_spearman", {}).items()}
+        self.prior_scores_ = {k: float(v) for k, v in state.get("prior_scores", {}).items()}
         self.weights_ = {k: float(v) for k, v in state.get("weights", {self.chosen_: 1.0}).items()}
         members = state.get("members", {self.chosen_: "chosen"})
         space = None if isinstance(self.space, str) else self.space

@@ -283,4 +283,4 @@ def predictor_class(name: str):
 
 
 def _ensure_builtins() -> None:
-    from . import auto, baselines, bilinear, gcn, transfer  # noqa: F401  (registration side effects)
+    from . import auto, baselines, bilinear, gcn, meta_gp, transfer  # noqa: F401  (registration side effects)

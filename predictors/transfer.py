@@ -38,6 +38,30 @@ class PriorTables:
                              f"{len(self.arch_strs)} archs x {len(self.columns)} columns")
         self._row = {a: i for i, a in enumerate(self.arch_strs)}
         self._by_arch: dict = {}  # (space name, arch) -> row: predicting all cells again skips to_str
+        #: what is learned from the tables alone (per-column statistics, the prior-side protocol
+        #: of `auto`, meta-gp's coefficient prior): computed once however many fits read them,
+        #: and shared with every `subset` of these tables
+        self.cache: dict = {}
+
+    def subset(self, columns) -> PriorTables:
+        """The same tables restricted to `columns` (a list of names, in that order); it shares
+        this object's caches, so what is computed per column is computed once."""
+        idx = [self.columns.index(c) for c in columns]
+        sub = PriorTables.__new__(PriorTables)
+        sub.arch_strs, sub.columns, sub.values = self.arch_strs, list(columns), self.values[:, idx]
+        sub._row, sub._by_arch, sub.cache = self._row, self._by_arch, self.cache
+        return sub
+
+    def archs(self, space, rows) -> list:
+        """The space's arch objects of table rows `rows` (parsed once per row and space)."""
+        parsed = self.cache.setdefault(("archs", space.name), {})
+        out = []
+        for i in rows:
+            a = parsed.get(int(i))
+            if a is None:
+                a = parsed[int(i)] = space.validate(space.from_str(self.arch_strs[int(i)]))
+            out.append(a)
+        return out
 
     def rows_of(self, space, archs) -> np.ndarray:
         """Row indices of `archs` (the space's objects); archs are named by `space.to_str`."""
@@ -63,12 +87,24 @@ class PriorTables:
     def log_standardised(self):
         """(offset, mean, std) of the log values per column, over the whole tables: they depend
         on the tables only, so they are computed once however many fits read them."""
-        stats = self.__dict__.get("_log_stats")
-        if stats is None:
-            offset = 1e-2 * np.maximum(np.median(np.abs(self.values), axis=0), 1e-9)
-            allP = _log(self.values, offset)
-            stats = self.__dict__["_log_stats"] = (offset, allP.mean(0), allP.std(0) + 1e-12)
-        return stats
+        stats = self.cache.setdefault("log_stats", {})
+        missing = [j for j, c in enumerate(self.columns) if c not in stats]
+        if missing:
+            v = self.values[:, missing]
+            offset = 1e-2 * np.maximum(np.median(np.abs(v), axis=0), 1e-9)
+            allP = _log(v, offset)
+            for j, o, m, sd in zip(missing, offset, allP.mean(0), allP.std(0) + 1e-12, strict=True):
+                stats[self.columns[j]] = (o, m, sd)
+        o, m, sd = (np.array([stats[c][i] for c in self.columns]) for i in range(3))
+        return o, m, sd
+
+
+def chip_of(column: str) -> str:
+    """'help_nasbench201_latency_ms:titanxp_256' -> 'titanxp': a device's batch-size variants
+    share one chip (the part after the last ':' names the device)."""
+    col = column.rpartition(":")[2]
+    head, _, tail = col.rpartition("_")
+    return head if tail.isdigit() and head else col
 
 
 def _log(x: np.ndarray, offset: np.ndarray) -> np.ndarray:

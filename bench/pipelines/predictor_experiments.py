@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 from hwnas.core.paths import ACCURACIES_DIR
+from hwnas.predictors.transfer import chip_of
 
 ACCURACY_PREDICTORS = ("auto", "bilinear", "bilinear-struct", "gcn", "gcn-struct", "xgb", "xgb-struct",
                        "xgb-graf", "xgb-graf-struct", "rf", "rf-graf", "mlp", "mlp-graf", "ridge",
@@ -27,13 +28,13 @@ LATENCY_PREDICTORS = ("auto", "ridge", "ridge-ops", "ridge-cost", "ridge-struct"
 # 1000 it took 0.5-3 min per fit here), and not on FBNet (chain-space encodings are computed per
 # arch: minutes per fit); this keeps `make predictors` near half an hour
 FBNET_PREDICTORS = tuple(n for n in LATENCY_PREDICTORS if n != "auto")
-# `auto` and its three small-sample members (shown so that the average can be read against them)
-PROTOCOL_PREDICTORS = ("auto", "transfer", "transfer-nearest", "ridge-cost")
+# `auto` and its small-sample members (shown so that the average can be read against them)
+PROTOCOL_PREDICTORS = ("auto", "transfer", "transfer-nearest", "ridge-cost", "meta-gp")
 
 HELP_NB201_DEVICES = ("1080ti_1", "2080ti_32", "titanxp_256", "gold_6240", "silver_4114", "pixel3",
                       "samsung_a50", "essential_ph_1")
 HELP_FBNET_DEVICES = ("1080ti_32", "gold_6240", "pixel3")
-#: Issue 26: the 21 devices of the shared HELP NB201 table split BEFORE any new method was run on
+#: The 21 devices of the shared HELP NB201 table split BEFORE any new method was run on
 #: them. Every choice of the prior-informed `auto` rule and of the non-linear few-shot member was made
 #: on DEVELOPMENT_DEVICES with DEVELOPMENT_SEEDS only; EVALUATION_DEVICES (and the reported sample seeds
 #: 0-4 on every device) were run once, afterwards. Split by chip (a chip's batch-size variants stay on
@@ -69,8 +70,7 @@ class Experiment:
 
 def hardware(col: str) -> str:
     """'titanxp_256' -> 'titanxp': a device's batch-size variants share one chip."""
-    head, _, tail = col.rpartition("_")
-    return head if tail.isdigit() and head else col
+    return chip_of(col)
 
 
 def device_columns(table: Path) -> list[str]:

@@ -100,7 +100,10 @@ def test_auto_averages_on_a_few_archs_with_weights_from_loo_spearman(tmp_path):
     sp, prior, archs, y, test, y_test = _prior_setting()
     p = create_predictor("auto", space=sp, target="cost").fit(archs, y, prior=prior)
     assert set(p.cv_spearman_) == set(SMALL_PRIOR_CANDIDATES) == set(p.cv_scores_)
-    raw = {k: max(v, 0.0) ** 4 for k, v in p.cv_spearman_.items()}
+    # two prior devices of different chips: each is the other's target in the prior-side estimate
+    assert set(p.prior_scores_) == set(SMALL_PRIOR_CANDIDATES)
+    lam = 10 / (10 + p.prior_strength)
+    raw = {k: max(lam * v + (1 - lam) * p.prior_scores_[k], 0.0) ** 4 for k, v in p.cv_spearman_.items()}
     expect = {k: v / sum(raw.values()) for k, v in raw.items() if v > 0}
     assert p.weights_.keys() == expect.keys()
     assert all(abs(p.weights_[k] - expect[k]) < 1e-12 for k in expect)
@@ -113,6 +116,7 @@ def test_auto_averages_on_a_few_archs_with_weights_from_loo_spearman(tmp_path):
     p.save(tmp_path / "m")
     q = load_predictor(tmp_path / "m")
     assert q.weights_ == p.weights_ and q.cv_spearman_ == p.cv_spearman_ and q.chosen_ == p.chosen_
+    assert q.prior_scores_ == p.prior_scores_
     np.testing.assert_array_equal(q.predict(test), p.predict(test))
 
 
@@ -146,3 +150,60 @@ def test_auto_round_trips_with_each_of_its_candidates(name, tmp_path):
     assert p.chosen_ == name and list(p.weights_) == [name]
     p.save(tmp_path / "m")
     np.testing.assert_array_equal(load_predictor(tmp_path / "m").predict(test), p.predict(test))
+
+
+def test_prior_side_estimate_is_cached_and_follows_the_same_chip_rule(monkeypatch):
+    """The prior-side estimate is computed once per tables, size and candidates (not per fit);
+    a prior device's other batch sizes are never its prior there (same chip, near copies)."""
+    from hwnas.predictors import auto as auto_mod
+
+    sp, prior, archs, y, test, _ = _prior_setting()
+    same_chip = PriorTables(prior.arch_strs, ["t:gpu_1", "t:gpu_32"], prior.values)
+    p = create_predictor("auto", space=sp, target="cost")
+    assert p.prior_protocol_scores(same_chip, 10, ["transfer", "ridge-cost"]) == {}
+    fits = []
+    real = auto_mod.AutoPredictor._make
+    monkeypatch.setattr(auto_mod.AutoPredictor, "_make", lambda self, nm: fits.append(nm) or real(self, nm))
+    first = p.prior_protocol_scores(prior, 10, ["transfer", "ridge-cost"])
+    n_first = len(fits)
+    assert set(first) == {"transfer", "ridge-cost"} and n_first == 2 * 2  # 2 pseudo-targets x 2 candidates
+    assert p.prior_protocol_scores(prior, 10, ["transfer", "ridge-cost"]) == first and len(fits) == n_first
+    create_predictor("auto", space=sp, target="cost", seed=4).fit(archs, y, prior=prior)
+    again = len(fits)
+    create_predictor("auto", space=sp, target="cost", seed=5).fit(archs, y, prior=prior)
+    assert len(fits) - again < again - n_first  # the second fit reused the prior-side estimate
+
+
+def test_prior_strength_zero_weighs_by_loo_only():
+    sp, prior, archs, y, test, _ = _prior_setting()
+    p = create_predictor("auto", space=sp, target="cost", prior_strength=0).fit(archs, y, prior=prior)
+    assert p.prior_scores_ == {}
+    raw = {k: max(v, 0.0) ** 4 for k, v in p.cv_spearman_.items()}
+    assert all(abs(p.weights_[k] - raw[k] / sum(raw.values())) < 1e-12 for k in p.weights_)
+
+
+def test_meta_gp_learns_the_device_population_from_the_prior(tmp_path):
+    """Prior devices whose costs share one per-op pattern (plus device-specific scaling): from 4
+    samples of a new device of that population, meta-gp ranks far better than a cost ridge on
+    the same samples, and much better than itself without the prior."""
+    from scipy.stats import spearmanr
+
+    sp = create_space("nb201")
+    every = list(sp.iter_all())
+    rng = np.random.default_rng(3)
+    ops = np.array([[list(a).count(o) for o in range(5)] for a in every], dtype=float)
+    base = np.array([0.0, 0.2, 1.0, 1.6, 0.5])
+    devices = [1.0 + ops @ (base * rng.uniform(0.8, 1.2, 5)) for _ in range(6)]
+    prior = PriorTables([sp.to_str(a) for a in every], [f"d{i}" for i in range(5)], np.column_stack(devices[:5]))
+    idx = rng.permutation(len(every))
+    tr, te = idx[:4], idx[4:3004]
+    y = devices[5] * (1 + 0.01 * rng.normal(size=len(every)))
+    X, Xt = [every[i] for i in tr], [every[i] for i in te]
+    meta = create_predictor("meta-gp", space=sp).fit(X, y[tr], prior=prior)
+    plain = create_predictor("meta-gp", space=sp).fit(X, y[tr])
+    ridge = create_predictor("ridge-cost", space=sp).fit(X, y[tr])
+    rho = {n: spearmanr(m.predict(Xt), y[te]).statistic for n, m in (("meta", meta), ("plain", plain), ("ridge", ridge))}
+    assert rho["meta"] > 0.95 and rho["meta"] > rho["ridge"] + 0.1 and rho["meta"] > rho["plain"] + 0.1
+    assert meta.mode_ == "prior" and plain.mode_ == "no-prior"
+    meta.save(tmp_path / "m")
+    np.testing.assert_array_equal(load_predictor(tmp_path / "m").predict(Xt), meta.predict(Xt))

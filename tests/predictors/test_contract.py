@@ -29,7 +29,7 @@ def make(name: str, space: str = "nb201", seed: int = 0):
 
 def test_registry_has_the_issue_predictors():
     assert {"bilinear", "gcn", "xgb", "rf", "mlp", "ridge", "knn", "lut-sum", "xgb-struct"} <= set(PREDICTORS)
-    assert {"auto", "xgb-graf", "rf-graf", "ridge-graf", "xgb-graf-struct", "transfer-nearest"} <= set(PREDICTORS)
+    assert {"auto", "xgb-graf", "rf-graf", "ridge-graf", "xgb-graf-struct", "transfer-nearest", "meta-gp"} <= set(PREDICTORS)
 
 
 def test_registry_metadata_filters_by_target():
@@ -38,7 +38,7 @@ def test_registry_metadata_filters_by_target():
     cost_only = set(list_predictors(targets="cost")) - set(list_predictors(targets="accuracy"))
     assert {"lut-sum", "transfer"} <= cost_only and "auto" not in cost_only
     assert "xgb-graf" in list_predictors("*-graf", targets="accuracy")
-    assert set(list_predictors(uses_prior=True)) == {"auto", "transfer", "transfer-nearest"}
+    assert set(list_predictors(uses_prior=True)) == {"auto", "transfer", "transfer-nearest", "meta-gp"}
     assert predictor_meta("rf-graf")["encoding"] == "graf"
 
 
