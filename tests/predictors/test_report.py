@@ -35,8 +35,9 @@ def test_protocol_table_names_devices_short_of_the_target_and_why():
     assert "| essential_ph_1 | eval | 0.902 | 0.922 | 0.902 | nan | 0.802 | nan | nan | 0.937 | 0.930 |  |" in lines
     assert "| mean of 1 dev | | 0.982 |" in lines and "| mean of 1 eval | | 0.902 |" in lines  # gold_6240 is a dev device
     # 0.937 - 0.902 > 0.02 and `auto` ties `transfer` there: no method in the suite gets closer
-    assert ("devices more than 0.02 below their noise ceiling with `auto` @10: 1 of 2: essential_ph_1 0.902 vs "
-            "ceiling 0.937 (best in the suite: `auto` 0.902, `auto` itself)") in lines and "closer: met)" in lines
+    assert ("devices more than 0.02 below their noise ceiling with `auto` @10: 1 of 2: essential_ph_1 0.9020 vs "
+            "ceiling 0.937 (best other method in the suite: `transfer` 0.9020, not closer at the table's three "
+            "decimals)") in lines and "closer: met)" in lines
     assert ("`auto` @10 against its best member chosen on the test set: `transfer` 0.937, `auto` 0.942 "
             "(gap -0.005, at most 0.005: met)") in lines
 
@@ -63,6 +64,6 @@ def test_protocol_flags_a_device_where_a_member_gets_closer_to_the_ceiling():
     far = _rows({("auto", 10): 0.90, ("auto", 20): 0.92, ("meta-gp", 10): 0.93, ("transfer", 10): 0.91}, "spearman")
     res = {"help-protocol/pixel3": far}
     lines = "\n".join(standard_summary(res, dict.fromkeys(res, "help-protocol"), None, {"pixel3": (0.95, 0.962, 0.97)}))
-    assert "pixel3 0.902 vs ceiling 0.981 (best in the suite: `meta-gp` 0.932, 0.030 above `auto`)" in lines
+    assert "pixel3 0.9020 vs ceiling 0.981 (best other method in the suite: `meta-gp` 0.9320, closer)" in lines
     assert "closer: NOT met)" in lines
     assert "`meta-gp` 0.932, `auto` 0.902 (gap +0.030, at most 0.005: NOT met)" in lines
