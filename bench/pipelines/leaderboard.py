@@ -312,8 +312,10 @@ def _markdown(df, track, quantiles, accuracy, truth, cells, ref, seeds, budgets,
          "seconds per run on a shared, loaded 2-core CPU.", ""]
     if cells is None:
         return L + ["(no regret: the accuracy source is not a table)"]
+    fit = df.method.str.endswith(FITTED)
     L.append(f"Zero constraint violations: {int((~df.feasible.astype(bool)).sum())} infeasible picks in "
-             f"{len(df)} runs; most queries used by any run: {int(df.queries.max())} (budgets "
+             f"{int((~fit).sum())} runs" + (f" and their {int(fit.sum())} fitted picks" if fit.any() else "")
+             + f"; most queries used by any run: {int(df.queries.max())} (budgets "
              f"{', '.join(str(b) for b in budgets)}).")
     L.append("")
     n_cells = len(df.groupby(["device", "quantile"]))
