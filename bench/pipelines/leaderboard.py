@@ -394,7 +394,7 @@ def _verdict(tests, m, base, b, dev, q) -> str:
     return "-" if t.empty else board_stats.describe(t.iloc[0])
 
 
-#: issue 21's bar for the table board, checked as it stands (never tuned on): BINAS and GCN
+#: the protocol's bar for the table board, checked as it stands (never tuned on): BINAS and GCN
 #: significantly below both baselines in at least 7 of 9 cells at 200 queries, mean regret <= 0.2 pp
 TARGET = {"methods": ("binas", "gcn"), "budget": 200, "cells": 7, "mean_regret": 0.2}
 
