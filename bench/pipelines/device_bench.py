@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 STAGES = ("select", "time", "train", "report")
 OUT_DIR = Path("results/device-bench")
 RUN_KEY = ["arch_str", "seed"]
+#: the fewest archs a Kendall tau is reported over (fewer: left out of the facts)
+MIN_TAU = 5
 
 
 @dataclass
@@ -349,14 +351,17 @@ def assemble(cfg: DeviceBenchConfig) -> tuple[pd.DataFrame, dict]:
             d = both["val_acc"] - both["val_acc_seed2"]
             facts["seed_std_pp"] = float(np.sqrt(np.mean(d ** 2) / 2))  # std of one run, from paired differences
             facts["seed_pairs"] = len(both)
-            facts["tau_seed_vs_seed"] = float(stats.kendalltau(both["val_acc"], both["val_acc_seed2"]).statistic)
+            if len(both) >= MIN_TAU:  # Kendall tau of 2-4 pairs is +-1 or near it: says nothing
+                facts["tau_seed_vs_seed"] = float(stats.kendalltau(both["val_acc"], both["val_acc_seed2"]).statistic)
     tr = df.dropna(subset=["val_acc"])
     if len(tr) >= 2:
         facts["spread_std_pp"] = float(tr["val_acc"].std(ddof=1))
         facts["val_acc_range_pp"] = float(tr["val_acc"].max() - tr["val_acc"].min())
         if "seed_std_pp" in facts and facts["spread_std_pp"] > 0:
             facts["seed_std_over_spread"] = facts["seed_std_pp"] / facts["spread_std_pp"]
-        facts["tau_predicted_latency_vs_val_acc"] = float(stats.kendalltau(tr["latency_pred_ms"], tr["val_acc"]).statistic)
+        if len(tr) >= MIN_TAU:
+            facts["tau_predicted_latency_vs_val_acc"] = float(
+                stats.kendalltau(tr["latency_pred_ms"], tr["val_acc"]).statistic)
     return df, facts
 
 
