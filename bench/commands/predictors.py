@@ -27,6 +27,7 @@ def predictors() -> None:
 @options.fresh()
 def evaluate(space, table, target, names, train_sizes, seeds, out, prior_tables, mode, fresh) -> None:
     """Compare predictors by rank correlation over train sizes and seeds."""
+    from hwnas.bench.pipelines.predictor_report import report_evaluation
     from hwnas.bench.pipelines.predictors import evaluate as run
 
     try:
@@ -35,6 +36,7 @@ def evaluate(space, table, target, names, train_sizes, seeds, out, prior_tables,
         raise ValueError(f"--train-sizes must be comma-separated integers, got {train_sizes!r}") from None
     df = run(space, table, target, out, predictors=_csv(names) or None, train_sizes=sizes, seeds=seeds,
              prior_tables=_csv(prior_tables) or None, mode=mode, fresh=fresh)
+    report_evaluation(df, out)
     click.echo(f"{len(df)} rows -> {out}/rank_correlation.csv, summary.md, learning_curve.png")
 
 
@@ -45,7 +47,7 @@ def evaluate(space, table, target, names, train_sizes, seeds, out, prior_tables,
 @click.option("--report-only", is_flag=True, help="Fit nothing: rewrite the summaries from the rows already in OUT.")
 def standard(out, seeds, only, report_only) -> None:
     """The standard comparison of `make predictors` (NB201 accuracy, HELP latency, few-shot)."""
-    from hwnas.bench.pipelines.predictors import standard as run
+    from hwnas.bench.pipelines.predictor_standard import standard as run
 
     lines = run(out, seeds=seeds, only=_csv(only) or None, report_only=report_only)
     click.echo("\n".join(lines))

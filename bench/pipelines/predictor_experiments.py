@@ -14,10 +14,8 @@ import pandas as pd
 from hwnas.core.paths import ACCURACIES_DIR
 from hwnas.predictors.transfer import chip_of
 
-ACCURACY_PREDICTORS = ("auto", "bilinear", "bilinear-struct", "gcn", "gcn-struct", "xgb", "xgb-struct",
-                       "xgb-graf", "xgb-graf-struct", "rf", "rf-graf", "mlp", "mlp-graf", "ridge",
-                       "ridge-struct", "ridge-graf", "knn", "knn-graf")
-COST_PREDICTORS = ACCURACY_PREDICTORS + ("ridge-ops", "ridge-cost", "lut-sum")
+from .predictors import ACCURACY_PREDICTORS
+
 # Subsets keep `make predictors` within about half an hour on a shared 2-core machine; every
 # accuracy predictor runs on the 200-epoch table with 5 seeds.
 LOWFI_PREDICTORS = ("auto", "bilinear-struct", "gcn-struct", "xgb", "xgb-struct", "xgb-graf", "xgb-graf-struct",

@@ -71,6 +71,17 @@ def write_summary(df: pd.DataFrame, out: Path, config: dict, title: str | None =
     atomic_write_bytes(out / "summary.md", "\n".join(lines).encode())
 
 
+def report_evaluation(df: pd.DataFrame, out: Path, title: str | None = None) -> None:
+    """The summary (summary.md) and the learning curve of one comparison folder, from its rows
+    and the config.json the engine wrote beside them."""
+    import json
+
+    out = Path(out)
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    write_summary(df, out, config, title)
+    learning_curve(df, out / "learning_curve.png", cost=bool(config["cost"]), title=title or out.name)
+
+
 def learning_curve(df: pd.DataFrame, path: Path, cost: bool, title: str) -> None:
     import matplotlib
 

@@ -1,7 +1,8 @@
 """The evaluation engine of the predictor comparison (`hwnas predictors evaluate` / `standard`).
 
-The experiments of `make predictors` are records in predictor_experiments.py; the summaries and
-plots are written by predictor_report.py.
+The engine computes and stores rows only: the experiments of `make predictors` are records in
+predictor_experiments.py (run by predictor_standard.py), and the summaries and plots are the
+report's (predictor_report.py).
 
 For each predictor, train size and seed: train on a random subset (seed's permutation, prefix of
 that size, so sizes are nested), test on every remaining row. Rows are appended to
@@ -31,24 +32,15 @@ from hwnas.predictors.base import create_predictor, list_predictors
 from hwnas.predictors.metrics import evaluate_predictions
 from hwnas.predictors.transfer import PriorTables
 
-from .predictor_experiments import (
-    ACCURACY_PREDICTORS,
-    COST_PREDICTORS,
-    SAMPLES,
-    standard_experiments,
-)
-from .predictor_report import (
-    aggregate,
-    latency_ceilings,
-    learning_curve,
-    standard_summary,
-    write_summary,
-)
-
-__all__ = ["ACCURACY_PREDICTORS", "COST_PREDICTORS", "STUDIES", "aggregate", "evaluate", "load_prior",
-           "load_target", "split", "standard"]
+__all__ = ["ACCURACY_PREDICTORS", "COST_PREDICTORS", "evaluate", "load_prior", "load_target", "split"]
 
 log = logging.getLogger(__name__)
+
+#: The predictors compared by default (`hwnas predictors evaluate` without --predictors).
+ACCURACY_PREDICTORS = ("auto", "bilinear", "bilinear-struct", "gcn", "gcn-struct", "xgb", "xgb-struct",
+                       "xgb-graf", "xgb-graf-struct", "rf", "rf-graf", "mlp", "mlp-graf", "ridge",
+                       "ridge-struct", "ridge-graf", "knn", "knn-graf")
+COST_PREDICTORS = ACCURACY_PREDICTORS + ("ridge-ops", "ridge-cost", "lut-sum")
 
 COLUMNS = ["predictor", "train_size", "seed", "kendall_tau", "spearman", "pearson", "mae", "rmse",
            "precision_at_top5pct", "within_10pct", "n_test", "fit_seconds", "predict_seconds"]
@@ -175,7 +167,8 @@ def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
     """Run the comparison into `out`; returns the rows. Validates everything before fitting.
 
     `size_limits` caps the train size per predictor (e.g. {"auto": 100}: the slow ones skip 1000).
-    `fit=False` fits nothing: the summary is rewritten from the rows already in `out`.
+    `fit=False` fits nothing: the rows already in `out` are returned. The summary and the plot
+    are the report's (`predictor_report.report_evaluation`); the engine writes only rows.
     """
     limits = dict(size_limits or {})
     from hwnas.search.spaces import create_space
@@ -227,8 +220,6 @@ def evaluate(space, table: str, target: str | None, out: str | os.PathLike,
     df = _write_rows(csv_path, rows, names, sizes)
     df = df[df.predictor.isin(names) & df.train_size.isin(sizes) & (df.seed < seeds)]
     df = df[df.train_size <= df.predictor.map(limits).fillna(np.inf)]
-    write_summary(df, out, config, title)
-    learning_curve(df, out / "learning_curve.png", cost=t.cost, title=title or out.name)
     return df
 
 
@@ -292,57 +283,3 @@ def _write_rows(path: Path, rows: list[dict], names: list[str], sizes: list[int]
 # ---- the standard comparison (`make predictors`) ------------------------------------------
 #: Further studies run after the standard experiments: each is called as
 #: `study(out_root, data_dir, seeds, only, progress)` and returns summary lines (or []).
-#: The GCN-fitting study registers itself here with one line.
-STUDIES: list = []
-
-
-def standard(out_root: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str | os.PathLike | None = None,
-             seeds: int = 5, only: list[str] | None = None, progress: bool = True,
-             report_only: bool = False) -> list[str]:
-    """Every experiment of the standard comparison; returns the lines of the top-level summary.
-    `report_only`: fit nothing, rewrite every summary from the rows already computed (an
-    experiment with none is left out)."""
-    data = paths.data_dir(data_dir)
-    out_root = Path(out_root)
-    results: dict[str, pd.DataFrame] = {}
-    groups: dict[str, str] = {}
-    skipped: dict[str, str] = {}
-    for e in standard_experiments(data):
-        if only and not any(e.name.startswith(o) for o in only):
-            continue
-        sizes = e.train_sizes
-        if e.group == "supernet":  # the sample file may hold fewer archs than 1000 + test
-            from hwnas.search.spaces import create_space
-
-            try:
-                n_rows = len(load_target(create_space(e.space), e.table, None, e.mode).y)
-            except (ValueError, LookupError) as exc:  # written by another pipeline for an older space
-                log.warning("%s skipped: %s", e.name, exc)
-                skipped[e.name] = "the sample file does not match the current space: " + str(exc).split(" (and ", 1)[0]
-                continue
-            sizes = tuple(s for s in sizes if s <= n_rows // 2) or (n_rows // 2,)
-        if report_only and not (out_root / e.name / "rank_correlation.csv").exists():
-            skipped[e.name] = "no rows computed yet"
-            continue
-        try:
-            results[e.name] = evaluate(e.space, e.table, None, out_root / e.name, predictors=list(e.predictors),
-                                       train_sizes=sizes, seeds=e.seeds or seeds, prior_tables=list(e.prior_tables),
-                                       mode=e.mode, progress=progress, title=e.name, size_limits=dict(e.size_limits),
-                                       fit=not report_only)
-        except StaleResults as exc:
-            if not report_only:
-                raise
-            skipped[e.name] = "its rows were computed on other inputs; `make predictors` recomputes them"
-            log.warning("%s skipped: %s", e.name, str(exc).splitlines()[0])
-            continue
-        groups[e.name] = e.group
-    help201 = data / "help-latency/help_nasbench201_latency_ms.csv"
-    devices = sorted({n.split("/", 1)[1] if "/" in n else n.split("help-nb201-", 1)[1] for n, g in groups.items()
-                      if g == "help-protocol" or n.startswith("help-nb201-")})
-    ceilings = latency_ceilings(help201, devices)
-    lines = standard_summary(results, groups, SAMPLES if SAMPLES.exists() else None, ceilings, skipped)
-    for study in STUDIES:
-        lines += study(out_root, data, seeds, only, progress)
-    if not only:
-        atomic_write_bytes(out_root / "summary.md", "\n".join(lines).encode())
-    return lines

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hwnas.bench.pipelines.predictor_report import report_evaluation
 from hwnas.bench.pipelines.predictors import COLUMNS, TIMING_COLUMNS, evaluate
 from hwnas.search.spaces import create_space
 
@@ -40,8 +41,11 @@ def hwnas(*args):
 
 
 def run(table, out, **kw):
-    return evaluate("nb201", str(table), kw.pop("target", "acc"), out, progress=False,
-                    **{"predictors": ["ridge", "xgb-struct", "bilinear"], "train_sizes": (10, 50), "seeds": 2, **kw})
+    """The engine's rows, then the report of the folder (as `hwnas predictors evaluate` does)."""
+    df = evaluate("nb201", str(table), kw.pop("target", "acc"), out, progress=False,
+                  **{"predictors": ["ridge", "xgb-struct", "bilinear"], "train_sizes": (10, 50), "seeds": 2, **kw})
+    report_evaluation(df, out)
+    return df
 
 
 def test_writes_csv_summary_and_plot(small_table, tmp_path):
