@@ -123,6 +123,7 @@ def test_searches_that_share_a_store_pick_alike_and_are_charged_alike(trained, t
     assert second.search_cpu_s >= cost  # ... and was still charged what its four estimates cost
 
 
+@pytest.mark.slow  # a CLI search over a process pool of torch workers (~90 s loaded)
 def test_a_process_pool_search_on_a_supernet_exits(trained, tmp_path):
     """Each search worker scores subnets itself (a serial evaluator): a pool of evaluation
     workers inside a pool worker is never shut down, and a spawned worker joins its children

@@ -68,6 +68,7 @@ def _cli(*args):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # three CLI processes training a supernet (~100 s loaded); in-process resume: the test above
 def test_resume_after_kill_9_gives_the_uninterrupted_weights(tmp_path):
     args = ["supernet", "train", "--space", "mbv3-fmnist", "--data", "digits", "--epochs", "3",
             "--batch-size", "32", "--train-per-epoch", "64", "--threads", "1", "--monitor-val", "0",
