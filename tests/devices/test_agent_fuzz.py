@@ -84,12 +84,27 @@ extra_headers = st.dictionaries(
     header_text, max_size=3)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
-@given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]), path=paths,
-       auth=st.one_of(st.sampled_from(["right", "wrong", None]), header_text), meta=meta_header,
-       body=bodies(), headers=extra_headers)
+REQUESTS = dict(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]), path=paths,
+                auth=st.one_of(st.sampled_from(["right", "wrong", None]), header_text), meta=meta_header,
+                body=bodies(), headers=extra_headers)
+QUICK = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                       HealthCheck.too_slow])
+
+
+@QUICK
+@given(**REQUESTS)
 def test_random_requests_get_documented_answers(agent, method, path, auth, meta, body, headers):
+    check_random_request(agent, method, path, auth, meta, body, headers)
+
+
+@pytest.mark.slow  # the same property over 300 requests (make test-slow; CI runs it)
+@settings(QUICK, max_examples=300)
+@given(**REQUESTS)
+def test_many_random_requests_get_documented_answers(agent, method, path, auth, meta, body, headers):
+    check_random_request(agent, method, path, auth, meta, body, headers)
+
+
+def check_random_request(agent, method, path, auth, meta, body, headers):
     h = dict(headers)
     if auth == "right":
         h["Authorization"] = f"Bearer {agent.token}"

@@ -21,6 +21,7 @@ def run(args, env=None):
     return r.output
 
 
+@pytest.mark.slow  # three profile runs and two agent starts (~90 s loaded); the remote device: test_agent.py
 def test_profile_through_the_agent_matches_the_local_cpu_table(tmp_path):
     agent = AgentProcess(tmp_path / "agent", "--max-seconds", "5")
     agent.start()
