@@ -82,7 +82,8 @@ def write_report(df: pd.DataFrame, facts: dict, meta: dict, paths: dict, command
                   "Rerunning `make device-bench` resumes every stage.**", ""]
         if facts["timed"] == 0:
             lines += ["The timing stage has not run: it needs a quiet machine (`make device-bench "
-                      "DEVICE_BENCH_STAGES=time` with nothing else running).", ""]
+                      "DEVICE_BENCH_STAGES=time,report` with nothing else running; validate-lut timed 60 networks "
+                      "in 462 s, so about 40 minutes for 300).", ""]
     lines += [f"- Protocol: {meta['protocol_text']} (`{meta['protocol']}`); seeds: {meta['seeds']}.",
               f"- Selection: {(meta.get('selection') or {}).get('method')}; predicted latency from "
               f"`{meta.get('latency_table')}` ({meta.get('latency_pred_source')}).",
