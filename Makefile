@@ -109,7 +109,7 @@ sample: setup
 	  --n $(SAMPLE_N) $(SAMPLE_ARGS) --out $(SAMPLES_OUT) --summary $(SAMPLES_OUT:.parquet=.md)
 
 # The chain track's ground truth: 40 archs stratified over the latency range of the measured
-# cpu-t1 table, each trained from scratch with 2 seeds (bench/pipelines/standalone.py has the
+# cpu-t1 table, each trained from scratch with 2 seeds (bench/engine/standalone.py has the
 # protocol), then the supernet's estimate of each and the report. Resumable at every step;
 # STANDALONE_EXECUTOR=ray runs on Ray. Not part of the demo (about 1-2 h on 2 cores).
 STANDALONE_DIR ?= results/accuracies/$(SPACE)
@@ -126,9 +126,9 @@ standalone: setup
 	  --out $(STANDALONE_DIR)/standalone.parquet
 	$(HWNAS) standalone report --out $(STANDALONE_DIR)/standalone.parquet --report-dir $(STANDALONE_DIR)
 
-# Your own NB201-style table of a chain space on a device (bench/pipelines/device_bench.py): a pool
+# Your own NB201-style table of a chain space on a device (bench/experiments/device_bench.py): a pool
 # of DEVICE_BENCH_N archs spread over the calibrated latency range of results/tables/$(SPACE)/<device>,
-# trained with the pool protocol (bench/pipelines/protocol.py: 2 epochs x 10k, one thread; a second
+# trained with the pool protocol (bench/engine/protocol.py: 2 epochs x 10k, one thread; a second
 # seed on a third; about 8 CPU hours for 300) and timed end to end (validate-lut's protocol). The
 # time stage needs a quiet machine, so it is not in the default stages: run it alone,
 # `make device-bench DEVICE_BENCH_STAGES=time,report`. Every stage resumes. DEVICE=cpu means one thread.

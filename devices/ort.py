@@ -286,7 +286,7 @@ def measure_onnx(onnx_bytes: bytes, input_shapes: Mapping[str, Sequence[int]] | 
 def measure_peak_memory(onnx_bytes: bytes, input_shapes: Mapping[str, Sequence[int]] | None = None,
                         threads: int | None = 1) -> tuple[int | None, str]:
     """The CPU arena's peak over two runs (bytes, source), without timing anything: the
-    memory-only pass over tables measured before memory was (bench/pipelines/memory_pass.py)."""
+    memory-only pass over tables measured before memory was (bench/engine/memory_pass.py)."""
     import tempfile
 
     from .ort_profile import PEAK_SOURCE, collect

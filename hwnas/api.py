@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwnas.bench.pipelines.measure import measure_model
+from hwnas.bench.engine.measure import measure_model
 from hwnas.core.paths import TABLES_DIR
 from hwnas.devices.measurement import Measurement
 from hwnas.devices.timing import TimingConfig

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hwnas.bench.pipelines.profile import ProfileConfig, profile_device
+from hwnas.bench.engine.profile import ProfileConfig, profile_device
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "results" / "bench" / "profile.md"

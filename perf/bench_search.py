@@ -34,7 +34,7 @@ _command: dict = {}
 
 @pytest.fixture(scope="module")
 def problem():
-    from hwnas.bench.pipelines.search import bound_at_quantile
+    from hwnas.bench.engine.search import bound_at_quantile
     from hwnas.search.methods import create_method
     from hwnas.search.spaces import create_space
 

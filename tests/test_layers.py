@@ -75,3 +75,19 @@ def test_the_checker_sees_lazy_and_dynamic_imports():
            "from . import sibling\n")
     mods = [m for _, m in imported_modules(ast.parse(src))]
     assert sorted(mods) == ["hwnas.bench.", "hwnas.bench.cli", "hwnas.search.spaces", "importlib", "os"]
+
+
+#: Inside bench: the engine computes and stores; experiments configure it; reports write it up.
+BENCH_ENGINE_NEVER = ("hwnas.bench.experiments", "hwnas.bench.reports")
+
+
+def test_the_bench_engine_never_imports_experiments_or_reports():
+    bad = []
+    for path in sorted((REPO / "bench" / "engine").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        mods = [(line, mod) for line, mod in imported_modules(tree)]
+        mods += [(n.lineno, f"hwnas.bench.{n.module}") for n in ast.walk(tree)  # from ..reports.x import
+                 if isinstance(n, ast.ImportFrom) and n.level == 2 and n.module]
+        bad += [f"{path.relative_to(REPO)}:{line} imports {mod}" for line, mod in mods
+                if mod.startswith(BENCH_ENGINE_NEVER)]
+    assert (REPO / "bench" / "engine").is_dir() and not bad, "bench/engine imports:\n  " + "\n  ".join(bad)

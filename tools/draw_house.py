@@ -1,6 +1,6 @@
 """Draw the house: packages as rooms, imports as arrows, read from the code (nothing is run).
 
-Rooms are the stack's packages and their sub-packages (search.methods, bench.pipelines, ...),
+Rooms are the stack's packages and their sub-packages (search.methods, bench.engine, ...),
 sized by lines of code; an arrow A -> B counts the import statements in A's files that name B
 (lazy imports inside functions included, the same reading as tests/test_layers.py). The output
 is a Mermaid flowchart, which GitHub and most Markdown viewers draw.

@@ -16,7 +16,7 @@ def data(no_verify: bool, details: bool, as_json: bool) -> None:
     import json
     from dataclasses import asdict
 
-    from hwnas.bench.pipelines.datasets import CATALOGUE, MISSING, PRESENT, check, root_of
+    from hwnas.bench.engine.datasets import CATALOGUE, MISSING, PRESENT, check, root_of
 
     rows = [(ds, check(ds, verify=not no_verify)) for ds in CATALOGUE]
     if as_json:

@@ -33,10 +33,10 @@ def device_bench(space, device, stages, n, select_seed, out_dir, tables_dir, exe
                  copy_from) -> None:
     """Your own NB201-style table of a chain space on a device: a pool of archs spread over its
     latency range, each timed end to end and trained stand-alone (the pool protocol:
-    bench/pipelines/protocol.py). Every stage resumes where it stopped."""
+    bench/engine/protocol.py). Every stage resumes where it stopped."""
     from pathlib import Path
 
-    from hwnas.bench.pipelines.device_bench import DeviceBenchConfig, run
+    from hwnas.bench.experiments.device_bench import DeviceBenchConfig, run
 
     cfg = DeviceBenchConfig(space=space, device=device, n=n, select_seed=select_seed, out_dir=Path(out_dir),
                             tables_dir=Path(tables_dir), executor=executor, workers=workers, limit=limit)

@@ -18,6 +18,6 @@ BACKENDS = "cuda,trt,trt:fp16,trt-native,trt-native:fp16,torch-cuda"
 def gpu_check(ctx, out, space, samples, backends) -> None:
     """Profile, validate and time every GPU backend; OUT/gpu-check.md says pass / FAIL / not measured
     per item. Exit status 1 when a check failed, 2 without an NVIDIA GPU (one line)."""
-    from hwnas.bench.pipelines.gpu_check import main
+    from hwnas.bench.experiments.gpu_check import main
 
     ctx.exit(main(out, space, samples, tuple(_csv(backends))))

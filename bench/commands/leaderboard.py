@@ -36,8 +36,8 @@ from hwnas.core.paths import LEADERBOARDS_DIR
 def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, tables_dir, data, params, executor,
                 workers, report_only, stages, reference, guard) -> None:
     """Every method under the same measured constraints and budget -> OUT/<track>.md|csv|png."""
-    from hwnas.bench.pipelines import leaderboard as pipeline
-    from hwnas.bench.pipelines.search import parse_params
+    from hwnas.bench.engine.search import parse_params
+    from hwnas.bench.experiments import leaderboard as pipeline
 
     try:
         qs = tuple(float(q) for q in _csv(quantile)) or None
@@ -48,7 +48,7 @@ def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, 
     if track == "mbv3-fmnist":
         from pathlib import Path
 
-        from hwnas.bench.pipelines import chain_board
+        from hwnas.bench.experiments import chain_board
         from hwnas.core.paths import ACCURACIES_DIR
 
         board = chain_board.ChainBoard(

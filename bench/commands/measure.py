@@ -35,7 +35,7 @@ def measure(model, device, input_shape, rel_ci, max_s, warmup_s, min_runs, round
     network), memory and energy where the device reads them; one summary line, and a table row with --out."""
     from pathlib import Path
 
-    from hwnas.bench.pipelines import measure as pipeline
+    from hwnas.bench.engine import measure as pipeline
     from hwnas.core.io import file_sha256
     from hwnas.core.paths import portable
 

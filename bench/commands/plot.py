@@ -10,7 +10,7 @@ import click
 def plot(runs_dir: str) -> None:
     """Draw RUNS_DIR/regret.png (best-so-far regret against queries, per method) and
     RUNS_DIR/reads.png (the archs read: accuracy vs cost, with the bound and the picks)."""
-    from hwnas.bench.pipelines.search_plots import plot_search
+    from hwnas.bench.reports.search_plots import plot_search
 
     for p in plot_search(runs_dir):
         click.echo(f"-> {p}")

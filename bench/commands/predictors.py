@@ -27,8 +27,8 @@ def predictors() -> None:
 @options.fresh()
 def evaluate(space, table, target, names, train_sizes, seeds, out, prior_tables, mode, fresh) -> None:
     """Compare predictors by rank correlation over train sizes and seeds."""
-    from hwnas.bench.pipelines.predictor_report import report_evaluation
-    from hwnas.bench.pipelines.predictors import evaluate as run
+    from hwnas.bench.engine.predictors import evaluate as run
+    from hwnas.bench.reports.predictor_report import report_evaluation
 
     try:
         sizes = tuple(int(s) for s in _csv(train_sizes))
@@ -47,7 +47,7 @@ def evaluate(space, table, target, names, train_sizes, seeds, out, prior_tables,
 @click.option("--report-only", is_flag=True, help="Fit nothing: rewrite the summaries from the rows already in OUT.")
 def standard(out, seeds, only, report_only) -> None:
     """The standard comparison of `make predictors` (NB201 accuracy, HELP latency, few-shot)."""
-    from hwnas.bench.pipelines.predictor_standard import standard as run
+    from hwnas.bench.experiments.predictor_standard import standard as run
 
     lines = run(out, seeds=seeds, only=_csv(only) or None, report_only=report_only)
     click.echo("\n".join(lines))
@@ -60,7 +60,7 @@ def standard(out, seeds, only, report_only) -> None:
 @options.fresh(help="Refit everything (default: keep the fits already written in OUT).")
 def ws_fitting(out, seeds, sizes, fresh) -> None:
     """Does fitting a model to supernet-read NB201 cells rank them better than the supernet?"""
-    from hwnas.bench.pipelines.ws_fitting import run
+    from hwnas.bench.experiments.ws_fitting import run
 
     try:
         ns = tuple(int(s) for s in _csv(sizes))

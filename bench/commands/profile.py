@@ -43,8 +43,8 @@ def _timing(rel_ci: float, max_s: float, batch: int, warmup_s: float = 0.2, min_
 def profile(device, space, resume, force, limit, sample, seed, chunk, cache_dir, memory_only, rel_ci, max_s, warmup_s,
             min_runs, round_runs, batch, out_dir, no_reference) -> None:
     """Measure every distinct block of a space on a device and write its table."""
-    from hwnas.bench.pipelines.profile import ProfileConfig
-    from hwnas.bench.pipelines.profile import profile as run_profile
+    from hwnas.bench.engine.profile import ProfileConfig
+    from hwnas.bench.engine.profile import profile as run_profile
     from hwnas.search.spaces import create_space
 
     create_space(space)  # unknown space: one line before any device starts
@@ -71,8 +71,8 @@ def profile(device, space, resume, force, limit, sample, seed, chunk, cache_dir,
 
 
 def _memory_only(specs, space_name: str, out_dir: Path, sample, batch: int, cache_dir: Path) -> None:
-    from hwnas.bench.pipelines.memory_pass import fill_measured_memory
-    from hwnas.bench.pipelines.profile import table_path
+    from hwnas.bench.engine.memory_pass import fill_measured_memory
+    from hwnas.bench.engine.profile import table_path
     from hwnas.devices.registry import create_device
     from hwnas.search.spaces import create_space
 
@@ -101,7 +101,7 @@ def _memory_only(specs, space_name: str, out_dir: Path, sample, batch: int, cach
 def validate_lut(device, space, samples, seed, test_frac, resume, rel_ci, max_s, warmup_s, min_runs,
                  round_runs, batch, out_dir, no_reference) -> None:
     """Measure whole networks end to end and compare with the table's sum."""
-    from hwnas.bench.pipelines.validate_lut import ValidateConfig, validate
+    from hwnas.bench.engine.validate_lut import ValidateConfig, validate
 
     if samples < 4:
         raise ValueError(f"--samples must be >= 4 (train and test splits), got {samples}")

@@ -33,7 +33,7 @@ from hwnas.bench.commands.options import ints as _ints
 def search(space, methods, accuracy, truth, constraints, budget, seeds, out, params, data, tables_dir, executor, workers,
            fresh, adopt, pool, estimate_store) -> None:
     """Run search methods under measured constraints (resumable)."""
-    from hwnas.bench.pipelines import search as pipeline
+    from hwnas.bench.engine import search as pipeline
 
     if fresh and adopt:
         raise ValueError("--fresh and --adopt contradict each other (start over, or keep the rows); pass one")
@@ -44,7 +44,7 @@ def search(space, methods, accuracy, truth, constraints, budget, seeds, out, par
                       estimate_store=estimate_store, adopt=adopt, pool=pool)
     s = pipeline.summarise(df)
     click.echo(s.to_string(index=False))
-    from hwnas.bench.pipelines.search_plots import plot_search
+    from hwnas.bench.reports.search_plots import plot_search
 
     plots = plot_search(out)
     click.echo(f"{len(df)} runs -> {out}/runs.csv, trajectories.parquet; plots: {', '.join(p.name for p in plots)}")

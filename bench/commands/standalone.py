@@ -30,8 +30,8 @@ def standalone() -> None:
               help="Runs at a time (one thread each): a number >= 1, or auto (all cores).")
 def standalone_train(space, table, out, n, seed, archs_file, limit, executor, workers) -> None:
     """Train the reference set with every protocol seed (resumable; rows land as they finish)."""
-    from hwnas.bench.pipelines.standalone import train_reference
-    from hwnas.bench.pipelines.supernet import sample_archs
+    from hwnas.bench.engine.standalone import train_reference
+    from hwnas.bench.engine.supernet import sample_archs
     from hwnas.search.spaces import create_space
 
     sp = create_space(space)
@@ -50,7 +50,7 @@ def standalone_train(space, table, out, n, seed, archs_file, limit, executor, wo
 @options.workers(help=None)
 def standalone_supernet(space, checkpoint, out, calib_images, workers) -> None:
     """Fill `supernet_val_acc`: the supernet's estimate of every reference arch (whole val split)."""
-    from hwnas.bench.pipelines.standalone import add_supernet_estimates
+    from hwnas.bench.engine.standalone import add_supernet_estimates
     from hwnas.search.spaces import create_space
 
     df = add_supernet_estimates(create_space(space), out, checkpoint, calib_images=calib_images, workers=workers)
@@ -63,7 +63,7 @@ def standalone_supernet(space, checkpoint, out, calib_images, workers) -> None:
 def standalone_report(out, report_dir) -> None:
     """Trade-off, seed noise, supernet ranking (Kendall tau) and the two plots."""
     import pandas as pd
-    from hwnas.bench.pipelines.standalone_report import write_report
+    from hwnas.bench.reports.standalone_report import write_report
     from hwnas.devices.table import read_sidecar
 
     p, f = write_report(pd.read_parquet(out), report_dir, read_sidecar(out), command="make standalone")
@@ -83,7 +83,7 @@ def standalone_report(out, report_dir) -> None:
 def standalone_predictors(space, out, samples, names, sizes, seeds, report_dir) -> None:
     """Fit predictors on supernet samples; Kendall tau against the stand-alone truth."""
     import pandas as pd
-    from hwnas.bench.pipelines.standalone_report import (
+    from hwnas.bench.reports.standalone_report import (
         figures,
         predictor_study,
         write_predictor_study,

@@ -8,7 +8,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import click  # noqa: E402
 from hwnas.bench.commands import options  # noqa: E402
-from hwnas.bench.pipelines.protocol import POOL_PROTOCOL  # noqa: E402
+from hwnas.bench.engine.protocol import POOL_PROTOCOL  # noqa: E402
 
 
 @click.group()
@@ -33,7 +33,7 @@ def supernet_train(space, data, epochs, out, resume, force, seed, batch_size, lr
     import time
     from pathlib import Path
 
-    from hwnas.bench.pipelines.store import backup
+    from hwnas.bench.engine.store import backup
     from hwnas.core.lock import output_lock
     from hwnas.search.data import load_dataset
     from hwnas.search.spaces import create_space
@@ -83,8 +83,8 @@ def sample(space, checkpoint, n, out, archs_file, data, seed, calib_images, val_
     import time
     from pathlib import Path
 
-    from hwnas.bench.pipelines.store import backup, check_provenance
-    from hwnas.bench.pipelines.supernet import run_facts, sample_subnets, summary, write_summary
+    from hwnas.bench.engine.store import backup, check_provenance
+    from hwnas.bench.engine.supernet import run_facts, sample_subnets, summary, write_summary
     from hwnas.core.io import file_sha256
     from hwnas.core.lock import output_lock
     from hwnas.search.spaces import create_space
@@ -141,7 +141,7 @@ def sample(space, checkpoint, n, out, archs_file, data, seed, calib_images, val_
 def train(space, arch, data, seed, split_seed, epochs, train_per_epoch, threads, out) -> None:
     """Train one architecture stand-alone (val and test accuracy).
 
-    The defaults are the device-bench pool's protocol (bench/pipelines/protocol.py,
+    The defaults are the device-bench pool's protocol (bench/engine/protocol.py,
     POOL_PROTOCOL: 2 epochs x 10,000 images, one thread), so `--arch A --seed S` and no other
     flag reruns the pool row (A, S) of `make device-bench`. The 40-arch reference set of
     `make standalone` used 3 epochs x 20,000 images: add `--epochs 3 --train-per-epoch 20000`."""
@@ -149,7 +149,7 @@ def train(space, arch, data, seed, split_seed, epochs, train_per_epoch, threads,
     from dataclasses import asdict, replace
     from pathlib import Path
 
-    from hwnas.bench.pipelines.standalone import _init, _train
+    from hwnas.bench.engine.standalone import _init, _train
     from hwnas.search.spaces import create_space
 
     sp = create_space(space)

@@ -27,7 +27,7 @@ from hwnas.search.constraints import BoundConstraint
 
 #: version of the query protocol on spaces with a canonical form (1: every distinct arch string
 #: was a query; 2: one query per functional class). Runs record it; a runs folder made under
-#: another version is redone, as for a method's code version (bench.pipelines.search).
+#: another version is redone, as for a method's code version (bench.engine.search).
 PROTOCOL_VERSION = 2
 
 

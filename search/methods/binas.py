@@ -32,7 +32,7 @@ top unread solutions -> refit, returning the best feasible cell read (see the cl
 variables, so its "program" is solved by enumerating the feasible cells; each round reads the
 estimator's top cells (`acquisition="greedy"`, default) or one cell per posterior draw
 (`acquisition="thompson"`: batch Thompson sampling, `posterior` evidence / loo / bootstrap; on
-the development tasks of `bench.pipelines.acquisition_dev`, not the boards, every posterior
+the development tasks of `bench.experiments.acquisition_dev`, not the boards, every posterior
 tried read worse cells than greedy, so greedy stays the default); `estimator="struct-paths"`
 adds BANANAS's path indicators of the three-edge path; `estimator="additive"`
 keeps BINAS's sum over edges (`pairwise=True` adds pairwise products) and its exact MILP with
@@ -286,7 +286,7 @@ class BINAS(Searcher):
     the best feasible cell read is returned (an unread estimate never is). Version 2 on cell
     spaces (was init_frac 0.5, no local share) and version 3 (the uniform third; version 2 read
     worse cells than random search at low latency bounds, a model confidently wrong about a
-    whole region) were chosen on `bench.pipelines.acquisition_dev`'s tasks, not the boards'
+    whole region) were chosen on `bench.experiments.acquisition_dev`'s tasks, not the boards'
     cells (results/search/acquisition-dev/; version 3 against 2 over 13 tasks x 24 seeds, paired:
     -0.037 pp mean regret at 100 queries, +0.004 at 200).
     `estimator="struct"` (default) is a structure-aware Bayesian linear model: one-hot of each

@@ -7,7 +7,7 @@ needs only a new query of the fitted GCN, not a new search.
 
 Enumerable cell spaces (NB201, `cell_model="fast"`, the default): refine on the reads, score the
 whole space, read the top unread predictions, return the best read. `init_frac` (0.25; 0.5 in
-version 1: on `bench.pipelines.acquisition_dev`'s tasks, not the boards, 0.25 lowered the mean
+version 1: on `bench.experiments.acquisition_dev`'s tasks, not the boards, 0.25 lowered the mean
 regret at 100 queries by 0.058 pp, paired 95% CI [0.010, 0.106], and left 200 queries unchanged;
 `local_share`, BINAS's model-ranked local search, did not help the GCN there) of the
 budget reads uniformly drawn feasible cells; then rounds of `batch` (budget // 10) read unread
@@ -19,7 +19,7 @@ by the GCN, and the GCN is refitted (warm-started) on everything read (`enumerat
 with a neural-linear posterior (DNGO, Snoek et al. 2015): a Bayesian linear head on the GCN's
 pooled embeddings (`posterior="evidence"`: marginal-likelihood hyperparameters; `"loo"`,
 `"bootstrap"`) gives one posterior draw per cell of the batch, each draw reading its best cell.
-On the development tasks (`bench.pipelines.acquisition_dev`, not the boards) that posterior was
+On the development tasks (`bench.experiments.acquisition_dev`, not the boards) that posterior was
 so narrow that Thompson sampling read what greedy reads (equal mean regret in 5 of 6 task x
 budget cells), so greedy stays the default. The GCN is
 `enumerated.CellGCN`: two graph convolutions of width `cell_hidden` over op-on-node graphs of every

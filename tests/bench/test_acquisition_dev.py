@@ -1,9 +1,9 @@
-"""The development report of the NB201 acquisition (bench/pipelines/acquisition_dev.py)."""
+"""The development report of the NB201 acquisition (bench/experiments/acquisition_dev.py)."""
 
 from __future__ import annotations
 
 import pandas as pd
-from hwnas.bench.pipelines import acquisition_dev
+from hwnas.bench.experiments import acquisition_dev
 
 
 def _runs(root, variant, task, method, regrets):
@@ -32,7 +32,7 @@ def test_report_pairs_each_variant_and_lists_cells_not_below_both_baselines(tmp_
 
 def test_development_devices_and_board_devices_are_disjoint():
     """Issue 21: development is kept apart from the boards by construction."""
-    from hwnas.bench.pipelines.leaderboard import NB201_DEVICES
+    from hwnas.bench.experiments.leaderboard import NB201_DEVICES
 
     assert not set(acquisition_dev.DEV_DEVICES) & set(NB201_DEVICES)
     assert {dev for _, _, dev, _ in acquisition_dev.TASKS} <= set(acquisition_dev.DEV_DEVICES)

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from hwnas.bench.pipelines import board_stats
+from hwnas.bench.reports import board_stats
 
 
 def _exact_signed_rank_p(d) -> float:

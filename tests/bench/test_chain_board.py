@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hwnas.bench.pipelines.chain_board import ChainBoard, board_rows, write_board
+from hwnas.bench.experiments.chain_board import ChainBoard, board_rows, write_board
 
 C1, C2 = "latency_ms<=1@dev:calibrated", "latency_ms<=2@dev:calibrated"
 

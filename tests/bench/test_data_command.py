@@ -8,7 +8,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 from hwnas.bench.cli import cli
-from hwnas.bench.pipelines.datasets import CATALOGUE, check
+from hwnas.bench.engine.datasets import CATALOGUE, check
 
 
 def test_the_catalogue_names_the_shared_files_by_their_checksums(data_dir):

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from hwnas.bench.cli import cli
-from hwnas.bench.pipelines import device_bench as db
-from hwnas.bench.pipelines.protocol import POOL_PROTOCOL
+from hwnas.bench.engine.protocol import POOL_PROTOCOL
+from hwnas.bench.experiments import device_bench as db
 from hwnas.devices.table import TableError, import_arch_table, read_sidecar
 from hwnas.search.spaces import create_space
 
@@ -185,7 +185,7 @@ def _train_or_die_once(task):
     import os
     from pathlib import Path
 
-    from hwnas.bench.pipelines.standalone import _train
+    from hwnas.bench.engine.standalone import _train
 
     marker = Path(os.environ["HWNAS_TEST_DIE_ONCE"])
     if not marker.exists():

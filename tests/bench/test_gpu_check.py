@@ -9,7 +9,7 @@ import sys
 import types
 
 import pytest
-from hwnas.bench.pipelines import gpu_check
+from hwnas.bench.experiments import gpu_check
 
 
 def m(latency_ms, energy_mj=None, source="none", **extra):

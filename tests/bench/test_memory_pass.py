@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hwnas.bench.pipelines.memory_pass import fill_measured_memory
-from hwnas.bench.pipelines.profile import ProfileConfig, profile_device
-from hwnas.bench.pipelines.validate_lut import memory_comparison
+from hwnas.bench.engine.memory_pass import fill_measured_memory
+from hwnas.bench.engine.profile import ProfileConfig, profile_device
+from hwnas.bench.engine.validate_lut import memory_comparison
 from hwnas.devices.table import TableError, read_sidecar
 from hwnas.devices.timing import TimingConfig
 from hwnas.search.spaces import create_space

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from hwnas.bench.pipelines.profile import ProfileConfig, profile_device
+from hwnas.bench.engine.profile import ProfileConfig, profile_device
 from hwnas.devices import registry
 from hwnas.devices.base import Device
 from hwnas.devices.measurement import Measurement

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hwnas.bench.pipelines import protocol_dev
+from hwnas.bench.experiments import protocol_dev
 from hwnas.search.spaces import create_space
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hwnas.bench.pipelines.standalone import (
+from hwnas.bench.engine.standalone import (
     LatencyModel,
     StandaloneProtocol,
     _ends_first,
     select_reference,
     train_reference,
 )
-from hwnas.bench.pipelines.standalone_report import figures, pareto, per_arch
+from hwnas.bench.reports.standalone_report import figures, pareto, per_arch
 from hwnas.search.spaces import create_space
 
 TINY = StandaloneProtocol(data="digits", epochs=1, train_per_epoch=64, batch_size=32, seeds=(0, 1))
@@ -83,7 +83,7 @@ def test_figures_by_hand():
 
 
 def test_a_partial_set_says_so_in_its_report(tmp_path):
-    from hwnas.bench.pipelines.standalone_report import write_report
+    from hwnas.bench.reports.standalone_report import write_report
 
     rows = _hand_rows()
     partial, _ = write_report(pd.DataFrame(rows), tmp_path / "p", {"complete": False}, "make standalone")

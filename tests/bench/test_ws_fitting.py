@@ -1,4 +1,4 @@
-"""The GCN-fitting report (bench/pipelines/ws_fitting.py) from rows, without fitting anything."""
+"""The GCN-fitting report (bench/experiments/ws_fitting.py) from rows, without fitting anything."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _rows():
 
 
 def test_report_says_what_fitting_does_and_plots(tmp_path):
-    from hwnas.bench.pipelines import ws_fitting
+    from hwnas.bench.experiments import ws_fitting
 
     df = _rows()
     truth = np.linspace(80, 94.37, 1000)

@@ -20,7 +20,7 @@ def data_env(tmp_path, monkeypatch):
 
 def test_defaults_are_spelled_once():
     assert paths.TABLES_DIR.as_posix() == "results/tables"
-    from hwnas.bench.pipelines import profile, validate_lut
+    from hwnas.bench.engine import profile, validate_lut
     from hwnas.search import constraints
 
     assert constraints.TABLES_DIR == profile.DEFAULT_OUT == validate_lut.ValidateConfig.out_dir == paths.TABLES_DIR

@@ -1,12 +1,12 @@
 """Behaviour on a real NVIDIA GPU (skipped without one): every kernel on the GPU providers, fp16
 engines faster than fp32 on a conv net, NVML energy per inference positive with the mean power
 between idle and the board's enforced limit. `make gpu-check` runs the same verdicts
-(bench/pipelines/gpu_check.py) beside a profiled and validated table per backend."""
+(bench/experiments/gpu_check.py) beside a profiled and validated table per backend."""
 
 from __future__ import annotations
 
 import pytest
-from hwnas.bench.pipelines.gpu_check import (
+from hwnas.bench.experiments.gpu_check import (
     CONV_INPUT,
     conv_net,
     detect_gpu,

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hwnas.bench.pipelines.predictor_report import report_evaluation
-from hwnas.bench.pipelines.predictors import COLUMNS, TIMING_COLUMNS, evaluate
+from hwnas.bench.engine.predictors import COLUMNS, TIMING_COLUMNS, evaluate
+from hwnas.bench.reports.predictor_report import report_evaluation
 from hwnas.search.spaces import create_space
 
 
@@ -161,7 +161,7 @@ def test_sampled_accuracy_file_with_repeated_archs_is_averaged(tmp_path):
 def test_latency_ceilings_see_op_counts_and_twin_noise(tmp_path):
     """A latency made of op counts only has both ceilings at 1; noise lowers the twin retest and the
     linear ceiling."""
-    from hwnas.bench.pipelines.predictor_report import latency_ceilings as _latency_ceilings
+    from hwnas.bench.reports.predictor_report import latency_ceilings as _latency_ceilings
     from hwnas.predictors.encodings import encode
 
     sp = create_space("nb201")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pandas as pd
-from hwnas.bench.pipelines.predictor_experiments import Experiment, hardware, prior_for
-from hwnas.bench.pipelines.predictor_report import standard_summary
+from hwnas.bench.experiments.predictor_experiments import Experiment, hardware, prior_for
+from hwnas.bench.reports.predictor_report import standard_summary
 
 
 def _rows(values: dict[tuple[str, int], float], metric: str) -> pd.DataFrame:

@@ -43,7 +43,7 @@ def test_second_writer_stops_at_once_naming_the_holder_and_a_stale_lock_is_taken
 
 
 def test_two_profiles_of_one_table_second_stops_at_once(tmp_path):
-    from hwnas.bench.pipelines.store import RowStore
+    from hwnas.bench.engine.store import RowStore
 
     table = tmp_path / "mbv3-fmnist" / "cpu-t1.parquet"
     table.parent.mkdir()
@@ -62,7 +62,7 @@ def test_two_profiles_of_one_table_second_stops_at_once(tmp_path):
 
 
 def test_two_predictor_runs_into_one_folder_second_stops_at_once(tmp_path):
-    from hwnas.bench.pipelines import predictors
+    from hwnas.bench.engine import predictors
 
     (tmp_path / "rank_correlation.csv").write_text("predictor,train_size,seed\nx,2,0\n")
     before = (tmp_path / "rank_correlation.csv").read_bytes()
@@ -89,7 +89,7 @@ def test_inf_is_refused_like_nan(tmp_path):
 
 
 def test_binary_or_truncated_settings_file_is_one_line_naming_it(tmp_path):
-    from hwnas.bench.pipelines.store import read_json_file
+    from hwnas.bench.engine.store import read_json_file
 
     for content in (b"\xff\xfe\x00binary", b'{"space": "nb2'):
         f = tmp_path / "config.json"

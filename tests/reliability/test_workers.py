@@ -105,7 +105,7 @@ def test_ray_search_equals_the_serial_run(ray_local, tmp_path):
     tests/search/test_search_pipeline.py, kept here without an importorskip on CI)."""
     import numpy as np
     import pandas as pd
-    from hwnas.bench.pipelines import search
+    from hwnas.bench.engine import search
     from hwnas.search.spaces import create_space
 
     sp = create_space("nb201")

@@ -48,7 +48,7 @@ def test_bad_input_is_one_line_and_nonzero(nb201_tables, tmp_path, change, messa
 
 
 def test_leaderboard_report_and_plot_from_runs(nb201_tables, tmp_path):
-    from hwnas.bench.pipelines import board_stats, leaderboard, search
+    from hwnas.bench.reports import board_stats, leaderboard, search
 
     acc, lat, _, _ = nb201_tables
     c = f"latency_ms<=6@table:{lat}:dev"
@@ -76,7 +76,7 @@ def test_leaderboard_report_and_plot_from_runs(nb201_tables, tmp_path):
 def test_parallel_executors_give_the_serial_rows(nb201_tables, tmp_path, executor):
     if executor == "ray":
         needs.ray()
-    from hwnas.bench.pipelines import search
+    from hwnas.bench.engine import search
 
     acc, lat, _, _ = nb201_tables
     args = ("nb201", ["random", "evolution"], f"table:{acc}:acc", [f"latency_ms<=6@table:{lat}:dev"], (15,), 2)
@@ -119,7 +119,7 @@ def test_truth_scores_the_picks_and_regret_is_a_hand_computation(nb201_tables, t
 def test_runs_of_an_older_method_version_are_set_aside_and_redone(nb201_tables, tmp_path):
     """A resumed board never mixes runs of old and new method code: rows whose method_version is
     not the method's current one move to superseded-runs.csv and run again; the board says so."""
-    from hwnas.bench.pipelines import leaderboard, search
+    from hwnas.bench.experiments import leaderboard, search
 
     acc, lat, _, _ = nb201_tables
     args = ("nb201", ["random", "evolution"], f"table:{acc}:acc", [f"latency_ms<=6@table:{lat}:dev"], (15,), 2)
@@ -143,7 +143,7 @@ def test_runs_of_an_older_method_version_are_set_aside_and_redone(nb201_tables, 
 def test_method_versions_can_differ_per_space():
     """BINAS and GCN changed what they read on cell spaces only (version 3 there): runs on chain
     spaces keep version 1 and are not redone."""
-    from hwnas.bench.pipelines.search import method_version
+    from hwnas.bench.engine.search import method_version
     from hwnas.search.spaces import create_space
 
     nb, chain = create_space("nb201"), create_space("mbv3-fmnist")

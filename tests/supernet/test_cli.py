@@ -5,7 +5,7 @@ import sys
 
 import pandas as pd
 import pytest
-from hwnas.bench.pipelines.supernet import sample_subnets, summary
+from hwnas.bench.engine.supernet import sample_subnets, summary
 from hwnas.devices.table import read_sidecar
 from hwnas.search.data import load_dataset
 from hwnas.search.spaces import create_space

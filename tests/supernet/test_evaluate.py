@@ -108,7 +108,7 @@ def test_searches_that_share_a_store_pick_alike_and_are_charged_alike(trained, t
     import sqlite3
     from contextlib import closing
 
-    from hwnas.bench.pipelines import search as search_pipeline
+    from hwnas.bench.engine import search as search_pipeline
 
     sp, _, ck = trained
     rows = [search_pipeline.run(sp.name, ["random"], f"supernet:{ck}", ["latency_ms<=0.9@cpu-t1"], (4,), 1,

@@ -125,7 +125,7 @@ def latency_ceilings(help201: Path, devices: list[str]) -> dict[str, tuple[float
     """
     if not devices:
         return {}
-    from hwnas.bench.pipelines.predictor_experiments import device_columns, prior_columns
+    from hwnas.bench.experiments.predictor_experiments import device_columns, prior_columns
     from hwnas.search.methods.enumerated import cells, struct_features
     from hwnas.search.spaces import create_space
     from scipy.stats import spearmanr
@@ -190,7 +190,7 @@ TIE = 0.0005  # a method "gets closer" to the ceiling than `auto` if it shows so
 
 
 def _protocol_lines(proto: dict[str, pd.DataFrame], ceilings: dict[str, tuple[float, float, float]]) -> list[str]:
-    from .predictor_experiments import DEVELOPMENT_DEVICES, PROTOCOL_PREDICTORS
+    from ..experiments.predictor_experiments import DEVELOPMENT_DEVICES, PROTOCOL_PREDICTORS
 
     sizes = (10, 20)
     per = {dev: {s: _mean(df, s, "spearman") for s in sizes} for dev, df in proto.items()}

@@ -1,8 +1,8 @@
 """The experiments of the standard predictor comparison (`make predictors`), as records.
 
-Each `Experiment` is one call of the evaluation engine (bench/pipelines/predictors.py) into
+Each `Experiment` is one call of the evaluation engine (bench/engine/predictors.py) into
 `results/predictors/<name>/`; `standard_experiments` lists them. The report
-(bench/pipelines/predictor_report.py) reads the results back by `group`.
+(bench/reports/predictor_report.py) reads the results back by `group`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pandas as pd
 from hwnas.core.paths import ACCURACIES_DIR
 from hwnas.predictors.transfer import chip_of
 
-from .predictors import ACCURACY_PREDICTORS
+from ..engine.predictors import ACCURACY_PREDICTORS
 
 # Subsets keep `make predictors` within about half an hour on a shared 2-core machine; every
 # accuracy predictor runs on the 200-epoch table with 5 seeds.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hwnas.bench.pipelines.store import clamp_budgets, locked_output, resume_runs, source_digest
+from hwnas.bench.engine.store import clamp_budgets, locked_output, resume_runs, source_digest
 from hwnas.core.capabilities import is_enumerable
 from hwnas.core.io import atomic_write_bytes
 from hwnas.core.log import bars_off

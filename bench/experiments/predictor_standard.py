@@ -12,9 +12,9 @@ import pandas as pd
 from hwnas.core import paths
 from hwnas.core.io import atomic_write_bytes
 
+from ..engine.predictors import StaleResults, evaluate, load_target
+from ..reports.predictor_report import latency_ceilings, report_evaluation, standard_summary
 from .predictor_experiments import SAMPLES, standard_experiments
-from .predictor_report import latency_ceilings, report_evaluation, standard_summary
-from .predictors import StaleResults, evaluate, load_target
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ Tracks (the field's protocol, NAS-Bench-201 / NASLib: search on validation, scor
 - `nb201-ws`: the same constraints and truth; queries read a real one-shot supernet's estimates.
 Both count one query per functional class (the protocol's deduplication, `AccuracySource`).
 The chain track (`mbv3-fmnist`: picks re-measured and trained stand-alone) is
-bench/pipelines/chain_board.py.
+bench/experiments/chain_board.py.
 Writes `OUT/<track>.md` (mean +- std per method), `OUT/<track>.csv` (one row per run),
 `OUT/<track>-trajectories.png` (best feasible accuracy found vs queries), and the resumable
 run folder `OUT/<track>-runs/`.

@@ -3,7 +3,7 @@ or more devices and write one resumable table per device.
 
 Per device: a calibration phase times the reference network alone (its median scales every
 ratio); then each block is exported to ONNX once (cache by key) and timed interleaved with the
-reference; rows are appended in atomic chunks (bench/pipelines/store.py), unstable rows are
+reference; rows are appended in atomic chunks (bench/engine/store.py), unstable rows are
 re-measured once, and the table, CSV mirror and sidecar are written at the end. A resumed run
 reuses the first run's calibration, so its normalised figures stay on one scale.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from hwnas.bench.pipelines.store import RowStore
+from hwnas.bench.engine.store import RowStore
 from hwnas.core.log import bars_off
 from hwnas.core.paths import TABLES_DIR
 from hwnas.devices.base import Device

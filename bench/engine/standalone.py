@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hwnas.bench.pipelines.protocol import StandaloneProtocol
+from hwnas.bench.engine.protocol import StandaloneProtocol
 from hwnas.core.log import bars_off
 from hwnas.core.paths import portable
 from hwnas.devices.table import read_sidecar, write_table

@@ -175,14 +175,14 @@ def real_steps(out: Path, space: str, samples: int) -> dict:
                      f"onnxruntime {installed_builds()}"
 
     def profile(b: str):
-        from hwnas.bench.pipelines.profile import ProfileConfig, profile_device
+        from hwnas.bench.engine.profile import ProfileConfig, profile_device
 
         r = profile_device(b, ProfileConfig(space=space, devices=[b], out_dir=tables, timing=timing, resume=True,
                                             progress=False))
         return r["complete"], f"{r['rows']}/{r['total']} blocks, {r['unstable']} unstable, {r['wall_s']:.0f} s"
 
     def validate(b: str):
-        from hwnas.bench.pipelines.validate_lut import ValidateConfig, validate
+        from hwnas.bench.engine.validate_lut import ValidateConfig, validate
 
         v = validate(ValidateConfig(space=space, device=b, samples=samples, out_dir=tables, timing=timing,
                                     resume=True, progress=False))

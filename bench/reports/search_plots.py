@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 import pandas as pd
-from hwnas.bench.pipelines.figures import pyplot, save
+from hwnas.bench.reports.figures import pyplot, save
 
 MAX_PANELS = 9
 

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from hwnas.bench.pipelines.profile import arch_units, block_units
-from hwnas.bench.pipelines.store import LIST_COLUMNS
+from hwnas.bench.engine.profile import arch_units, block_units
+from hwnas.bench.engine.store import LIST_COLUMNS
 from hwnas.core.io import atomic_write_bytes
 from hwnas.core.log import bars_off
 from hwnas.devices.export import DEFAULT_CACHE_DIR, OnnxCache
@@ -88,6 +88,6 @@ def fill_measured_memory(path: str | Path, space, threads: int | None = None, ba
     if done:
         _write(df, path)
         write_sidecar(path, {**meta, "memory_pass": {
-            "what": "peak_mem_bytes measured without timing (bench/pipelines/memory_pass.py); latency columns untouched",
+            "what": "peak_mem_bytes measured without timing (bench/engine/memory_pass.py); latency columns untouched",
             "rows": done, "threads": int(threads), "at": now_iso()}})
     return {"path": str(path), "filled": done, "missing": left, "wall_s": time.perf_counter() - t0}

@@ -12,7 +12,7 @@ is missing; a row is never in a file twice):
    the order they are trained in (bit-reversed latency rank: every prefix of the order spans the
    range) and which archs get the second seed (every third by latency).
 2. `time` -> `<dev>-networks.parquet`: every pool arch timed end to end twice, passes apart,
-   against the reference network (bench/pipelines/validate_lut.py's `measure_networks`). Needs
+   against the reference network (bench/engine/validate_lut.py's `measure_networks`). Needs
    a quiet machine: a loaded one gives figures that say nothing of the device.
 3. `train` -> `<dev>-runs.parquet`: one row per (arch, seed), on the process executor or Ray
    (a killed Ray worker's arch runs again on a fresh actor; a killed process pool stops the
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hwnas.bench.pipelines.protocol import POOL_PROTOCOL, StandaloneProtocol
+from hwnas.bench.engine.protocol import POOL_PROTOCOL, StandaloneProtocol
 from hwnas.core import lock
 from hwnas.core.log import bars_off
 from hwnas.core.paths import TABLES_DIR, portable
@@ -107,7 +107,7 @@ def bit_reversed_order(n: int) -> list[int]:
 # ---- 1. select ---------------------------------------------------------------------------------
 def select(cfg: DeviceBenchConfig) -> pd.DataFrame:
     """The pool: written once; a rerun with the same settings reads it, other settings refuse."""
-    from hwnas.bench.pipelines.standalone import LatencyModel, select_reference
+    from hwnas.bench.engine.standalone import LatencyModel, select_reference
     from hwnas.search.spaces import create_space
 
     p = cfg.paths()
@@ -148,7 +148,7 @@ def select(cfg: DeviceBenchConfig) -> pd.DataFrame:
 def _select_facts(cfg: DeviceBenchConfig) -> dict:
     return {"n": cfg.n, "seed": cfg.select_seed, "candidates": cfg.candidates, "second_every": cfg.second_every,
             "method": f"one arch nearest each of {cfg.n} evenly spaced predicted latencies over {cfg.candidates:,} "
-                      "random archs and random monotone paths up from the smallest (bench.pipelines.standalone."
+                      "random archs and random monotone paths up from the smallest (bench.engine.standalone."
                       "select_reference); trained in bit-reversed latency-rank order; the second seed on "
                       f"latency ranks 1, {1 + cfg.second_every}, ..."}
 
@@ -164,8 +164,8 @@ def _read_pool(cfg: DeviceBenchConfig) -> pd.DataFrame:
 def time_pool(cfg: DeviceBenchConfig) -> pd.DataFrame:
     """Every pool arch timed end to end with validate-lut's protocol (two passes, reference-
     normalised with the block table's own calibration); resumable (RowStore parts)."""
-    from hwnas.bench.pipelines.profile import arch_units
-    from hwnas.bench.pipelines.validate_lut import (
+    from hwnas.bench.engine.profile import arch_units
+    from hwnas.bench.engine.validate_lut import (
         ValidateConfig,
         measure_networks,
         reference_calibration,
@@ -226,7 +226,7 @@ def train_pool(cfg: DeviceBenchConfig, task=None) -> pd.DataFrame:
     worker that dies (killed, out of memory) takes only its run with it: the pool is started again
     and that run trained again (at most `max_restarts` times); Ray replaces a dead actor itself.
     `task` replaces the training function (tests)."""
-    from hwnas.bench.pipelines.standalone import _init, _train
+    from hwnas.bench.engine.standalone import _init, _train
     from hwnas.search.supernet.executor import create_executor
     from tqdm.auto import tqdm
 
@@ -320,7 +320,7 @@ def assemble(cfg: DeviceBenchConfig) -> tuple[pd.DataFrame, dict]:
         df[f"val_acc{suffix}"] = df["arch_str"].map(r["val_acc"]).astype(float)
         df[f"test_acc{suffix}"] = df["arch_str"].map(r["test_acc"]).astype(float)
     df["train_cpu_s"] = df["arch_str"].map(runs.groupby("arch_str")["train_cpu_s"].sum()) if len(runs) else np.nan
-    from hwnas.bench.pipelines.store import RowStore
+    from hwnas.bench.engine.store import RowStore
 
     nets = RowStore(p["networks"], key=("block_key", "repeat")).load()  # parts of an unfinished timing too
     df["latency_ms"] = np.nan
@@ -367,7 +367,7 @@ def assemble(cfg: DeviceBenchConfig) -> tuple[pd.DataFrame, dict]:
 
 def report(cfg: DeviceBenchConfig, command: str = "make device-bench") -> dict:
     """Write the table (Parquet + CSV + sidecar), the Markdown report and the plots."""
-    from hwnas.bench.pipelines.device_bench_report import write_report
+    from hwnas.bench.reports.device_bench_report import write_report
 
     df, facts = assemble(cfg)
     p = cfg.paths()
@@ -408,7 +408,7 @@ def copy_from(cfg: DeviceBenchConfig, src_dir: str | os.PathLike) -> dict[str, i
     outside the repository) into `cfg.out_dir`, each read once and written whole (Parquet, CSV and
     sidecar from the same read, so a copy taken while the job writes is consistent). Rows
     only ever land, so a copy holds at least the rows of the one before it."""
-    from hwnas.bench.pipelines.store import RowStore
+    from hwnas.bench.engine.store import RowStore
 
     src = replace(cfg, out_dir=Path(src_dir)).paths()
     dst = cfg.paths()

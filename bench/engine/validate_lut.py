@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hwnas.bench.pipelines.memory_pass import fill_measured_memory, missing_memory
-from hwnas.bench.pipelines.profile import measure_unit, network_units, table_path
-from hwnas.bench.pipelines.store import RowStore
+from hwnas.bench.engine.memory_pass import fill_measured_memory, missing_memory
+from hwnas.bench.engine.profile import measure_unit, network_units, table_path
+from hwnas.bench.engine.store import RowStore
 from hwnas.core.io import atomic_write_bytes, file_sha256
 from hwnas.core.log import bars_off
 from hwnas.core.paths import TABLES_DIR

@@ -2,7 +2,7 @@
 CPU, each pick judged by what it really achieves and costs.
 
 Stages (each resumable; `stages` picks which run, the report reads whatever has landed):
-1. `search`: every method x bound x seed (bench/pipelines/search.py). Bounds are quantiles of
+1. `search`: every method x bound x seed (bench/engine/search.py). Bounds are quantiles of
    the calibrated latency (`latency_ms@<device>:calibrated`: the block table's sum corrected by
    validate-lut's whole-network calibration) over sampled archs. Query methods read a shared
    supernet's estimates; one-shot methods train their own supernets.
@@ -10,7 +10,7 @@ Stages (each resumable; `stages` picks which run, the report reads whatever has 
    interleaved with the reference network, normalised on the table's scale); a pick meets its
    bound when the mean of the two passes does.
 3. `train`: each distinct pick trained stand-alone with the reference protocol
-   (bench/pipelines/standalone.py), every protocol seed; accuracy = mean over seeds.
+   (bench/engine/standalone.py), every protocol seed; accuracy = mean over seeds.
 4. `report`: OUT/<space>.csv (one row per method, bound and seed) and OUT/<space>.md. Regret is
    against the best stand-alone accuracy known among feasible archs: the reference set (its
    calibrated latency) and every pick (its measured latency).
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hwnas.bench.pipelines import search as search_pipeline
-from hwnas.bench.pipelines.standalone import StandaloneProtocol
+from hwnas.bench.engine import search as search_pipeline
+from hwnas.bench.engine.standalone import StandaloneProtocol
 from hwnas.core import paths
 from hwnas.core.invocation import command_line
 from hwnas.core.io import atomic_write_bytes
@@ -129,7 +129,7 @@ def run(board: ChainBoard) -> Path:
     if "measure" in board.stages and picks:
         measure_picks(board, space, picks)
     if "train" in board.stages and picks:
-        from hwnas.bench.pipelines.standalone import train_reference
+        from hwnas.bench.engine.standalone import train_reference
 
         train_reference(space, board.table(), board.runs_dir / "picks-standalone.parquet", protocol=board.protocol,
                         archs=[space.from_str(s) for s in picks], executor="process" if board.executor == "serial"
@@ -144,8 +144,8 @@ def _runs(board: ChainBoard) -> pd.DataFrame:
 
 def measure_picks(board: ChainBoard, space, picks: list[str]) -> pd.DataFrame:
     """Time each pick end to end (validate-lut's protocol, two passes; resumable rows)."""
-    from hwnas.bench.pipelines.profile import arch_units
-    from hwnas.bench.pipelines.validate_lut import (
+    from hwnas.bench.engine.profile import arch_units
+    from hwnas.bench.engine.validate_lut import (
         ValidateConfig,
         measure_networks,
         reference_calibration,
@@ -181,8 +181,8 @@ def measured_latency(board: ChainBoard) -> dict[str, float]:
 
 def _standalone(path: Path | None) -> pd.DataFrame:
     """Per arch (standalone_report.per_arch) of a stand-alone file; empty when there is none."""
-    from hwnas.bench.pipelines.standalone import COLUMNS
-    from hwnas.bench.pipelines.standalone_report import per_arch
+    from hwnas.bench.engine.standalone import COLUMNS
+    from hwnas.bench.reports.standalone_report import per_arch
 
     exists = path is not None and Path(path).exists()
     return per_arch(pd.read_parquet(path) if exists else pd.DataFrame(columns=COLUMNS))

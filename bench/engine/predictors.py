@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hwnas.bench.pipelines.store import locked_output, read_csv_rows, read_json_file
+from hwnas.bench.engine.store import locked_output, read_csv_rows, read_json_file
 from hwnas.core import paths
 from hwnas.core.io import atomic_write_bytes, file_sha256
 from hwnas.core.log import bars_off

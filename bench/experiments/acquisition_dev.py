@@ -12,7 +12,7 @@ cells'. Order of events, for docs/methods.md: versions 1 and 2 were chosen here;
 chosen after the table board's pixel3 25% cell had been seen to fail and the last five tasks
 (low quantiles) had been added toward that failure.
 
-`python -m bench.pipelines.acquisition_dev [--seeds 8] [--out DIR]` (resumable: one runs folder
+`python -m bench.experiments.acquisition_dev [--seeds 8] [--out DIR]` (resumable: one runs folder
 per variant under DIR, the `hwnas search` runs format) writes DIR/acquisition-dev.md and .parquet
 (every run's regret; the notes stay in the runs folders).
 """
@@ -139,7 +139,7 @@ def report(out: str | os.PathLike = paths.RESULTS_DIR / "search" / "acquisition-
     n = df.pivot_table(index=["task", "budget"], columns="label", values="regret", aggfunc="count")
     labels = sorted(piv.columns, key=lambda c: (c.split()[0], c))
     L = ["# NB201 acquisition development (not the leaderboard's cells)", "",
-         "`python -m bench.pipelines.acquisition_dev` (`--variants`, `--tasks`, `--seeds`): mean regret (pp) per "
+         "`python -m bench.experiments.acquisition_dev` (`--variants`, `--tasks`, `--seeds`): mean regret (pp) per "
          "task and budget, seeds 0..k-1 (runs in brackets). Tasks are HELP devices that are not on the boards, "
          "at other quantiles; `12ep` tasks read the 12-epoch NB201 table (validation split) as their truth, "
          "`12ep-scored-by-200ep` ones read it and are scored by the 200-epoch table (the weight-sharing "

@@ -1,7 +1,7 @@
 """The development runs of HELP's protocol: `auto`'s small-sample members and weighting
 rules on the development devices and sample seeds only (never the evaluation devices).
 
-    python3 -m hwnas.bench.pipelines.protocol_dev --k 10 --seeds 100-105
+    python3 -m hwnas.bench.experiments.protocol_dev --k 10 --seeds 100-105
 
 prints, per rule, the mean Spearman over the development devices and draws: each member alone,
 the previous rule (three members, LOO ** 4) and `auto`'s rule for a grid of `prior_strength` (k0)
@@ -21,13 +21,13 @@ from hwnas.predictors.base import create_predictor
 from hwnas.predictors.transfer import PriorTables
 from scipy.stats import spearmanr
 
+from ..engine.predictors import split
 from .predictor_experiments import (
     DEVELOPMENT_DEVICES,
     DEVELOPMENT_SEEDS,
     device_columns,
     prior_columns,
 )
-from .predictors import split
 
 PREVIOUS_MEMBERS = ("transfer", "transfer-nearest", "ridge-cost")
 

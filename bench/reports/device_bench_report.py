@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hwnas.bench.pipelines.standalone_report import pareto
+from hwnas.bench.reports.standalone_report import pareto
 from hwnas.core.io import atomic_save_figure, atomic_write_text
 
 
