@@ -2,6 +2,7 @@
 
 from hwnas.bench.commands.agent import agent
 from hwnas.bench.commands.data import data
+from hwnas.bench.commands.dev import dev
 from hwnas.bench.commands.device_bench import device_bench
 from hwnas.bench.commands.gpu_check import gpu_check
 from hwnas.bench.commands.leaderboard import leaderboard
@@ -16,4 +17,4 @@ from hwnas.bench.commands.supernet import sample, supernet, train
 from hwnas.bench.commands.tables import tables
 
 COMMANDS = [spaces, tables, profile, validate_lut, agent, supernet, sample, train, predictors,
-            search, leaderboard, standalone, device_bench, measure, gpu_check, plot, data]
+            search, leaderboard, standalone, device_bench, measure, gpu_check, plot, data, dev]

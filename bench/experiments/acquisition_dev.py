@@ -12,16 +12,14 @@ cells'. Order of events, for docs/methods.md: versions 1 and 2 were chosen here;
 chosen after the table board's pixel3 25% cell had been seen to fail and the last five tasks
 (low quantiles) had been added toward that failure.
 
-`python -m bench.experiments.acquisition_dev [--seeds 8] [--out DIR]` (resumable: one runs folder
+`hwnas dev acquisition [--seeds 8] [--out DIR]` (resumable: one runs folder
 per variant under DIR, the `hwnas search` runs format) writes DIR/acquisition-dev.md and .parquet
 (every run's regret; the notes stay in the runs folders).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -139,7 +137,7 @@ def report(out: str | os.PathLike = paths.RESULTS_DIR / "search" / "acquisition-
     n = df.pivot_table(index=["task", "budget"], columns="label", values="regret", aggfunc="count")
     labels = sorted(piv.columns, key=lambda c: (c.split()[0], c))
     L = ["# NB201 acquisition development (not the leaderboard's cells)", "",
-         "`python -m bench.experiments.acquisition_dev` (`--variants`, `--tasks`, `--seeds`): mean regret (pp) per "
+         "`hwnas dev acquisition` (`--variants`, `--tasks`, `--seeds`): mean regret (pp) per "
          "task and budget, seeds 0..k-1 (runs in brackets). Tasks are HELP devices that are not on the boards, "
          "at other quantiles; `12ep` tasks read the 12-epoch NB201 table (validation split) as their truth, "
          "`12ep-scored-by-200ep` ones read it and are scored by the 200-epoch table (the weight-sharing "
@@ -194,22 +192,3 @@ def _paired(df: pd.DataFrame, ref: str | None) -> list[str]:
             rows.append(f"| {m} | {v} | {b} | {len(db)} | {db.mean():+.3f} | [{db.mean() - h:+.3f}, {db.mean() + h:+.3f}] "
                         f"| {int((db < 0).sum())} / {int((db > 0).sum())} |")
     return rows
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, default=8)
-    ap.add_argument("--out", default=str(paths.RESULTS_DIR / "search" / "acquisition-dev"))
-    ap.add_argument("--variants", default=None, help="comma-separated subset of " + ",".join(VARIANTS))
-    ap.add_argument("--tasks", type=int, default=None, help="only the first N tasks")
-    ap.add_argument("--report-only", action="store_true", help="rewrite the report from the runs, run nothing")
-    a = ap.parse_args(argv)
-    if a.report_only:
-        print(report(a.out))
-        return 0
-    print(run(a.out, a.seeds, variants=a.variants.split(",") if a.variants else None, tasks=a.tasks))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,6 @@ and `weight_power` (p). The figures behind results/predictors/help-protocol/DEVE
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -93,18 +92,11 @@ def _seeds(text: str) -> list[int]:
     return list(range(int(lo), int(hi) + 1)) if hi else [int(s) for s in text.split(",")]
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--seeds", default=f"{DEVELOPMENT_SEEDS[0]}-{DEVELOPMENT_SEEDS[5]}")
-    ap.add_argument("--data", default=None, help="shared data folder (default: HWNAS_DATA_DIR)")
-    args = ap.parse_args(argv)
-    seeds = _seeds(args.seeds)
+def run(k: int, seed_text: str, data: str | None = None) -> str:
+    """The rule table of `auto`'s member weighting at k samples on the development devices and
+    the given development seeds (`hwnas dev predictors`); the reported seeds are refused."""
+    seeds = _seeds(seed_text)
     if not set(seeds) <= set(DEVELOPMENT_SEEDS):
-        raise SystemExit(f"--seeds {args.seeds}: development seeds only ({DEVELOPMENT_SEEDS[0]}-{DEVELOPMENT_SEEDS[-1]})")
-    table = paths.data_dir(args.data) / "help-latency/help_nasbench201_latency_ms.csv"
-    print(rule_table(member_draws(table, DEVELOPMENT_DEVICES, args.k, seeds)).round(4).to_string())
-
-
-if __name__ == "__main__":
-    main()
+        raise ValueError(f"--seeds {seed_text}: development seeds only ({DEVELOPMENT_SEEDS[0]}-{DEVELOPMENT_SEEDS[-1]})")
+    table = paths.data_dir(data) / "help-latency/help_nasbench201_latency_ms.csv"
+    return rule_table(member_draws(table, DEVELOPMENT_DEVICES, k, seeds)).round(4).to_string()

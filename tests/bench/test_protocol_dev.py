@@ -48,6 +48,9 @@ def test_rule_table_scores_auto_rule_and_members(small_table):
     assert table["mean spearman"].between(-1, 1).all()
 
 
-def test_main_refuses_reported_seeds():
-    with pytest.raises(SystemExit, match="development seeds only"):
-        protocol_dev.main(["--seeds", "0-4"])
+def test_dev_command_refuses_reported_seeds():
+    from click.testing import CliRunner
+    from hwnas.bench.cli import cli
+
+    r = CliRunner().invoke(cli, ["dev", "predictors", "--seeds", "0-4"])
+    assert r.exit_code != 0 and "development seeds only" in r.output
