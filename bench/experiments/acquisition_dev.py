@@ -82,7 +82,7 @@ def run(out: str | os.PathLike = paths.RESULTS_DIR / "search" / "acquisition-dev
         budgets=(100, 200), variants=None, data_dir=None, tasks: int | None = None) -> Path:
     import functools
 
-    from . import search as search_pipeline
+    from ..engine import search as search_pipeline
 
     check_apart(TASKS[:tasks])
     out = Path(out)

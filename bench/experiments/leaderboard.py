@@ -26,8 +26,8 @@ from hwnas.core import paths
 from hwnas.core.invocation import command_line
 from hwnas.core.io import atomic_write_bytes
 
-from . import figures
-from . import search as search_pipeline
+from ..reports import figures
+from ..engine import search as search_pipeline
 
 NB201_DEVICES = ("pixel3", "gold_6240", "1080ti_1")
 NB201_QUANTILES = (0.25, 0.5, 0.75)
@@ -178,7 +178,7 @@ def _write_board(track, out, df, constraints, where, accuracy, truth, methods, s
     cells = _cell_stats(scored) if "regret" in df else None
     tests = None
     if cells is not None:
-        from . import board_stats
+        from ..reports import board_stats
 
         tests = board_stats.paired_table(scored, _pairs(scored))
         _plot_cells(cells, ref, out / f"{track}.png", track)
@@ -290,7 +290,7 @@ def _column(spec: str) -> str:
 
 
 def _markdown(df, track, quantiles, accuracy, truth, cells, ref, seeds, budgets, tests=None) -> list[str]:
-    from . import board_stats
+    from ..reports import board_stats
 
     src, tru = _column(accuracy), _column(truth) if truth else None
     reads = f"{accuracy.rpartition(':')[2]} -> {(truth or accuracy).rpartition(':')[2]}"
@@ -385,7 +385,7 @@ def _count(tests, m, base, b) -> str:
 
 
 def _verdict(tests, m, base, b, dev, q) -> str:
-    from . import board_stats
+    from ..reports import board_stats
 
     if tests is None or tests.empty:
         return "-"

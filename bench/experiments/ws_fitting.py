@@ -130,7 +130,7 @@ def run(out: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str | os.PathLi
 def _plot(df: pd.DataFrame, path: Path) -> None:
     """Kendall tau against the truth vs N (mean and min-max over seeds), all cells and true top
     5%, one line per model, the raw supernet estimates as a dashed line."""
-    from . import figures
+    from ..reports import figures
 
     plt = figures.pyplot()
     raw = df[df.n_train == 0].iloc[0]
