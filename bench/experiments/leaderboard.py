@@ -26,8 +26,8 @@ from hwnas.core import paths
 from hwnas.core.invocation import command_line
 from hwnas.core.io import atomic_write_bytes
 
-from ..reports import figures
 from ..engine import search as search_pipeline
+from ..reports import figures
 
 NB201_DEVICES = ("pixel3", "gold_6240", "1080ti_1")
 NB201_QUANTILES = (0.25, 0.5, 0.75)
