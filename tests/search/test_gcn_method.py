@@ -115,7 +115,8 @@ def test_pick_queried_returns_the_best_feasible_queried_arch(nb201):
 def test_the_fitted_pick_is_scored_beside_the_best_read(nb201_tables, tmp_path):
     """Issue 21: each GCN run on NB201 also reports its own fitted top feasible cell (read or
     not); the search row scores it and the weight-sharing board shows it as `gcn-fitted`."""
-    from hwnas.bench.experiments import leaderboard, search
+    from hwnas.bench.engine import search
+    from hwnas.bench.experiments import leaderboard
 
     acc_path, lat_path, accs, lat = nb201_tables
     df = search.run("nb201", ["gcn", "random"], f"table:{acc_path}:acc", [f"latency_ms<=6@table:{lat_path}:dev"],

@@ -48,7 +48,9 @@ def test_bad_input_is_one_line_and_nonzero(nb201_tables, tmp_path, change, messa
 
 
 def test_leaderboard_report_and_plot_from_runs(nb201_tables, tmp_path):
-    from hwnas.bench.reports import board_stats, leaderboard, search
+    from hwnas.bench.engine import search
+    from hwnas.bench.experiments import leaderboard
+    from hwnas.bench.reports import board_stats
 
     acc, lat, _, _ = nb201_tables
     c = f"latency_ms<=6@table:{lat}:dev"
@@ -119,7 +121,8 @@ def test_truth_scores_the_picks_and_regret_is_a_hand_computation(nb201_tables, t
 def test_runs_of_an_older_method_version_are_set_aside_and_redone(nb201_tables, tmp_path):
     """A resumed board never mixes runs of old and new method code: rows whose method_version is
     not the method's current one move to superseded-runs.csv and run again; the board says so."""
-    from hwnas.bench.experiments import leaderboard, search
+    from hwnas.bench.engine import search
+    from hwnas.bench.experiments import leaderboard
 
     acc, lat, _, _ = nb201_tables
     args = ("nb201", ["random", "evolution"], f"table:{acc}:acc", [f"latency_ms<=6@table:{lat}:dev"], (15,), 2)
