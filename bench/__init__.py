@@ -1,1 +1,1 @@
-"""The `hwnas` command, the pipelines behind the Makefile, and the reports."""
+"""The `hwnas` command (commands/), the engine behind it (engine/), the boards and studies (experiments/) and their reports (reports/)."""
