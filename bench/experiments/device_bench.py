@@ -114,7 +114,7 @@ def select(cfg: DeviceBenchConfig) -> pd.DataFrame:
     facts = _select_facts(cfg)
     if p["pool"].exists():
         meta = read_sidecar(p["pool"])
-        if meta.get("selection") != facts:
+        if _settings(meta.get("selection")) != _settings(facts):
             raise ValueError(f"{p['pool']}: chosen with {meta.get('selection')}, not {facts}; use the same settings, "
                              "another --out-dir, or move the pool away (its rows would no longer match)")
         return read_table_file(p["pool"])
@@ -151,6 +151,11 @@ def _select_facts(cfg: DeviceBenchConfig) -> dict:
                       "random archs and random monotone paths up from the smallest (bench.engine.standalone."
                       "select_reference); trained in bit-reversed latency-rank order; the second seed on "
                       f"latency ranks 1, {1 + cfg.second_every}, ..."}
+
+
+def _settings(selection) -> dict | None:
+    """The selection's settings; its `method` prose (which names code that may move) is not one."""
+    return {k: v for k, v in selection.items() if k != "method"} if isinstance(selection, dict) else selection
 
 
 def _read_pool(cfg: DeviceBenchConfig) -> pd.DataFrame:

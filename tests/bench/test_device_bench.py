@@ -53,6 +53,11 @@ def test_select_is_reproducible_spread_and_guarded(cfg):
     pd.testing.assert_frame_equal(pool, again)
     with pytest.raises(ValueError, match="chosen with"):
         db.select(replace(cfg, n=7))
+    side = cfg.paths()["pool"].with_suffix(".meta.json")  # the method's prose names code that may
+    meta = json.loads(side.read_text())                   # move (a module path): not a setting
+    meta["selection"]["method"] = "worded by an older version (bench.pipelines.standalone)"
+    side.write_text(json.dumps(meta))
+    pd.testing.assert_frame_equal(pool, db.select(cfg))
 
 
 def test_train_resumes_without_duplicates_and_report_leaves_gaps_empty(cfg):
