@@ -66,7 +66,7 @@ def sweep_temp_files(path: str | os.PathLike) -> list[Path]:
             old = now - e.stat(follow_symlinks=False).st_mtime > STALE_TEMP_S
         except OSError:
             continue
-        if old or host == _HOST and pid != os.getpid() and not _alive(pid):
+        if old or host == _HOST and pid != os.getpid() and not pid_alive(pid):
             try:
                 os.unlink(e.path)
                 gone.append(Path(e.path))
@@ -75,7 +75,9 @@ def sweep_temp_files(path: str | os.PathLike) -> list[Path]:
     return gone
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host has this pid; unknown (no permission, any other error) counts
+    as alive, so nothing of a possibly running process is swept or taken over."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -32,6 +32,8 @@ import threading
 import time
 from pathlib import Path
 
+from .io import pid_alive
+
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".hwnas.lock"
@@ -58,18 +60,6 @@ def lock_path_for(path: str | os.PathLike, is_dir: bool | None = None) -> Path:
     if is_dir:
         return p / LOCK_NAME
     return p.with_name(f".{p.name}.lock")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def read_owner(lock_file: str | os.PathLike) -> dict:
@@ -258,4 +248,4 @@ def is_stale(lock_file: str | os.PathLike) -> bool:
     """True when the lock file names a process (on this host) that is no longer running."""
     owner = read_owner(lock_file)
     pid = owner.get("pid")
-    return bool(pid) and owner.get("host") == socket.gethostname() and not _pid_alive(int(pid))
+    return bool(pid) and owner.get("host") == socket.gethostname() and not pid_alive(int(pid))
