@@ -17,6 +17,7 @@ from hwnas.devices.table import TableError, import_arch_table, read_sidecar
 from hwnas.search.spaces import create_space
 
 from tests import needs
+from tests.fakes import synthetic_block_table
 
 #: the pool protocol shrunk to seconds (digits, one batch); the same code path as the real one
 TINY = replace(POOL_PROTOCOL, data="digits", epochs=1, train_per_epoch=64)
@@ -25,13 +26,7 @@ TINY = replace(POOL_PROTOCOL, data="digits", epochs=1, train_per_epoch=64)
 @pytest.fixture
 def cfg(tmp_path):
     """A synthetic block table (latency grows with kernel, expansion and width) and a 6-arch pool."""
-    sp = create_space("mbv3-fmnist")
-    rows = [{"block_key": b.key, "kind": "block",
-             "latency_norm_ms": 0.01 * b.params["kernel"] * b.params["expand"] * b.params["c_out"] / 16}
-            for b in sp.all_blocks()]
-    rows += [{"block_key": b.key, "kind": "fixed", "latency_norm_ms": 0.05} for b in sp.fixed_blocks()]
-    (tmp_path / "tables" / "mbv3-fmnist").mkdir(parents=True)
-    pd.DataFrame(rows).to_parquet(tmp_path / "tables" / "mbv3-fmnist" / "cpu-t1.parquet")
+    synthetic_block_table(tmp_path / "tables" / "mbv3-fmnist" / "cpu-t1.parquet")
     return db.DeviceBenchConfig(n=6, candidates=500, protocol=TINY, out_dir=tmp_path / "out",
                                 tables_dir=tmp_path / "tables", executor="serial", progress=False,
                                 device_id="cpu-t1")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from tests.fakes import install_plugin
+
 REPO = Path(__file__).resolve().parents[2]
 
 PLUGIN = '''
@@ -30,15 +32,8 @@ class BestOfPairs(Searcher):
 
 
 def _install_plugin(site: Path) -> None:
-    """What `pip install` leaves: the module and a dist-info with entry_points.txt."""
-    site.mkdir()
-    (site / "hwnas_plugin_demo.py").write_text(PLUGIN)
-    info = site / "hwnas_plugin_demo-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hwnas-plugin-demo\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[hwnas.methods]\nbest-of-pairs = hwnas_plugin_demo:BestOfPairs\n"
-        "broken = hwnas_plugin_missing:Nothing\n")
+    install_plugin(site, "hwnas_plugin_demo", PLUGIN, "[hwnas.methods]\nbest-of-pairs = hwnas_plugin_demo:BestOfPairs\n"
+                   "broken = hwnas_plugin_missing:Nothing\n")
 
 
 def _hwnas(site: Path, *args):

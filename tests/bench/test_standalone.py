@@ -15,20 +15,15 @@ from hwnas.bench.engine.standalone import (
 from hwnas.bench.reports.standalone_report import figures, pareto, per_arch
 from hwnas.search.spaces import create_space
 
+from tests.fakes import synthetic_block_table
+
 TINY = StandaloneProtocol(data="digits", epochs=1, train_per_epoch=64, batch_size=32, seeds=(0, 1))
 
 
 @pytest.fixture
 def table(tmp_path):
     """A block table whose latency grows with kernel, expansion and width (synthetic, for selection)."""
-    sp = create_space("mbv3-fmnist")
-    rows = [{"block_key": b.key, "kind": "block",
-             "latency_norm_ms": 0.01 * b.params["kernel"] * b.params["expand"] * b.params["c_out"] / 16}
-            for b in sp.all_blocks()]
-    rows += [{"block_key": b.key, "kind": "fixed", "latency_norm_ms": 0.05} for b in sp.fixed_blocks()]
-    p = tmp_path / "cpu-t1.parquet"
-    pd.DataFrame(rows).to_parquet(p)
-    return p
+    return synthetic_block_table(tmp_path / "cpu-t1.parquet")
 
 
 def test_selection_spans_the_latency_range(table):

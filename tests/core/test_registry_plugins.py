@@ -9,6 +9,8 @@ import logging
 import pytest
 from hwnas.core.registry import Registry
 
+from tests.fakes import install_plugin
+
 PLUGIN = '''
 class Thing:
     hwnas_meta = {"flavour": "plugin"}
@@ -24,13 +26,9 @@ space_factory.hwnas_meta = {"flavour": "plugin"}
 
 @pytest.fixture()
 def site(tmp_path, monkeypatch):
-    (tmp_path / "hwnas_plugin_things.py").write_text(PLUGIN)
-    info = tmp_path / "hwnas_plugin_things-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hwnas-plugin-things\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[hwnas.spaces]\ntiny = hwnas_plugin_things:space_factory\nnb201 = hwnas_plugin_things:space_factory\n\n"
-        "[hwnas.devices]\nfpga-sim = hwnas_plugin_things:Thing\nbroken = hwnas_plugin_nowhere:Thing\n")
+    install_plugin(tmp_path, "hwnas_plugin_things", PLUGIN,
+                   "[hwnas.spaces]\ntiny = hwnas_plugin_things:space_factory\nnb201 = hwnas_plugin_things:space_factory\n\n"
+                   "[hwnas.devices]\nfpga-sim = hwnas_plugin_things:Thing\nbroken = hwnas_plugin_nowhere:Thing\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()
     return tmp_path
