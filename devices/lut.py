@@ -70,6 +70,32 @@ def stage_counts(space, arch) -> list[int]:
     return [len(space.blocks(arch))]
 
 
+def stage_block_values(table: BlockTable, space) -> dict[int, list[float]]:
+    """The table values of the blocks each stage can hold (chain spaces; stage 0 holds every
+    block elsewhere, as in `stage_counts`)."""
+    from hwnas.core.capabilities import Chain
+
+    if not isinstance(space, Chain):
+        return {0: list(table.values.values())}
+    out: dict[int, list[float]] = {}
+    for s, st in enumerate(space.stages):
+        firsts = (True, False) if st.max_depth > 1 else (True,)
+        keys = {space.block_spec(s, first, ch).key for first in firsts for ch in range(len(st.choices))}
+        out[s] = [table.values[k] for k in sorted(keys) if k in table.values]
+    return out
+
+
+def cheapest_arch(table: BlockTable, space):
+    """The chain arch with the smallest table sum: minimum depth, the cheapest first and later
+    block of each stage. When calibrated block costs are >= 0 it is also the cheapest calibrated
+    network (every arch costs at least its minimum-depth truncation)."""
+    def pick(s, first):
+        return int(np.argmin([table.values.get(space.block_spec(s, first, ch).key, np.inf)
+                              for ch in range(len(space.stages[s].choices))]))
+
+    return tuple(tuple(pick(s, b == 0) for b in range(st.min_depth)) for s, st in enumerate(space.stages))
+
+
 def features(table: BlockTable, space, archs) -> np.ndarray:
     return np.array([[table.network_sum(space, a), *stage_counts(space, a)] for a in archs], dtype=float)
 

@@ -9,6 +9,7 @@ structure-aware encoding, `*-graf` its graph features (GRAF style); the space co
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from hwnas.core.capabilities import CellGraph
 
 from .base import Predictor, create_predictor, register_predictor
 from .encodings import encode
+
+log = logging.getLogger(__name__)
 
 
 class EncodedPredictor(Predictor):
@@ -336,9 +339,45 @@ class LUTSumPredictor(Predictor):
             keep = [0]
         if len(y) < 3:
             raise ValueError(f"{self.name}: need at least 3 networks to calibrate a block table, got {len(y)}")
-        A = np.column_stack([np.ones(len(X)), X[:, keep]])
-        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-        self.columns_, self.intercept_, self.coef_ = keep, float(coef[0]), coef[1:].astype(float)
+        y = np.asarray(y, dtype=float)
+        for cols in (keep, [0]):  # per-stage terms, then scale and offset, while every part costs > 0
+            coef, *_ = np.linalg.lstsq(np.column_stack([np.ones(len(X)), X[:, cols]]), y, rcond=None)
+            if np.all(self._floor_rows(cols) @ coef > 0):
+                self.columns_, self.intercept_, self.coef_ = cols, float(coef[0]), coef[1:].astype(float)
+                return
+        # the last resort stays positive wherever the table is: latency = b * table sum
+        scale = float(X[:, 0] @ y / (X[:, 0] @ X[:, 0]))
+        self.columns_, self.intercept_, self.coef_ = [0], 0.0, np.array([scale])
+        log.warning("%s: %d networks are too few or too noisy for an offset (it made some network cost <= 0); "
+                    "calibrated as a plain scale of the table sum (x%.3f); validate with more --samples",
+                    self.name, len(y), scale)
+
+    def _floor_rows(self, keep) -> np.ndarray:
+        """Rows G for which G @ (a, b, c_s...) > 0 says every calibrated part costs something: the
+        scale b, the cheapest block of each stage (b * v + c_s) and the cheapest network of a chain
+        space (elsewhere the fixed parts, a + b * fixed sum, which bound every network from below
+        once blocks cost > 0). A fit on few, noisy networks that breaks one of them extrapolates
+        to latencies <= 0 outside its sample, the smallest arch first."""
+        from hwnas.core.capabilities import Chain
+        from hwnas.devices.lut import cheapest_arch, features, stage_block_values
+
+        def row(lead, scale, stage_terms):
+            out = np.zeros(len(keep) + 1)
+            out[0], out[1] = lead, scale
+            for s, v in stage_terms.items():
+                if s + 1 in keep:
+                    out[keep.index(s + 1) + 1] = v
+            return out
+
+        rows = [row(0.0, 1.0, {})]
+        rows += [row(0.0, min(vals), {s: 1.0}) for s, vals in stage_block_values(self.table_, self.space_).items()
+                 if vals]
+        if isinstance(self.space_, Chain):
+            f = features(self.table_, self.space_, [cheapest_arch(self.table_, self.space_)])[0]
+            rows.append(row(1.0, f[0], {j - 1: f[j] for j in range(1, len(f))}))
+        else:
+            rows.append(row(1.0, self.table_.fixed_sum(self.space_), {}))
+        return np.array(rows)
 
     def _table_features(self, archs) -> np.ndarray:
         from hwnas.devices.lut import features
