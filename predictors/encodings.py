@@ -38,3 +38,14 @@ def encoding_size(space, encoding: str = "onehot") -> int:
 def representative(space, arch):
     """A cell graph's isomorphism-class representative (dead edges masked); other archs as given."""
     return space.representative(arch) if isinstance(space, CellGraph) else space.validate(arch)
+
+
+def normalised_adjacency(adj: np.ndarray) -> np.ndarray:
+    """[.., n, n] float32 `D^-1/2 (A + A^T + I) D^-1/2` of [.., n, n] adjacencies: the data flow
+    made symmetric (information flows both ways) with a self loop on every node; the graph
+    convolutions of `predictors.gcn` read it."""
+    a = adj + np.swapaxes(adj, -1, -2)
+    a = (a > 0).astype(np.float32) + np.eye(adj.shape[-1], dtype=np.float32)
+    d = a.sum(-1)
+    dinv = 1.0 / np.sqrt(d)
+    return (a * dinv[..., :, None] * dinv[..., None, :]).astype(np.float32)

@@ -10,7 +10,7 @@ estimates read, nothing of the truth seen):
 - Kendall tau against the truth over all 15,625 cells and among the true top 5%, of (a) the raw
   supernet estimates and (b) each fitted model's predictions of every cell;
 - the true accuracy of the cell each ranks first.
-Models: the GCN of the search method (`search.methods.enumerated.CellGCN`: two graph
+Models: the GCN of the search method (`predictors.gcn.CellGCNPredictor`: two graph
 convolutions over op-on-node graphs whose nodes know op, edge position and liveness, full-batch
 Adam, `GCN_EPOCHS` epochs at every N: few, so N = 5,000 stays affordable on a shared CPU) and
 two others on the structure-aware features (`struct_features`: live-masked isomorphism
@@ -67,8 +67,9 @@ def _tau(pred, truth, mask=None):
 
 def run(out: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str | os.PathLike | None = None,
         sizes=SIZES, seeds: int = SEEDS, gcn_epochs: int = GCN_EPOCHS, resume: bool = True) -> Path:
+    from hwnas.predictors.cells import cells, struct_features
+    from hwnas.predictors.gcn import CellGCNPredictor
     from hwnas.search.methods import TableAccuracy
-    from hwnas.search.methods.enumerated import CellGCN, cells, struct_features
     from hwnas.search.spaces import create_space
     from threadpoolctl import threadpool_limits
 
@@ -105,8 +106,8 @@ def run(out: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str | os.PathLi
                 y = est[idx]  # only what a supernet read gives: no truth
                 models = {}
                 t = time.process_time()
-                gcn = CellGCN(sp, hidden=32, epochs=gcn_epochs, seed=s).fit(idx, y)
-                models["gcn"] = (gcn.predict(np.arange(len(cs))), time.process_time() - t)
+                gcn = CellGCNPredictor(sp, seed=s, hidden=32, epochs=gcn_epochs).fit_cells(idx, y)
+                models["gcn"] = (gcn.predict_cells(np.arange(len(cs))), time.process_time() - t)
                 t = time.process_time()
                 models["ridge-struct"] = (_ridge(X[idx], y)(X), time.process_time() - t)
                 if n <= HGB_MAX:

@@ -126,7 +126,7 @@ def latency_ceilings(help201: Path, devices: list[str]) -> dict[str, tuple[float
     if not devices:
         return {}
     from hwnas.bench.experiments.predictor_experiments import device_columns, prior_columns
-    from hwnas.search.methods.enumerated import cells, struct_features
+    from hwnas.predictors.cells import cells, struct_features
     from hwnas.search.spaces import create_space
     from scipy.stats import spearmanr
     from sklearn.linear_model import RidgeCV

@@ -64,18 +64,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from hwnas.core.capabilities import CellGraph, Chain
+from hwnas.predictors.bayes_linear import CellRidgePredictor
+from hwnas.predictors.cells import cells, class_rep
 from hwnas.search.constraints import BlockTableCost
 
 from .base import Searcher, check_choices, feasible_mask, register_method, sample_feasible
-from .enumerated import (
-    RidgePosterior,
-    cells,
-    class_rep,
-    first_reads,
-    path_features,
-    read_in_rounds,
-    struct_features,
-)
+from .enumerated import first_reads, read_in_rounds
 
 _FINITE_MAX = 50_000  # enumerate spaces up to this size for cost fits and the feasibility check
 
@@ -340,15 +334,15 @@ class BINAS(Searcher):
 
     def _search_rounds(self, space, accuracy, constraints, budget, rng):
         if self.estimator in ("struct", "struct-paths"):
-            X = struct_features(space) if self.estimator == "struct" else path_features(space)
+            model = CellRidgePredictor(space, features=self.estimator, prior=self.posterior)
             rep = class_rep(space)
 
             def fit_score(read, y, feas, k):  # isomorphic cells share a feature row: score each class once
                 u, inv = np.unique(rep[feas], return_inverse=True)
-                post = RidgePosterior(X[read], y, prior=self.posterior)
+                model.fit_cells(read, y)
                 if self.acquisition == "greedy":
-                    return post.predict(X[u])[inv]
-                return post.predict(X[u], post.sample(rng, k))[:, inv]
+                    return model.predict_cells(u)[inv]
+                return model.predict_cells(u, model.sample(rng, k))[:, inv]
 
             arch, best, how = read_in_rounds(space, accuracy, constraints, budget, rng, fit_score,
                                              self.init_frac, self.batch, self.local_share,

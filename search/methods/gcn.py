@@ -16,13 +16,14 @@ random interleaving, since version 3, chosen on the same development tasks: -0.0
 regret at 100 queries, 0.000 at 200, paired against version 2 over 13 tasks x 24 seeds) and the rest chosen
 by the GCN, and the GCN is refitted (warm-started) on everything read (`enumerated.read_in_rounds`). Which cells: `acquisition="greedy"`
 (default) reads the GCN's top predictions; `acquisition="thompson"` is batch Thompson sampling
-with a neural-linear posterior (DNGO, Snoek et al. 2015): a Bayesian linear head on the GCN's
+with a neural-linear posterior (DNGO, Snoek et al. 2015): a Bayesian linear head
+(`predictors.bayes_linear.BayesianLinear`) on the GCN's
 pooled embeddings (`posterior="evidence"`: marginal-likelihood hyperparameters; `"loo"`,
 `"bootstrap"`) gives one posterior draw per cell of the batch, each draw reading its best cell.
 On the development tasks (`bench.experiments.acquisition_dev`, not the boards) that posterior was
 so narrow that Thompson sampling read what greedy reads (equal mean regret in 5 of 6 task x
 budget cells), so greedy stays the default. The GCN is
-`enumerated.CellGCN`: two graph convolutions of width `cell_hidden` over op-on-node graphs of every
+`predictors.gcn.CellGCNPredictor`: two graph convolutions of width `cell_hidden` over op-on-node graphs of every
 cell, built once per process; a node's features are its op, its edge position and input/output
 flags, and `none` / dead edges are cut out of the adjacency, so isomorphic cells share a graph
 (each class is scored once). Plain numpy with written-out gradients: a 200-query search costs
@@ -53,9 +54,12 @@ from collections.abc import Sequence
 
 import numpy as np
 from hwnas.core.capabilities import CellGraph, Chain, Enumerable
+from hwnas.predictors.bayes_linear import BayesianLinear
+from hwnas.predictors.cells import cells, class_rep
+from hwnas.predictors.gcn import CellGCNPredictor
 
 from .base import Searcher, cheapest, check_choices, feasible_mask, register_method, sample_feasible
-from .enumerated import cells, feasible_all
+from .enumerated import feasible_all, read_in_rounds
 
 
 @register_method("gcn", supports=("enumerable+cell-graph", "chain"), kind="query", version={"cell-graph": 3})
@@ -93,30 +97,28 @@ class GCNSearch(Searcher):
     def _search_cells(self, space, accuracy, constraints, budget, rng):
         """Enumerable cell spaces (NB201): refine on the reads, score the whole space, read the
         top unread predictions, return the best read (`enumerated.read_in_rounds`). The GCN is
-        `enumerated.CellGCN` on graph tensors of every cell built once per process (nodes know
+        `predictors.gcn.CellGCNPredictor` on graph tensors of every cell built once per process (nodes know
         their op, edge position and whether they are live), warm-started between rounds."""
         from threadpoolctl import threadpool_limits
-
-        from .enumerated import CellGCN, RidgePosterior, class_rep, read_in_rounds
 
         rep = class_rep(space)
 
         with threadpool_limits(limits=self.threads, user_api="blas"):
-            model = CellGCN(space, hidden=self.cell_hidden, epochs=self.cell_epochs,
-                            refit_epochs=self.cell_refit_epochs, seed=int(rng.integers(2**31)))
+            model = CellGCNPredictor(space, seed=int(rng.integers(2**31)), hidden=self.cell_hidden,
+                                     epochs=self.cell_epochs, refit_epochs=self.cell_refit_epochs)
 
             def fit_score(read, y, feas, k):  # isomorphic cells share a graph: score each class once
                 u, inv = np.unique(rep[feas], return_inverse=True)
-                pred, G = model.fit(read, y).predict_embed(u)
+                pred, G = model.fit_cells(read, y).predict_cells(u, embed=True)
                 if self.acquisition == "greedy":
                     return pred[inv]
                 # neural-linear Thompson sampling: a Bayesian linear head on the GCN's pooled
                 # embeddings gives the posterior; each draw moves the GCN's own prediction by
                 # its deviation from the posterior mean
-                post = RidgePosterior(model.predict_embed(read)[1], y, prior=self.posterior,
-                                      alphas=(0.01, 0.1, 1.0, 10.0, 100.0))
+                post = BayesianLinear(self.posterior, alphas=(0.01, 0.1, 1.0, 10.0, 100.0))
+                post.fit(model.predict_cells(read, embed=True)[1], y)
                 W = post.sample(rng, k)
-                return (pred[None, :] + (G @ (W - post.coef[:, None])).T)[:, inv]
+                return (pred[None, :] + (G @ (W - post.coef_[:, None])).T)[:, inv]
 
             arch, best, how = read_in_rounds(space, accuracy, constraints, budget, rng, fit_score,
                                              self.init_frac, self.batch, self.local_share,
@@ -133,9 +135,9 @@ class GCNSearch(Searcher):
         feas = np.flatnonzero(feasible_all(space, constraints))
         read = [s for s, _ in accuracy.history()]
         idx = cs.index([space.from_str(s) for s in read])
-        model.fit(idx, np.array([v for _, v in accuracy.history()]))
+        model.fit_cells(idx, np.array([v for _, v in accuracy.history()]))
         u, inv = np.unique(rep[feas], return_inverse=True)
-        pred = model.predict(u)[inv]
+        pred = model.predict_cells(u)[inv]
         j = int(np.argmax(pred))
         return cs.archs[feas[j]], float(pred[j])
 

@@ -1,12 +1,15 @@
-"""Thompson-sampled rounds of the NB201 query methods (search/methods/enumerated.py)."""
+"""Thompson-sampled rounds of the NB201 query methods (search/methods/enumerated.py) and the
+posterior they sample (predictors/bayes_linear.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hwnas.predictors.bayes_linear import BayesianLinear
+from hwnas.predictors.cells import canonical_ids, cells
 from hwnas.search.constraints import resolve
 from hwnas.search.methods import TableAccuracy, create_method
-from hwnas.search.methods.enumerated import RidgePosterior, canonical_ids, cells, read_in_rounds
+from hwnas.search.methods.enumerated import read_in_rounds
 from hwnas.search.spaces import create_space
 
 
@@ -18,11 +21,11 @@ def test_posterior_draws_centre_on_the_fit_and_shrink_with_data(prior):
     for n in (20, 400):
         X = rng.normal(size=(n, 5))
         y = X @ w + 3.0 + rng.normal(0, 0.1, n)
-        post = RidgePosterior(X, y, prior=prior)
-        assert post.coef == pytest.approx(w, abs=0.15) and post.b0 == pytest.approx(3.0, abs=0.15)
+        post = BayesianLinear(prior=prior).fit(X, y)
+        assert post.coef_ == pytest.approx(w, abs=0.15) and post.intercept_ == pytest.approx(3.0, abs=0.15)
         W = post.sample(np.random.default_rng(1), 4000)
-        assert W.mean(1) == pytest.approx(post.coef, abs=0.02)
-        assert post.predict(X[:3]) == pytest.approx(X[:3] @ post.coef + post.b0)
+        assert W.mean(1) == pytest.approx(post.coef_, abs=0.02)
+        assert post.predict(X[:3]) == pytest.approx(X[:3] @ post.coef_ + post.intercept_)
         assert post.predict(X[:3], W[:, :2]).shape == (2, 3)
         spread.append(W.std(1).mean())
     assert spread[1] < spread[0] / 2  # more reads, narrower posterior

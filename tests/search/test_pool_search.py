@@ -62,7 +62,7 @@ def test_bad_pools_are_one_clear_error(tmp_path):
 
 
 def test_two_pools_of_one_size_do_not_share_cached_cells():
-    from hwnas.search.methods.enumerated import cells
+    from hwnas.predictors.cells import cells
 
     base = create_space("mbv3-fmnist")
     rng = np.random.default_rng(0)
