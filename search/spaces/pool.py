@@ -108,7 +108,7 @@ def pooled_space(base: SearchSpace, archs: Sequence, source: str = "") -> Search
     digest = hashlib.sha256("\n".join([base.name, *map(base.to_str, uniq)]).encode()).hexdigest()
     bases = (PoolMixin, type(base)) + (() if isinstance(base, Enumerable) else (Enumerable,))
     # the class name carries the digest: per-process caches keyed by class and size
-    # (search/methods/enumerated.py) then never mix two pools of the same size
+    # (predictors/cells.py, search/methods/enumerated.py) then never mix two pools of the same size
     name = f"Pooled{type(base).__name__}_{digest[:12]}"
     cls = type(name, bases, {"__qualname__": name, "__module__": __name__})
     space = object.__new__(cls)
