@@ -55,6 +55,7 @@ def test_select_is_reproducible_spread_and_guarded(cfg):
     pd.testing.assert_frame_equal(pool, db.select(cfg))
 
 
+@pytest.mark.slow
 def test_train_resumes_without_duplicates_and_report_leaves_gaps_empty(cfg):
     db.select(cfg)
     plan = db.planned_runs(db._read_pool(cfg), TINY)

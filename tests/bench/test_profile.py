@@ -67,6 +67,7 @@ def test_limit_then_resume_measures_nothing_twice(tmp_path):
     one_line_error(r, "--resume")
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path):
     cmd = [sys.executable, "-m", "hwnas.bench.cli", "profile", "--device", "cpu:threads=1", "--space", "mbv3-fmnist",
            "--out-dir", str(tmp_path / "t"), "--cache-dir", str(tmp_path / "cache"), "--chunk", "2", *FAST]

@@ -168,6 +168,7 @@ def test_max_s_is_capped_by_the_agent_and_said_so(agent, model):
 
 
 # ---- one at a time, hard timeout ---------------------------------------------------------------
+@pytest.mark.slow
 def test_busy_is_503_and_runaway_is_504_then_serving_again(agent, model):
     # a model that outlives the hard limit: huge warm-up counts are refused, so stall it with
     # a long min_runs of a bigger convolution instead
@@ -253,6 +254,7 @@ def _closed_port() -> int:
     return free_port()
 
 
+@pytest.mark.slow
 def test_client_retries_until_the_agent_is_up_and_across_a_restart(tmp_path, model):
     a = AgentProcess(tmp_path, "--max-seconds", "5")
     slow = TimingConfig(warmup_runs=2, warmup_s=0.0, min_runs=10, max_runs=10**8, max_s=2.0, rel_ci=1e-4,

@@ -37,6 +37,7 @@ def args(tabs, budget=12, seeds=2):
     return ("nb201", ["random", "evolution"], f"table:{acc}:acc", [f"latency_ms<=6@table:{lat}:dev"], (budget,), seeds)
 
 
+@pytest.mark.slow
 def test_two_searches_into_one_folder_second_stops_at_once(nb201_tables, tmp_path):  # noqa: F811
     acc, lat, _, _ = nb201_tables
     out = tmp_path / "out"

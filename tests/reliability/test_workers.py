@@ -52,6 +52,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 def test_pool_workers_die_with_their_parent():
     parent = subprocess.Popen([sys.executable, "-c", SCRIPT.format(repo=str(REPO))], stdout=subprocess.PIPE,
                               text=True, cwd=REPO)
@@ -87,6 +88,7 @@ def ray_local():
         ray.shutdown()
 
 
+@pytest.mark.slow
 def test_a_ray_worker_killed_mid_run_still_gives_a_complete_duplicate_free_result(ray_local, tmp_path):
     from hwnas.search.supernet.executor import create_executor
 
@@ -100,6 +102,7 @@ def test_a_ray_worker_killed_mid_run_still_gives_a_complete_duplicate_free_resul
     assert got == serial == [x * x for x in range(12)]
 
 
+@pytest.mark.slow
 def test_ray_search_equals_the_serial_run(ray_local, tmp_path):
     """The search pipeline on Ray (local) against the serial run (the Ray test of
     tests/search/test_search_pipeline.py, kept here without an importorskip on CI)."""

@@ -74,6 +74,7 @@ def test_leaderboard_report_and_plot_from_runs(nb201_tables, tmp_path):
     assert (tmp_path / "t.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["process", "ray"])
 def test_parallel_executors_give_the_serial_rows(nb201_tables, tmp_path, executor):
     if executor == "ray":

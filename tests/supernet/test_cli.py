@@ -65,6 +65,7 @@ def test_cli_errors_are_one_line(tmp_path):
     assert r.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_standalone_train_command(tmp_path):
     out = tmp_path / "r.json"
     r = hwnas("train", "--space", "mbv3-fmnist", "--arch", "k3e3-k3e3|k3e3-k3e3|k3e3-k3e3", "--data",

@@ -50,6 +50,7 @@ def trained(tmp_path_factory):
     return sp, data, ck
 
 
+@pytest.mark.slow
 def test_serial_and_process_executors_agree(trained):
     sp, data, ck = trained
     archs = sp.sample_many(4, np.random.default_rng(0))
