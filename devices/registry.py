@@ -1,8 +1,9 @@
 """Devices by name, timm-style: `register_device`, `list_devices`, `create_device(spec)`.
 
 A spec is `name[:options]`: `cpu`, `cpu:threads=2`, `cuda`, `trt:fp16`, `trt-native:fp16`,
-`torch-cpu`, `table:PATH:COLUMN`, `remote:http://host:port`. Factories import their backend
-only when called, so listing or importing never touches tensorrt, pycuda or pynvml.
+`torch-cpu`, `table:PATH:COLUMN`, `remote:http://host:port`. The built-in devices are registered
+in devices/catalog.py, which the registry imports on its first look-up (core.registry.BUILTINS),
+the way it reads other packages' entry points.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from hwnas.core.paths import TABLES_DIR
 from hwnas.core.registry import Registry
 
 from .base import Device
@@ -59,57 +59,3 @@ def split_specs(text: str) -> list[str]:
     names = "|".join(re.escape(n) for n in sorted(_REGISTRY, key=len, reverse=True))
     parts = re.split(rf",\s*(?=(?:{names})(?::|$|,))", text.strip())
     return [p.strip() for p in parts if p.strip()]
-
-
-# ---- the built-in devices ---------------------------------------------------------------------
-def _ort(spec: str) -> Device:
-    from .ort import OrtDevice
-
-    return OrtDevice(spec)
-
-
-# one ONNX Runtime device class serves the three execution providers
-register_device("cpu", kind="onnxruntime", example="cpu:threads=1")(_ort)
-register_device("cuda", kind="onnxruntime", needs_gpu=True)(_ort)
-register_device("trt", kind="onnxruntime", needs_gpu=True, example="trt:fp16")(_ort)
-
-
-@register_device("trt-native", kind="tensorrt", needs_gpu=True, example="trt-native:fp16")
-def _trt_native(spec: str) -> Device:
-    from .tensorrt import TensorRTDevice
-
-    return TensorRTDevice(spec)
-
-
-def _torch_eager(spec: str) -> Device:
-    from .torch_eager import TorchEagerDevice
-
-    return TorchEagerDevice(spec)
-
-
-register_device("torch-cpu", kind="torch", example="torch-cpu:threads=1")(_torch_eager)
-register_device("torch-cuda", kind="torch", needs_gpu=True)(_torch_eager)
-
-
-@register_device("table", kind="table", measures=False,
-                 example=f"table:{TABLES_DIR.as_posix()}/mbv3-fmnist/cpu-t1.parquet:latency_norm_ms")
-def _table(spec: str) -> Device:
-    from .table_device import TableDevice
-
-    return TableDevice(spec)
-
-
-@register_device("remote", kind="remote", example="remote:http://127.0.0.1:8765")
-def _remote(spec: str) -> Device:
-    try:
-        from . import remote
-    except ImportError as exc:
-        raise LookupError(
-            f"device {spec!r}: the remote client (devices/remote.py) is not available ({exc}); "
-            "it ships with the agent"
-        ) from None
-    for attr in ("RemoteDevice", "create_remote_device"):
-        factory = getattr(remote, attr, None)
-        if factory is not None:
-            return factory(spec)
-    raise LookupError(f"device {spec!r}: devices/remote.py defines no RemoteDevice")

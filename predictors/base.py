@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from hwnas.core.io import read_json
 from hwnas.core.params import Parameters
-from hwnas.core.registry import Registry
+from hwnas.core.registry import Registry, registry
 
 FORMAT_VERSION = 1
 _PREDICTORS = Registry("predictor")
@@ -158,14 +158,15 @@ def library_versions() -> dict[str, str]:
 
 
 def resolve_space(name: str):
-    """The space registered as `name` (predictors never import the search layer themselves)."""
-    from hwnas.core.registry import registry
-
+    """The space registered as `name`. Predictors take a space object or its name; a name is read
+    from the space registry (`core.registry.registry("space")`, which loads the built-in spaces
+    and plugins itself: core.registry.BUILTINS), so predictors never import the search layer."""
     reg = registry("space")
     if reg is None or name not in reg:
-        known = ", ".join(reg.names()) if reg else "none yet"
+        known = ", ".join(reg.names()) if reg else "none"
         raise LookupError(f"space {name!r} is not registered (known: {known}); pass the space object "
-                          "as space=..., or import the package that registers it (search.spaces)")
+                          "as space=..., or register it (search.spaces.register_space or an hwnas.spaces "
+                          "entry point)")
     return reg[name]()
 
 
@@ -259,17 +260,14 @@ def _default(factory, param: str):
 
 def list_predictors(pattern: str = "*", **where) -> list[str]:
     """Registered names matching `pattern` and metadata (`targets="cost"`, `uses_prior=True`)."""
-    _ensure_builtins()
     return _PREDICTORS.names(pattern, **where)
 
 
 def predictor_meta(name: str) -> dict:
-    _ensure_builtins()
     return _PREDICTORS.meta(name)
 
 
 def create_predictor(name: str, **kwargs) -> Predictor:
-    _ensure_builtins()
     try:
         make = _PREDICTORS[name]
     except KeyError:
@@ -278,9 +276,4 @@ def create_predictor(name: str, **kwargs) -> Predictor:
 
 
 def predictor_class(name: str):
-    _ensure_builtins()
     return _PREDICTORS[name].factory
-
-
-def _ensure_builtins() -> None:
-    from . import auto, baselines, bilinear, gcn, meta_gp, transfer  # noqa: F401  (registration side effects)

@@ -413,7 +413,6 @@ def list_methods(**where) -> list[str]:
     """Registered method names, filtered by metadata without building a method:
     `list_methods(kind="query")`, `list_methods(supports="nb201")` (a space name or object; a
     method declared for a capability matches every space that has it)."""
-    _import_all()
     space = where.pop("supports", None)
     names = _METHODS.names(**where)
     return names if space is None else [n for n in names if method_supports(n, space)]
@@ -421,7 +420,6 @@ def list_methods(**where) -> list[str]:
 
 def method_meta(name: str) -> dict:
     """What method `name` was registered with (`supports`, `kind`)."""
-    _import_all()
     return _METHODS.meta(name)
 
 
@@ -455,19 +453,7 @@ def method_supports(name: str, space) -> bool:
 
 
 def create_method(name: str, **params) -> Searcher:
-    _import_all()
     if name not in _METHODS:
         raise LookupError(f"unknown method {name!r}; known: {', '.join(sorted(_METHODS))}")
     cls = _METHODS[name]
     return cls(**cls.check_params(params, owner=name))  # a bad value: one line naming METHOD.PARAM
-
-
-def _import_all() -> None:
-    import importlib
-    import pkgutil
-
-    import hwnas.search.methods as pkg
-
-    for m in pkgutil.iter_modules(pkg.__path__):
-        if m.name != "base":
-            importlib.import_module(f"hwnas.search.methods.{m.name}")

@@ -1,6 +1,6 @@
-"""Search spaces behind one API; importing this package registers every built-in space."""
+"""Search spaces behind one API; the registry finds the built-in spaces on its first look-up
+(core.registry.BUILTINS), as it finds other packages' spaces (entry points `hwnas.spaces`)."""
 
-from . import fbnet, mbv3, nb201  # noqa: E402,F401  (registration side effects)
 from .base import Arch, ArchError, BlockSpec, SearchSpace
 from .registry import create_space, list_spaces, register_space
 

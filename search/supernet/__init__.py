@@ -1,7 +1,6 @@
 """Weight-sharing supernets: OFA-style `mbv3-*`, all-ops-per-edge `nb201`; training with uniform
 or sandwich path sampling; subnet evaluation with BN recalibration, in parallel."""
 
-from . import mbv3, nb201  # noqa: F401  (registration side effects)
 from .base import Supernet, create_supernet, list_supernets, register_supernet
 from .checkpoint import load_checkpoint, load_supernet, save_checkpoint
 from .evaluate import SubnetEvaluator, count_params_macs, recalibrate_bn

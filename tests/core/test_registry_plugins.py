@@ -35,7 +35,7 @@ def site(tmp_path, monkeypatch):
 
 
 def test_a_group_fills_its_registry_on_first_lookup(site):
-    reg = Registry("space")
+    reg = Registry("space", shared=False)
     reg.add("nb201", lambda: "built-in")
     assert "tiny" in reg and reg.names() == ["nb201", "tiny"]
     assert reg["nb201"]() == "built-in"  # a plugin cannot take a built-in's name
@@ -43,7 +43,7 @@ def test_a_group_fills_its_registry_on_first_lookup(site):
 
 
 def test_a_broken_plugin_is_one_warning_and_the_rest_load(site, caplog):
-    reg = Registry("device")
+    reg = Registry("device", shared=False)
     with caplog.at_level(logging.WARNING):
         assert reg.names() == ["fpga-sim"]
     (msg,) = [r.getMessage() for r in caplog.records]
@@ -52,16 +52,16 @@ def test_a_broken_plugin_is_one_warning_and_the_rest_load(site, caplog):
 
 def test_a_layer_registers_plugins_its_own_way(site):
     seen: dict = {}
-    reg = Registry("device", plugin_adder=lambda name, obj, **meta: seen.update({name: meta}))
-    reg.load_plugins()
+    reg = Registry("device", plugin_adder=lambda name, obj, **meta: seen.update({name: meta}), shared=False)
+    reg.load()
     assert seen == {"fpga-sim": {"flavour": "plugin"}}
 
 
 def test_a_device_plugin_with_metadata_register_device_does_not_take_is_skipped(site, caplog):
     from hwnas.devices.registry import register_device
 
-    reg = Registry("device", plugin_adder=lambda name, obj, **meta: register_device(name, **meta)(obj))
+    reg = Registry("device", plugin_adder=lambda name, obj, **meta: register_device(name, **meta)(obj), shared=False)
     with caplog.at_level(logging.WARNING):
-        reg.load_plugins()
+        reg.load()
     assert any("'fpga-sim'" in r.getMessage() and "flavour" in r.getMessage() for r in caplog.records)
     assert "fpga-sim" not in dict.keys(reg)
