@@ -121,23 +121,22 @@ class OpenSpace:
         return self._readers[metric]
 
     def _make_reader(self, spec: str, name: str):
-        spec = os.path.expandvars(spec)
-        sp = self.space
+        sp = self.space  # every path below goes through core.paths.expand (`~`, `$VARS`)
         if spec.startswith("predictor:"):
+            from hwnas.core.paths import expand
             from hwnas.predictors.base import load_predictor
 
-            p = load_predictor(spec[len("predictor:"):])
+            p = load_predictor(expand(spec[len("predictor:"):]))
             return p.predict
         if spec.startswith("table:"):
             from hwnas.search.methods import TableAccuracy
 
             return TableAccuracy(sp, spec).peek
         if "@" in spec:
-            from hwnas.search.constraints import cost_model, parse_constraint
+            from hwnas.search.constraints import cost_model, make_constraint
 
             head, _, source = spec.partition("@")
-            c = parse_constraint(f"{head}<=1@{source}")  # the bound is not used: only the metric and source
-            model = cost_model(sp, c, self.tables_dir)
+            model = cost_model(sp, make_constraint(head, source), self.tables_dir)  # no bound: the cost only
             factor = _unit_factor(head)
             return lambda archs: model.predict(archs) / factor
         known = ", ".join(self.metrics) or "none named"

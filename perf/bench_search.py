@@ -44,7 +44,7 @@ def problem():
     if not (acc.exists() and lat.exists()):
         pytest.skip(f"the NB201 accuracy and HELP latency tables are not under {data} (HWNAS_DATA_DIR)")
     space = create_space("nb201")
-    bound = bound_at_quantile(space, f"latency_ms@table:{lat}:pixel3", 0.25)
+    bound = bound_at_quantile(space, "latency_ms", f"table:{lat}:pixel3", 0.25)
     create_method("random")  # imports every method module once (torch among them), outside the timings
     yield {"accuracy": f"table:{acc}:cifar10_test_acc",
            "constraint": f"latency_ms<={bound:.6g}@table:{lat}:pixel3", "bound": bound}

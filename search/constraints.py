@@ -56,11 +56,41 @@ class Constraint:
 
 
 def parse_constraint(text: str) -> Constraint:
+    """The constraint a user wrote, `METRIC_UNIT<=NUMBER@SOURCE` (`<` for a strict bound)."""
     m = _RE.match(text.lower()) if isinstance(text, str) else None
     if not m:
         raise ValueError(f"constraint {text!r} is not METRIC_UNIT<=NUMBER@SOURCE, e.g. 'latency_ms<=25@cpu-t1'")
     metric, op, number, _ = m.groups()
     source = text.split("@", 1)[1].strip()  # keep the path's case
+    _metric_unit(metric, text)
+    try:
+        bound = float(number)
+    except ValueError:
+        raise ValueError(f"constraint {text!r}: bound {number!r} is not a number") from None
+    if not np.isfinite(bound):
+        raise ValueError(f"constraint {text!r}: the bound must be a positive number")
+    return make_constraint(metric, source, bound, strict=op == "<", text=text.strip())
+
+
+def make_constraint(metric: str, source: str, bound: float = np.inf, strict: bool = False,
+                    text: str | None = None) -> Constraint:
+    """A constraint from values, nothing to parse: `metric` with its unit (`latency_ms`), `bound`
+    in that unit (infinite, the default: no bound, only the cost is read), measured on `source`.
+    `text` (how it is stated, and a search's row key) defaults to `METRIC<=BOUND@SOURCE`."""
+    metric, source, bound = metric.strip().lower(), source.strip(), float(bound)
+    if text is None:  # the bound as the shortest number that reads back as it (8.481, 25, 0.1)
+        number = repr(bound).removesuffix(".0")
+        text = f"{metric}{'<' if strict else '<='}{number}@{source}" if np.isfinite(bound) else f"{metric}@{source}"
+    canonical, quantity, factor = _metric_unit(metric, text)
+    if np.isnan(bound) or bound <= 0:
+        raise ValueError(f"constraint {text!r}: the bound must be a positive number")
+    return Constraint(metric=canonical, quantity=quantity, bound=bound * factor, source=source, strict=strict,
+                      text=text)
+
+
+def _metric_unit(metric: str, text: str) -> tuple[str, str, float]:
+    """(the metric in its quantity's canonical unit, the quantity, the factor to that unit); a
+    metric without a unit, or with a unit of another quantity than its name says, is refused."""
     unit = unit_of(metric)
     if unit is None:
         raise ValueError(f"constraint {text!r}: metric {metric!r} has no unit; write it with one of "
@@ -69,14 +99,7 @@ def parse_constraint(text: str) -> Constraint:
     word = metric.rsplit("_", 1)[0]
     if _QUANTITY_WORDS.get(word, quantity) != quantity:
         raise ValueError(f"constraint {text!r}: unit _{metric.rsplit('_', 1)[1]} is not a unit of {word}")
-    try:
-        bound = float(number)
-    except ValueError:
-        raise ValueError(f"constraint {text!r}: bound {number!r} is not a number") from None
-    if not np.isfinite(bound) or bound <= 0:
-        raise ValueError(f"constraint {text!r}: the bound must be a positive number")
-    return Constraint(metric=f"{word}_{CANONICAL[quantity]}", quantity=quantity, bound=bound * factor,
-                      source=source, strict=op == "<", text=text.strip())
+    return f"{word}_{CANONICAL[quantity]}", quantity, factor
 
 
 class CostModel:

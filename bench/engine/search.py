@@ -9,6 +9,7 @@ exact constrained optimum is computed once per constraint and every row gets its
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -17,39 +18,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hwnas.bench.engine.store import clamp_budgets, locked_output, resume_runs, source_digest
+from hwnas.bench.engine.store import locked_output, resume_runs, source_digest
 from hwnas.core.capabilities import is_enumerable
 from hwnas.core.io import atomic_write_bytes
 from hwnas.core.log import bars_off
 from hwnas.core.paths import TABLES_DIR, portable_spec
+from hwnas.search.accuracy import accuracy_source
+from hwnas.search.budget import check_budgets, clamp_budgets
+from hwnas.search.constraints import Constraint, cost_model, make_constraint
 
 RUN_KEY = ["method", "constraint", "budget", "seed"]
 #: finished runs are written at most this often (seconds; 0: after every run): a kill loses at
 #: most the runs of the last FLUSH_S seconds, which a resume runs again
 FLUSH_S = 10.0
-
-
-def accuracy_source(space, spec: str, data: str = "fashion-mnist", estimate_store: str | os.PathLike | None = None,
-                    evaluator: str = "process"):
-    """'table:PATH:COLUMN' (a benchmark table) or 'supernet:CKPT' (subnets scored on a supernet;
-    with `estimate_store`, a folder where runs share its estimates: search/supernet/estimate_store.py).
-    `evaluator`: the executor that scores subnets ("serial" inside a search worker, which must
-    not start a pool of its own)."""
-    from hwnas.search.methods import FunctionAccuracy, TableAccuracy
-
-    if spec.startswith("table:"):
-        return TableAccuracy(space, spec)
-    if spec.startswith("supernet:"):
-        ckpt = Path(spec[len("supernet:"):])
-        if not ckpt.exists():
-            raise FileNotFoundError(f"supernet checkpoint {ckpt} does not exist; train one with "
-                                    f"`hwnas supernet train --space {space.name}` (make supernet)")
-        from hwnas.search.supernet import SubnetEvaluator
-
-        scorer = SubnetEvaluator(space, ckpt, data=data, store=estimate_store, executor=evaluator)
-        return FunctionAccuracy(lambda archs: scorer(archs), name=f"supernet:{ckpt.name}",
-                                remote_cpu=lambda: scorer.remote_cpu_s_)
-    raise ValueError(f"accuracy source {spec!r}: expected table:PATH:COLUMN or supernet:CKPT")
 
 
 def parse_params(items: Sequence[str]) -> dict[str, dict]:
@@ -69,7 +50,7 @@ def parse_params(items: Sequence[str]) -> dict[str, dict]:
 
 
 @locked_output()  # one writer per --out (core/lock.py)
-def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Sequence[str],
+def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Sequence[str | Constraint],
         budgets: Sequence[int], seeds: int, out: str | os.PathLike, params: dict[str, dict] | None = None,
         data: str = "fashion-mnist", tables_dir: str | os.PathLike = TABLES_DIR,
         resume: bool = True, progress: bool = True, executor: str = "serial",
@@ -78,12 +59,14 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
         pool: str | os.PathLike | None = None) -> pd.DataFrame:
     """Every (method, constraint, budget, seed) not yet in OUT; returns all rows.
 
+    `constraints`: texts (`latency_ms<=25@cpu-t1`) or Constraint objects built from numbers
+    (search.constraints.make_constraint); a row's `constraint` is the text.
     Methods read `accuracy` (the counted queries). `truth` (table:PATH:COLUMN), when given,
     scores every pick: each row gets `accuracy` (as read), `true_accuracy` (the truth's) and
     `regret` against the exact constrained optimum of the truth. Without it the accuracy source
     is the truth. `estimate_store` (a folder) shares a supernet source's estimates between runs,
     each run charged what an estimate cost when made. `$VARS` in specs (e.g. `$HWNAS_DATA_DIR`)
-    are expanded when read, so rows can name tables without a machine's absolute path; the
+    are expanded when read (core.paths.expand), so rows can name tables without a machine's absolute path; the
     files they name are hashed after that expansion. Rows in OUT without its provenance.json are
     refused unless `adopt` (or `resume=False`, which backs them up).
     `pool` (a table with an `arch_str` column) confines every method to those archs, searched as
@@ -101,7 +84,7 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     # rows and provenance name data portably ($HWNAS_DATA_DIR/..., repository-relative), never by
     # this machine's absolute path; `_load_problem` expands them again
     accuracy, truth = portable_spec(accuracy, True), truth and portable_spec(truth, True)
-    constraints = [portable_spec(c, True) for c in constraints]
+    constraints = [_portable(c) for c in constraints]
     known = list_methods()
     for m in methods:
         if m not in known:
@@ -112,8 +95,9 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
             raise ValueError(f"parameters given for {m!r}, which is not among the methods run ({', '.join(methods)})")
     if not constraints:
         raise ValueError("give at least one --constraint, e.g. 'latency_ms<=25@cpu-t1'")
-    if seeds < 1 or not budgets or min(budgets) < 1:
-        raise ValueError(f"--seeds and every --budget must be >= 1 (got seeds={seeds}, budgets={list(budgets)})")
+    if seeds < 1:
+        raise ValueError(f"--seeds must be >= 1 (got {seeds})")
+    check_budgets(budgets)
     for m in methods:  # unknown or bad parameters fail before any table is read or run made
         create_method(m, **params.get(m, {}))
     problem = (space_name, accuracy, tuple(constraints), data, str(tables_dir), truth,
@@ -142,7 +126,7 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
             optimum[c] = exact_optimum(space, truth_src, [b])
 
     # seed-major: a search stopped part-way leaves the first seeds of every cell, paired across methods
-    jobs = [(m, c, int(b), s, params.get(m, {})) for s in range(seeds) for c in constraints for b in budgets
+    jobs = [(m, c, int(b), s, params.get(m, {})) for s in range(seeds) for c in map(_key, constraints) for b in budgets
             for m in methods if (m, c, int(b), s) not in done]
     if not jobs:
         return pd.DataFrame(rows)
@@ -236,7 +220,8 @@ def _drop_superseded(out: Path, rows: list[dict], traj: list[dict], versions: di
     return rows, traj
 
 
-def _load_problem(space_name: str, accuracy: str, constraints: tuple[str, ...], data: str, tables_dir: str,
+def _load_problem(space_name: str, accuracy: str, constraints: tuple[str | Constraint, ...], data: str,
+                  tables_dir: str,
                   truth: str | None = None, estimate_store: str | None = None, pool: str | None = None,
                   evaluator: str = "process"):
     from hwnas.search.constraints import resolve
@@ -247,13 +232,27 @@ def _load_problem(space_name: str, accuracy: str, constraints: tuple[str, ...], 
         from hwnas.search.spaces.pool import read_pool
 
         space = read_pool(space, pool)
-    bound = {c: resolve(space, [os.path.expandvars(c)], tables_dir)[0] for c in constraints}
-    acc = accuracy_source(space, os.path.expandvars(accuracy), data, estimate_store, evaluator)
+    bound = {_key(c): resolve(space, [c], tables_dir)[0] for c in constraints}  # paths: core.paths.expand
+    acc = accuracy_source(space, accuracy, data, estimate_store, evaluator)
     if truth is None:
         return space, acc, bound, acc
     if not truth.startswith("table:"):
         raise ValueError(f"--truth {truth!r}: expected table:PATH:COLUMN")
-    return space, acc, bound, accuracy_source(space, os.path.expandvars(truth), data)
+    return space, acc, bound, accuracy_source(space, truth, data)
+
+
+def _key(constraint: str | Constraint) -> str:
+    """A constraint's row key: the text it was given as, or the one a Constraint states."""
+    return constraint if isinstance(constraint, str) else constraint.text
+
+
+def _portable(constraint: str | Constraint) -> str | Constraint:
+    """A constraint naming data by `$HWNAS_DATA_DIR/...` rather than this machine's path (rows,
+    provenance); a Constraint keeps its bound, the number it was built from."""
+    if isinstance(constraint, str):
+        return portable_spec(constraint, True)
+    return dataclasses.replace(constraint, source=portable_spec(constraint.source, True),
+                               text=portable_spec(constraint.text, True))
 
 
 def _cost_digests(bound: dict) -> dict:
@@ -345,15 +344,11 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     return s.reset_index().rename(columns={"seed_count": "runs", "feasible_mean": "feasible_rate"})
 
 
-def bound_at_quantile(space, spec: str, q: float, tables_dir: str | os.PathLike = TABLES_DIR,
+def bound_at_quantile(space, metric: str, source: str, q: float, tables_dir: str | os.PathLike = TABLES_DIR,
                       n: int = 4000, seed: int = 0) -> float:
-    """The q-quantile of a cost over the space (all archs if finite, else n samples): a budget
-    that binds, stated with its quantile so users know how tight it is."""
-    from hwnas.search.constraints import cost_model, parse_constraint
-
-    spec = os.path.expandvars(spec)
-    c = parse_constraint(f"{spec.split('@', 1)[0]}<=1@{spec.split('@', 1)[1]}")
-    cm = cost_model(space, c, tables_dir)
+    """The q-quantile of `metric` measured on `source` over the space (all archs if finite, else
+    n samples): a budget that binds, stated with its quantile so users know how tight it is."""
+    cm = cost_model(space, make_constraint(metric, source), tables_dir)
     if is_enumerable(space):
         archs = list(space.iter_all())
     else:

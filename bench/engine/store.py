@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pandas as pd
 from hwnas.core import lock
-from hwnas.core.capabilities import Enumerable
 from hwnas.core.io import atomic_write_bytes, file_sha256
 from hwnas.core.paths import resolve
 from hwnas.devices.table import TableError, read_table_file, write_sidecar
@@ -336,30 +335,3 @@ def resume_runs(out: str | os.PathLike, key: Sequence[str], resume: bool, facts:
         logging.getLogger("hwnas").warning("%s: %d run(s) had no trajectory; they run again",
                                            runs_csv, len(runs) - len(kept))
     return kept, traj
-
-
-MAX_BUDGET = 1_000_000
-
-
-def clamp_budgets(space, budgets: Sequence[int]) -> list[int]:
-    """Query budgets above a finite space's size are clamped to it (with a note: no method can
-    read more distinct archs than there are); on an infinite space budgets above MAX_BUDGET are
-    refused."""
-    import logging
-
-    try:
-        size = int(space.size()) if isinstance(space, Enumerable) else None
-    except (TypeError, ValueError, NotImplementedError, OverflowError):
-        size = None
-    out = []
-    for b in budgets:
-        b = int(b)
-        if size is not None and b > size:
-            logging.getLogger("hwnas").warning(
-                "note: --budget %d is above the %d archs of %s; clamped to %d", b, size, space.name, size)
-            b = size
-        elif b > MAX_BUDGET:
-            raise ValueError(f"--budget {b} is above the limit of {MAX_BUDGET} queries on {space.name} "
-                             "(each query scores a network); use a smaller --budget")
-        out.append(b)
-    return list(dict.fromkeys(out))

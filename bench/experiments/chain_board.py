@@ -35,6 +35,7 @@ from hwnas.bench.engine.standalone import StandaloneProtocol
 from hwnas.core import paths
 from hwnas.core.invocation import command_line
 from hwnas.core.io import atomic_write_bytes
+from hwnas.search.constraints import make_constraint
 from scipy import stats
 
 log = logging.getLogger("hwnas")
@@ -94,11 +95,11 @@ class ChainBoard:
         """Search constraint text -> (quantile, bound): each bound is a quantile of the calibrated
         latency over 4,000 archs; the search runs under bound x (1 - guard band), the pick is
         judged against the bound."""
-        spec, g = f"latency_ms@{self.device}:calibrated", self.guard_band()
+        source, g = f"{self.device}:calibrated", self.guard_band()
         out = {}
         for q in self.quantiles:
-            b = float(f"{search_pipeline.bound_at_quantile(space, spec, q, self.tables_dir):.4g}")
-            out[f"latency_ms<={b * (1 - g):.4g}@{self.device}:calibrated"] = (q, b)
+            b = float(f"{search_pipeline.bound_at_quantile(space, 'latency_ms', source, q, self.tables_dir):.4g}")
+            out[make_constraint("latency_ms", source, float(f"{b * (1 - g):.4g}")).text] = (q, b)
         return out
 
 

@@ -25,6 +25,7 @@ import pandas as pd
 from hwnas.core import paths
 from hwnas.core.invocation import command_line
 from hwnas.core.io import atomic_write_bytes
+from hwnas.search.constraints import Constraint, make_constraint, parse_constraint
 
 from ..engine import search as search_pipeline
 from ..reports import figures
@@ -44,11 +45,12 @@ _OFF_BOARD = ("One-shot methods (mgas, bayesnas) are not on this board: here the
 
 
 def nb201_track(data_dir: Path, quantiles=NB201_QUANTILES, track: str = "nb201"
-                ) -> tuple[str, str | None, list[str], dict[str, tuple[str, float]]]:
-    """(accuracy spec, truth spec, constraints, constraint -> (device, quantile)).
+                ) -> tuple[str, str | None, list[Constraint], dict[str, tuple[str, float]]]:
+    """(accuracy spec, truth spec, constraints, constraint text -> (device, quantile)).
 
     `nb201`: queries read the cifar10-valid validation accuracy; `nb201-ws`: the one-shot
-    supernet's estimates of every cell. Both score picks by the 200-epoch CIFAR-10 test table."""
+    supernet's estimates of every cell. Both score picks by the 200-epoch CIFAR-10 test table.
+    Each bound is a quantile of the device's latency, stated with 4 significant digits."""
     acc = data_dir / _ACC_200EP[0]
     lat = data_dir / _LATENCY
     src = data_dir / (_SUPERNET[0] if track == "nb201-ws" else _VALID[0])
@@ -61,12 +63,12 @@ def nb201_track(data_dir: Path, quantiles=NB201_QUANTILES, track: str = "nb201"
     cons, where = [], {}
     lat_s, acc_s = paths.portable(lat), paths.portable(acc)  # specs go into the committed board as written
     for dev in NB201_DEVICES:
-        spec = f"latency_ms@table:{lat_s}:{dev}"
+        source = f"table:{lat_s}:{dev}"
         for q in quantiles:
-            b = search_pipeline.bound_at_quantile(sp, spec, q)
-            c = f"latency_ms<={b:.4g}@table:{lat_s}:{dev}"
+            b = float(f"{search_pipeline.bound_at_quantile(sp, 'latency_ms', source, q):.4g}")
+            c = make_constraint("latency_ms", source, b)
             cons.append(c)
-            where[c] = (dev, float(q))
+            where[c.text] = (dev, float(q))
     return _source_spec(data_dir, track), f"table:{acc_s}:{_ACC_200EP[1]}", cons, where
 
 
@@ -98,7 +100,7 @@ def run(track: str, out: str | os.PathLike = paths.LEADERBOARDS_DIR, methods: li
     df = search_pipeline.run(space, methods, accuracy, constraints, budgets, seeds, out / f"{track}-runs",
                              params=params, data=data, tables_dir=tables_dir, progress=progress,
                              executor=executor, workers=workers, truth=truth)
-    return _write_board(track, out, df, constraints, where, accuracy, truth, methods, seeds, budgets, qs, space,
+    return _write_board(track, out, df, [c.text for c in constraints], where, accuracy, truth, methods, seeds, budgets, qs, space,
                         data, tables_dir)
 
 
@@ -114,7 +116,7 @@ def _source_argmax(space_name, accuracy, truth, constraints, where, data, tables
     from hwnas.devices.table import parse_table_spec
 
     def column(spec):
-        path, col = parse_table_spec(os.path.expandvars(spec))
+        path, col = parse_table_spec(spec)  # its path through core.paths.expand
         t = pd.read_csv(path).sort_values("arch_idx")
         return t.arch_str.to_numpy(), t[col].to_numpy(float)
 
@@ -122,10 +124,9 @@ def _source_argmax(space_name, accuracy, truth, constraints, where, data, tables
     _, tru = column(truth)
     rows = []
     for c in constraints:
-        head, _, lat_spec = c.partition("@")
-        bound = float(head.split("<=")[1])
-        _, lat = column(lat_spec)
-        ok = lat <= bound
+        con = parse_constraint(c)  # a run's key, as the runs were made under it
+        _, lat = column(con.source)
+        ok = lat <= con.bound
         i = int(np.argmax(np.where(ok, src, -np.inf)))
         opt = float(np.max(tru[ok]))
         rows.append({"method": _argmax_name(accuracy), "constraint": c, "budget": 0, "seed": 0, "space": space_name,
@@ -149,9 +150,8 @@ def report(track: str, out: str | os.PathLike = paths.LEADERBOARDS_DIR, seeds: i
     lat = pd.read_csv(data_dir / _LATENCY)
     where = {}
     for c in runs.constraint.unique():
-        head, _, lat_spec = c.partition("@")
-        dev = parse_table_spec(lat_spec)[1]
-        b = float(head.split("<=")[1])
+        con = parse_constraint(c)
+        dev, b = parse_table_spec(con.source)[1], con.bound
         q = min(NB201_QUANTILES, key=lambda q: abs(float(f"{np.quantile(lat[dev], q):.4g}") - b))
         where[c] = (dev, q)
     try:  # the board's full set of cells, also those with no run yet (an interrupted board says so)

@@ -23,6 +23,7 @@ import numpy as np
 from hwnas.core.capabilities import CellGraph, Chain, FeatureEncodable, is_enumerable
 from hwnas.core.params import Parameters
 from hwnas.core.registry import Registry
+from hwnas.search.budget import check_budget
 from hwnas.search.constraints import BoundConstraint
 
 #: version of the query protocol on spaces with a canonical form (1: every distinct arch string
@@ -216,8 +217,7 @@ class Searcher(Parameters, ABC):
         if not supports_space(self.supports, space):
             raise ValueError(f"method {self.name!r} does not support space {space.name!r}; "
                              f"it runs on {', '.join(self.supports)}")
-        if budget < 1:
-            raise ValueError(f"budget must be >= 1 accuracy query, got {budget}")
+        check_budget(budget)
         accuracy.start(space, budget)
         self.model_pick_ = None  # (arch, prediction), set by a method that has its own fitted pick
         rng = np.random.default_rng(seed)

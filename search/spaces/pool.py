@@ -120,10 +120,10 @@ def pooled_space(base: SearchSpace, archs: Sequence, source: str = "") -> Search
 
 def read_pool(base: SearchSpace, path: str | os.PathLike) -> SearchSpace:
     """The space of the archs in the `arch_str` column of a table file (Parquet or CSV)."""
-    from hwnas.core.paths import portable
+    from hwnas.core.paths import expand, portable
     from hwnas.devices.table import read_table_file
 
-    p = Path(os.path.expandvars(str(path)))
+    p = Path(expand(path))  # `~`, `$VARS`; an unset variable is an error naming it
     if not p.exists():
         raise FileNotFoundError(f"pool {p} does not exist; give a table with an arch_str column "
                                 "(e.g. results/device-bench/mbv3-fmnist/cpu-t1.parquet)")

@@ -172,7 +172,7 @@ def test_resume_refuses_a_cost_table_changed_under_its_constraint(nb201_tables, 
 
 
 def test_budget_above_a_finite_space_is_clamped_with_a_note(nb201_tables, tmp_path, caplog):  # noqa: F811
-    from hwnas.bench.engine.store import clamp_budgets
+    from hwnas.search.budget import clamp_budgets
     from hwnas.search.spaces import create_space
 
     sp = create_space("nb201")
