@@ -90,13 +90,13 @@ class Device(abc.ABC):
         The reference is exported at `ref_input_shape` (default: devices/reference.py's input).
         """
         from .export import to_onnx
-        from .reference import reference_input
+        from .reference import onnx_of, reference_input
 
-        onnx_bytes = to_onnx(module, input_shape, cache=cache, key=key)
+        onnx_bytes = onnx_of(module, input_shape) or to_onnx(module, input_shape, cache=cache, key=key)
         ref = None
         if ref_module is not None:
             shape = tuple(ref_input_shape or reference_input(int(input_shape[0])))
-            ref = _REF_ONNX.get((id(ref_module), shape))
+            ref = onnx_of(ref_module, shape) or _REF_ONNX.get((id(ref_module), shape))
             if ref is None:
                 ref = _REF_ONNX[(id(ref_module), shape)] = to_onnx(ref_module, shape)
         return self.measure_onnx(onnx_bytes, {"x": tuple(input_shape)}, cfg, ref_onnx=ref,

@@ -7,13 +7,20 @@ overhead of the harness). Measured on the first N_BLOCKS blocks of mbv3-fmnist w
 protocol (cpu:threads=1, rel_ci 2%, warm-up 0.2 s), once with a cold ONNX export cache and once
 warm. The two runs time the same blocks, so they also give the protocol's test-retest
 repeatability (relative difference of each block's normalised latency between them): a change that
-lowers the overhead must leave it as it was. Figures go to results/bench/profile.md.
+lowers the overhead must leave it as it was. The protocol's warm-up runs (0.2 s per block and
+reference at least) are timed apart, so the harness's own cost (wall - warm-up - timed inference)
+shows. Figures go to results/bench/profile.md and profile.csv, one set of rows per code version
+(the commit of the hwnas that was imported): to add an older version's rows, run this file from
+that checkout's folder, which then provides `hwnas` (`cd OLD && python3 -m pytest -q -p
+no:cacheprovider --benchmark-enable NEW/perf/bench_profile.py`); the report compares the versions
+it holds, measured on the same machine (the load average is given for each).
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -24,47 +31,100 @@ from hwnas.bench.engine.profile import ProfileConfig, profile_device
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "results" / "bench" / "profile.md"
+ROWS = REPORT.with_suffix(".csv")
 SPACE, DEVICE, N_BLOCKS = "mbv3-fmnist", "cpu:threads=1", 20
 _rows: list[dict] = []
 _latencies: dict[str, pd.Series] = {}  # run -> block key -> latency_norm_ms
 
 
+def _code_version() -> str:
+    """The commit of the hwnas checkout that is being measured (`+` when it has local changes)."""
+    import hwnas
+
+    root = Path(hwnas.__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha + ("+" if dirty else "")
+
+
 def _run(tmp: Path, cache: Path) -> dict:
+    from hwnas.devices import timing
+
     pc = ProfileConfig(space=SPACE, devices=[DEVICE], out_dir=tmp, limit=N_BLOCKS, cache_dir=cache, progress=False)
+    warm = [0.0]
+    plain_warm_up = timing.warm_up
+
+    def timed_warm_up(fn, cfg):
+        t = time.perf_counter()
+        try:
+            return plain_warm_up(fn, cfg)
+        finally:
+            warm[0] += time.perf_counter() - t
+
+    timing.warm_up = timed_warm_up  # `measure` looks the name up in its module at each call
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    summary = profile_device(DEVICE, pc)
-    wall = time.perf_counter() - t0  # calibration, export, sessions, timing, writes: everything
+    try:
+        summary = profile_device(DEVICE, pc)
+    finally:
+        timing.warm_up = plain_warm_up
+    wall = time.perf_counter() - t0  # calibration, export, sessions, warm-up, timing, writes: everything
     df = pd.read_parquet(summary["path"])
     _latencies[str(tmp)] = df.set_index("block_key")["latency_norm_ms"].fillna(df.set_index("block_key")["latency_ms"])
     target_s = float(sum(sum(s) for s in df.samples_ms)) / 1e3
     busy_s = float(df.busy_s.sum())
-    return {"blocks": len(df), "wall_s": wall, "target_s": target_s, "busy_s": busy_s,
+    return {"blocks": len(df), "wall_s": wall, "target_s": target_s, "busy_s": busy_s, "warmup_s": warm[0],
             "overhead_vs_target": wall / target_s, "overhead_vs_all_inference": wall / busy_s,
+            "harness_share": (wall - warm[0] - busy_s) / wall,
             "blocks_per_min": len(df) / wall * 60, "load_avg_1m": f"{load0:.1f}-{os.getloadavg()[0]:.1f}",
             "unstable": int((~df.stable).sum())}
 
 
 def _write() -> None:
+    """Merge this run's rows into profile.csv (replacing earlier rows of the same code version)
+    and render every version it holds."""
+    rows = pd.DataFrame(_rows).assign(code=_code_version())
+    rep = repeatability()
+    for k, v in (rep or {}).items():
+        rows[f"retest_{k}"] = v
+    if ROWS.exists():
+        old = pd.read_csv(ROWS)
+        rows = pd.concat([old[old.code != rows.code.iloc[0]], rows], ignore_index=True)
+    ROWS.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(ROWS, index=False, float_format="%.6g")
     lines = ["# Profiling harness overhead", "",
              f"`{SPACE}`, first {N_BLOCKS} blocks (2 fixed + 18 blocks), device `{DEVICE}`, default protocol "
              "(warm-up 0.2 s / 10 runs, rounds of 10 interleaved with the reference, stop at 2% CI of the ratio "
-             "or 10 s). Host " f"{platform.machine()}, processor {_proc()}. Regenerate: `make bench`.",
-             "overhead = wall time of the whole profile call / time inside inference calls; `vs target` counts only "
-             "the block's own runs, `vs all inference` also counts the interleaved reference runs.",
-             "The machine is shared (load average given): figures vary with the other jobs.", "",
-             "| export cache | blocks | wall s | target s | all inference s | overhead vs target | overhead vs all inference | blocks/min | load 1m | unstable |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in _rows:
-        lines.append(f"| {r['cache']} | {r['blocks']} | {r['wall_s']:.1f} | {r['target_s']:.2f} | {r['busy_s']:.2f} | "
-                     f"{r['overhead_vs_target']:.1f}x | {r['overhead_vs_all_inference']:.2f}x | {r['blocks_per_min']:.0f} | "
+             "or 10 s). Host " f"{platform.machine()}, processor {_proc()}. Regenerate: `make bench` (one code "
+             "version's rows; an older checkout adds its own: perf/bench_profile.py says how).",
+             "overhead = wall time of the whole profile call / time inside timed inference calls; `vs target` counts "
+             "only the block's own runs, `vs all inference` also the interleaved reference runs. Warm-up: the "
+             "protocol's untimed runs before each block and the reference. Harness share: what is left of the wall "
+             "time after warm-up and timed inference (export, sessions, calibration, statistics, writes).",
+             "Rows of different code versions compare only when measured in one sitting (load average given).", "",
+             "| code | export cache | blocks | wall s | target s | all inference s | warm-up s | overhead vs target "
+             "| overhead vs all inference | harness share | blocks/min | load 1m | unstable |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for _, r in rows.iterrows():
+        warm = "" if pd.isna(r.get("warmup_s")) else f"{r['warmup_s']:.2f}"
+        share = "" if pd.isna(r.get("harness_share")) else f"{r['harness_share']:.0%}"
+        lines.append(f"| {r['code']} | {r['cache']} | {r['blocks']} | {r['wall_s']:.1f} | {r['target_s']:.2f} | "
+                     f"{r['busy_s']:.2f} | {warm} | {r['overhead_vs_target']:.1f}x | "
+                     f"{r['overhead_vs_all_inference']:.2f}x | {share} | {r['blocks_per_min']:.0f} | "
                      f"{r['load_avg_1m']} | {r['unstable']} |")
-    rep = repeatability()
-    if rep is not None:
-        lines += ["", f"Test-retest repeatability (the same {rep['blocks']} blocks timed by both runs): median relative "
-                  f"difference of latency_norm_ms {rep['median_rel_diff']:.1%}, 90th percentile {rep['p90_rel_diff']:.1%}, "
-                  f"{rep['within_5pct']:.0%} of blocks within +-5%."]
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    lines.append("")
+    for code, g in rows.groupby("code", sort=False):
+        if "retest_blocks" in g and g.retest_blocks.notna().any():
+            r = g.iloc[-1]
+            lines.append(f"Test-retest repeatability of `{code}` (the same {int(r['retest_blocks'])} blocks timed by "
+                         f"both runs): median relative difference of latency_norm_ms {r['retest_median_rel_diff']:.1%}, "
+                         f"90th percentile {r['retest_p90_rel_diff']:.1%}, {r['retest_within_5pct']:.0%} of blocks "
+                         "within +-5%.")
     REPORT.write_text("\n".join(lines) + "\n")
 
 
