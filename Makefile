@@ -10,10 +10,10 @@ HWNAS ?= $(PYTHON) -m hwnas.bench.cli
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 export HWNAS_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: setup setup-gpu gpu-check demo profile validate-lut supernet sample standalone device-bench predictors search leaderboard leaderboard-chain test test-slow bench lint help house
+.PHONY: setup setup-gpu gpu-check demo profile validate-lut supernet sample standalone device-bench predictors search leaderboard leaderboard-chain leaderboard-table test test-slow bench lint help house
 
 help:
-	@echo "make setup | setup-gpu | gpu-check | demo | test | profile DEVICE=cpu SPACE=mbv3-fmnist | validate-lut | supernet | sample | device-bench | predictors | search | leaderboard | bench | lint"
+	@echo "make setup | setup-gpu | gpu-check | demo | test | profile DEVICE=cpu SPACE=mbv3-fmnist | validate-lut | supernet | sample | device-bench | predictors | search | leaderboard | leaderboard-table | bench | lint"
 
 # onnxruntime's CPU and GPU builds are one import name: exactly one comes in, by extra (cpu | gpu).
 # A machine set up with `make setup-gpu` keeps the GPU build when `make setup` runs again.
@@ -174,6 +174,12 @@ LEADERBOARD_ARGS ?= --executor process --workers 2
 leaderboard: setup
 	nice -n 15 $(HWNAS) leaderboard --track nb201 --seeds $(LEADERBOARD_SEEDS) --budget 100,200 --quantile 0.25,0.5,0.75 --out results/leaderboards $(LEADERBOARD_ARGS)
 	nice -n 15 $(HWNAS) leaderboard --track nb201-ws --seeds $(LEADERBOARD_SEEDS) --budget 100,200 --quantile 0.25,0.5,0.75 --out results/leaderboards $(LEADERBOARD_ARGS)
+
+# The chain table board: query methods search the device-bench pool (make device-bench, complete:
+# every arch timed and trained) as a table; 50 seeds, bounds at 4 quantiles of measured latency.
+leaderboard-table: setup
+	nice -n 15 $(HWNAS) leaderboard --track mbv3-fmnist-table --pool $(DEVICE_BENCH_OUT)/mbv3-fmnist/cpu-t1.parquet \
+	  --seeds 50 --budget 20,50 --quantile 0.1,0.25,0.5,0.75 --out results/leaderboards $(LEADERBOARD_ARGS)
 
 # The chain track: every method on mbv3-fmnist under cpu-t1's calibrated latency (25%/50% quantiles),
 # query methods on the reference supernet; each pick timed end to end (validate-lut's protocol: run

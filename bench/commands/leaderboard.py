@@ -8,14 +8,18 @@ from hwnas.core.paths import LEADERBOARDS_DIR
 
 
 @click.command()
-@click.option("--track", type=click.Choice(["nb201", "nb201-ws", "mbv3-fmnist"]), default="nb201", show_default=True)
+@click.option("--track", type=click.Choice(["nb201", "nb201-ws", "mbv3-fmnist", "mbv3-fmnist-table"]), default="nb201",
+              show_default=True, help="nb201, nb201-ws: the NB201 tables; mbv3-fmnist: every method on the "
+                                      "chain space (picks timed and trained); mbv3-fmnist-table: query methods on "
+                                      "a device-bench pool searched as a table (--pool).")
 @options.out_dir(LEADERBOARDS_DIR.as_posix(), help=None)
 @click.option("--methods", default=None, help="Comma-separated methods (default: every method that runs on the space).")
 @options.seeds(help=None)
 @options.budget()
 @click.option("--quantile", default=None,
               help="Bounds at these quantiles of each device's cost over the space, comma-separated "
-                   "(default: 0.25,0.5,0.75 on the NB201 tracks, 0.25 on the chain track).")
+                   "(default: 0.25,0.5,0.75 on the NB201 tracks, 0.25,0.5 on the chain track, "
+                   "0.1,0.25,0.5,0.75 on the table track).")
 @click.option("--supernet", default=None, help="Checkpoint for the mbv3-fmnist track.")
 @click.option("--device", default="cpu-t1", show_default=True, help="Device table id for the mbv3-fmnist track.")
 @options.tables_dir(help=None)
@@ -30,11 +34,13 @@ from hwnas.core.paths import LEADERBOARDS_DIR
                    "trained stand-alone, report); each resumes.")
 @click.option("--reference", type=click.Path(dir_okay=False), default=None,
               help="Chain track: the stand-alone reference set (default results/accuracies/<space>/standalone.parquet).")
+@click.option("--pool", type=click.Path(dir_okay=False), default=None,
+              help="Table track: the pool table (default results/device-bench/mbv3-fmnist/cpu-t1.parquet).")
 @click.option("--guard", type=float, default=None,
               help="Chain track: share kept below each bound while searching (default: the 90th percentile of "
                    "the calibrated table's error on validate-lut's held-out networks).")
 def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, tables_dir, data, params, executor,
-                workers, report_only, stages, reference, guard) -> None:
+                workers, report_only, stages, reference, pool, guard) -> None:
     """Every method under the same measured constraints and budget -> OUT/<track>.md|csv|png."""
     from hwnas.bench.engine.search import parse_params
     from hwnas.bench.experiments import leaderboard as pipeline
@@ -59,6 +65,17 @@ def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, 
             stages=("report",) if report_only else tuple(_csv(stages)), executor=executor, workers=workers,
             guard=guard)
         click.echo(chain_board.run(board).read_text())
+        return
+    if track == "mbv3-fmnist-table":
+        from hwnas.bench.experiments import table_board
+
+        kw = {"pool": pool or table_board.DEFAULT_POOL, "quantile": qs, "tables_dir": tables_dir}
+        if report_only:
+            md = table_board.report(out, seeds=seeds, budgets=_ints(budget, "--budget"), **kw)
+        else:
+            md = table_board.run(out, methods=_csv(methods) or None, seeds=seeds, budgets=_ints(budget, "--budget"),
+                                 params=parse_params(params), executor=executor, workers=workers, **kw)
+        click.echo(md.read_text())
         return
     if report_only:
         click.echo(pipeline.report(track, out, seeds=seeds, budgets=_ints(budget, "--budget")).read_text())

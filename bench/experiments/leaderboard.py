@@ -111,21 +111,24 @@ def _argmax_name(accuracy: str) -> str:
 
 def _source_argmax(space_name, accuracy, truth, constraints, where, data, tables_dir) -> pd.DataFrame:
     """The reference row: the accuracy source's own feasible argmax (zero queries), scored by the
-    truth. NB201 tables hold every cell once, so this is plain table arithmetic (first maximum in
-    arch_idx order, as `exact_optimum` takes it)."""
-    from hwnas.devices.table import parse_table_spec
+    truth. The tables hold every cell (or pool arch) once, so this is plain table arithmetic (first
+    maximum in arch_idx order where there is one, as `exact_optimum` takes it, else in the table's
+    own order); the other columns are aligned to it by arch_str."""
+    from hwnas.devices.table import parse_table_spec, read_table_file
 
-    def column(spec):
+    def column(spec, order=None):
         path, col = parse_table_spec(spec)  # its path through core.paths.expand
-        t = pd.read_csv(path).sort_values("arch_idx")
-        return t.arch_str.to_numpy(), t[col].to_numpy(float)
+        t = read_table_file(path)
+        t = t.sort_values("arch_idx") if "arch_idx" in t.columns else t
+        v = pd.Series(t[col].to_numpy(float), index=t.arch_str.astype(str))
+        return (v.index.to_numpy(), v.to_numpy()) if order is None else (order, v.reindex(order).to_numpy())
 
     strs, src = column(accuracy)
-    _, tru = column(truth)
+    _, tru = column(truth, strs)
     rows = []
     for c in constraints:
         con = parse_constraint(c)  # a run's key, as the runs were made under it
-        _, lat = column(con.source)
+        _, lat = column(con.source, strs)
         ok = lat <= con.bound
         i = int(np.argmax(np.where(ok, src, -np.inf)))
         opt = float(np.max(tru[ok]))
@@ -166,7 +169,7 @@ def report(track: str, out: str | os.PathLike = paths.LEADERBOARDS_DIR, seeds: i
 
 
 def _write_board(track, out, df, constraints, where, accuracy, truth, methods, seeds, budgets, qs, space, data,
-                 tables_dir) -> Path:
+                 tables_dir, about: str | None = None, make: str = "make leaderboard") -> Path:
     df = df[df.constraint.isin(constraints) & df.budget.isin([int(b) for b in budgets])
             & (df.seed < seeds) & df.method.isin(methods)].copy()
     df["device"] = df.constraint.map(lambda c: where.get(c, ("", float("nan")))[0])
@@ -185,7 +188,7 @@ def _write_board(track, out, df, constraints, where, accuracy, truth, methods, s
     else:
         traj = pd.read_parquet(out / f"{track}-runs" / "trajectories.parquet")
         _plot(traj, out / f"{track}-trajectories.png", track, {})
-    md = _markdown(scored, track, qs or NB201_QUANTILES, accuracy, truth, cells, ref, seeds, budgets, tests)
+    md = _markdown(scored, track, qs or NB201_QUANTILES, accuracy, truth, cells, ref, seeds, budgets, tests, about, make)
     i = md.index("", 2) + 1  # after the paragraph that says how the board was made
     md[i:i] = [_versions_line(df, out / f"{track}-runs"), ""]
     gap = _completeness(df, constraints, where, methods, seeds, budgets)
@@ -289,20 +292,26 @@ def _column(spec: str) -> str:
     return f"`{col}` ({head.rsplit('/', 1)[-1]})"
 
 
-def _markdown(df, track, quantiles, accuracy, truth, cells, ref, seeds, budgets, tests=None) -> list[str]:
+#: what the NB201 boards' bounds and budgets are (a table board states its own: `_write_board(about=)`)
+NB201_ABOUT = ("the {quantiles} quantiles of each HELP device's latency over all 15,625 cells. Budget = distinct "
+               "functional classes whose accuracy a method read: for every method alike, a read of a cell "
+               "isomorphic to one already read (same function, dead edges masked) costs no query and returns the "
+               "stored value.")
+
+
+def _markdown(df, track, quantiles, accuracy, truth, cells, ref, seeds, budgets, tests=None,
+              about: str | None = None, make: str = "make leaderboard") -> list[str]:
     from ..reports import board_stats
 
     src, tru = _column(accuracy), _column(truth) if truth else None
     reads = f"{accuracy.rpartition(':')[2]} -> {(truth or accuracy).rpartition(':')[2]}"
     default = f"hwnas leaderboard --track {track} --seeds {seeds} --budget {','.join(str(b) for b in budgets)}"
     L = [f"# Leaderboard: {track}", "",
-         f"Written by `{command_line(default)}` (`make leaderboard`). **Search reads {src}; every pick is "
+         f"Written by `{command_line(default)}` (`{make}`). **Search reads {src}; every pick is "
          f"scored by {tru or src}** (true accuracy), regret against the exact constrained optimum of that truth"
          + (" (the field's protocol: search on validation, report test)." if "valid" in accuracy else ".")
-         + " Bounds: the " + "/".join(f"{q:.0%}" for q in quantiles) + " quantiles of each HELP device's "
-         "latency over all 15,625 cells. Budget = distinct functional classes whose accuracy a method read: for "
-         "every method alike, a read of a cell isomorphic to one already read (same function, dead edges masked) "
-         "costs no query and returns the stored value. Cost look-ups are free; every query-based method spends its "
+         + " Bounds: " + (about or NB201_ABOUT).format(quantiles="/".join(f"{q:.0%}" for q in quantiles))
+         + " Cost look-ups are free; every query-based method spends its "
          "whole budget and returns the best feasible cell it read. Regret in percentage points: mean, median, 95% "
          "t-interval of the mean over seeds. **Significance**: each method against each baseline over the paired "
          "seeds of a cell, Wilcoxon signed-rank (two-sided), p-values Holm-corrected over the board's "
@@ -343,7 +352,7 @@ def _markdown(df, track, quantiles, accuracy, truth, cells, ref, seeds, budgets,
     for (dev, q), part in cells.groupby(["device", "quantile"], sort=False):
         rows = df[(df.device == dev) & (df["quantile"] == q)]
         c = rows.constraint.iloc[0]
-        L.append(f"## `{_short(c)}` ({q:.0%} quantile)")
+        L.append(f"## `{c.partition('@')[0]}@{dev}` ({q:.0%} quantile)")
         L.append(f"Search reads {src}; scored by {tru or src}. Exact optimum {rows.optimum_accuracy.iloc[0]:.2f}% "
                  f"(truth) among {int(rows.n_feasible.iloc[0])} feasible cells.")
         if ref is not None:
