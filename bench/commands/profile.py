@@ -102,6 +102,8 @@ def validate_lut(device, space, samples, seed, test_frac, resume, rel_ci, max_s,
                  round_runs, batch, out_dir, no_reference) -> None:
     """Measure whole networks end to end and compare with the table's sum."""
     from hwnas.bench.engine.validate_lut import ValidateConfig, validate
+    from hwnas.bench.reports import lut_validation
+    from hwnas.bench.reports.writer import written_by
 
     if samples < 4:
         raise ValueError(f"--samples must be >= 4 (train and test splits), got {samples}")
@@ -111,5 +113,7 @@ def validate_lut(device, space, samples, seed, test_frac, resume, rel_ci, max_s,
                         out_dir=Path(out_dir), timing=_timing(rel_ci, max_s, batch, warmup_s, min_runs, round_runs), batch=batch,
                         resume=resume, reference=not no_reference)
     out = validate(vc)
+    rep = lut_validation.write_report(out["base"], out["report"], out["per_network"], out["info"], out["memory"],
+                                      written_by(f"hwnas validate-lut --device {device} --space {space}"))
     click.echo(out["summary"])
-    click.echo(f"report -> {out['md']}")
+    click.echo(f"report -> {rep['md']}")

@@ -84,7 +84,9 @@ def sample(space, checkpoint, n, out, archs_file, data, seed, calib_images, val_
     from pathlib import Path
 
     from hwnas.bench.engine.store import backup, check_provenance
-    from hwnas.bench.engine.supernet import run_facts, sample_subnets, summary, write_summary
+    from hwnas.bench.engine.supernet import run_facts, sample_subnets, summary
+    from hwnas.bench.reports.supernet_report import write_samples_summary
+    from hwnas.bench.reports.writer import written_by
     from hwnas.core.io import file_sha256
     from hwnas.core.lock import output_lock
     from hwnas.search.spaces import create_space
@@ -120,7 +122,8 @@ def sample(space, checkpoint, n, out, archs_file, data, seed, calib_images, val_
                             executor=executor)
     s = summary(df)
     if summary_path:
-        write_summary(df, summary_path, run_facts(out, checkpoint))
+        write_samples_summary(df, summary_path, run_facts(out, checkpoint),
+                              written_by(f"hwnas sample --space {space}"))
     click.echo(f"{s['n']} subnets -> {out}: val_acc best {s['best_val_acc']:.2f}%, mean "
                f"{s['mean_val_acc']:.2f}%, std {s['std_val_acc']:.2f} pp ({time.perf_counter() - t0:.0f} s)")
 
@@ -145,11 +148,10 @@ def train(space, arch, data, seed, split_seed, epochs, train_per_epoch, threads,
     POOL_PROTOCOL: 2 epochs x 10,000 images, one thread), so `--arch A --seed S` and no other
     flag reruns the pool row (A, S) of `make device-bench`. The 40-arch reference set of
     `make standalone` used 3 epochs x 20,000 images: add `--epochs 3 --train-per-epoch 20000`."""
-    import json
     from dataclasses import asdict, replace
-    from pathlib import Path
 
     from hwnas.bench.engine.standalone import _init, _train
+    from hwnas.core.io import atomic_write_json
     from hwnas.search.spaces import create_space
 
     sp = create_space(space)
@@ -161,8 +163,7 @@ def train(space, arch, data, seed, split_seed, epochs, train_per_epoch, threads,
     r = _train((arch_str, seed))
     rec = {"space": sp.name, **r, "protocol": proto.key()}
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(rec, indent=2) + "\n")
+        atomic_write_json(out, rec)
     click.echo(f"{arch_str}: val_acc {r['val_acc']:.2f}%, test_acc {r['test_acc']:.2f}% after {epochs} epoch(s) "
                f"({r['train_wall_s']:.0f} s)")
 

@@ -6,7 +6,6 @@ rerun with the same options skips the archs already in the output file.
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from pathlib import Path
@@ -143,15 +142,3 @@ def run_facts(out: str | Path, checkpoint: str | Path) -> dict:
     except OSError:
         pass
     return facts
-
-
-def write_summary(df: pd.DataFrame, path: str | Path, extra: dict | None = None) -> Path:
-    s = {**summary(df), **(extra or {})}
-    p = Path(path)
-    lines = ["# Supernet-sampled subnet accuracies", "",
-             "| quantity | value |", "| --- | --- |"]
-    lines += [f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in s.items()]
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text("\n".join(lines) + "\n")
-    p.with_suffix(".json").write_text(json.dumps(s, indent=2, default=str) + "\n")
-    return p

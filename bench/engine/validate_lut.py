@@ -5,7 +5,9 @@ the noise floor any table is judged against), interleaved with the reference net
 normalised with the *table's* calibration, so both sides share one scale; compare the mean of
 the two passes with (a) the plain table sum plus fixed parts, (b) the calibrated `lut-sum` predictor
 fitted on a train split and evaluated on the held-out test split. Normalised latency is the
-headline; raw medians are reported beside it. Writes <device-id>-validation.{csv,md,png}.
+headline; raw medians are reported beside it. Writes <device-id>-validation.csv (metrics, with the
+run's facts in its sidecar) and -validation-per-network.csv; the Markdown report and the plot are
+the report's (bench/reports/lut_validation.py), written by the command that runs this.
 """
 
 from __future__ import annotations
@@ -174,16 +176,13 @@ def validate(vc: ValidateConfig) -> dict:
             "table": str(tpath), "processor": tmeta.get("processor"), "threads": tmeta.get("threads"),
             "written_at": now_iso(), "ref_latency_ms": cal.get("ref_latency_ms")}
     info.update(_measured_before(base, nets))
-    md = _markdown(rep, info, tmeta) + (_memory_markdown(mem) if mem is not None else "")
-    atomic_write_bytes(base.with_suffix(".md"), md.encode())
-    _plot(per_net, list(tables), base.with_suffix(".png"), info)
     write_sidecar(base.with_suffix(".csv"), info)
     head = rep[(rep.latency == next(iter(tables))) & (rep.split != "train")]
     summary = "\n".join(f"{r.latency:>10} {r.predictor:<30} {r.split:<5} MAPE {r.mape_pct:5.1f}%  "
                         f"within10 {r.within_10pct:5.0%}  within5 {r.within_5pct:5.0%}  tau {r.kendall_tau:.3f}"
                         for r in head.itertuples())
-    return {"csv": str(base.with_suffix(".csv")), "md": str(base.with_suffix(".md")),
-            "png": str(base.with_suffix(".png")), "report": rep, "summary": summary}
+    return {"base": base, "csv": str(base.with_suffix(".csv")), "report": rep, "per_network": per_net, "info": info,
+            "memory": mem, "summary": summary}
 
 
 def memory_comparison(nets: pd.DataFrame, keys: list[str]) -> dict | None:
@@ -209,22 +208,6 @@ def memory_comparison(nets: pd.DataFrame, keys: list[str]) -> dict | None:
             "sources": sorted(per["peak_mem_source"].astype(str).unique()), "repeats_disagree": disagree}
 
 
-def _memory_markdown(mem: dict) -> str:
-    m = mem["metrics"]
-    return "\n".join([
-        "", "## Memory: measured vs analytic", "",
-        f"Measured `peak_mem_bytes` (source {', '.join(mem['sources'])}: onnxruntime's CPU arena high-water mark over "
-        "two runs, read from its profiler: intermediate tensors and outputs as its allocation planner placed them, "
-        "plus pre-packed weights; weights read in place and the input are not in it) against the analytic "
-        "`activation_bytes` (peak of live tensors in graph order from ONNX shape inference, input included). "
-        "Memory does not depend on the machine's load.", "",
-        "| n | measured / analytic (median) | min | max | MAPE of analytic % | within 10% | Kendall tau | Spearman |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| {m['n']} | {m['ratio_median']:.3f} | {m['ratio_min']:.3f} | {m['ratio_max']:.3f} | {m['mape_pct']:.1f} | "
-        f"{m['within_10pct']:.0%} | {m['kendall_tau']:.3f} | {m['spearman']:.3f} |",
-        "", f"Networks whose two passes measured different memory: {mem['repeats_disagree']}.", ""])
-
-
 def _measured_before(base: Path, nets: pd.DataFrame) -> dict:
     """A resumed run that measured nothing new reports when and under what load the networks
     were measured (the earlier report's figures), not the seconds it took to re-read them."""
@@ -235,63 +218,3 @@ def _measured_before(base: Path, nets: pd.DataFrame) -> dict:
     if not prev.get("written_at") or str(nets["measured_at"].max()) > prev["written_at"]:
         return {}
     return {k: prev[k] for k in ("wall_s", "load_avg_start", "load_avg_end", "written_at") if k in prev}
-
-
-def _markdown(rep: pd.DataFrame, info: dict, tmeta: dict) -> str:
-    lines = [f"# Table validation: {info['space']} on {info['device']} ({info['device_id']})", "",
-             f"Processor: {info['processor']}; threads {info['threads']}; table `{info['table']}`; "
-             f"{info['samples']} sampled networks (seed {info['seed']}; train {info['train']}, test {info['test']}), "
-             "each measured end to end twice (two passes, minutes apart), interleaved with the reference network.",
-             f"Measured {info['written_at']} in {info['wall_s']} s; load average {info['load_avg_start']} at start, "
-             f"{info['load_avg_end']} at end (other jobs shared the machine).",
-             f"Normalised latency = median per-round ratio to the reference x the table's reference calibration "
-             f"({info['ref_latency_ms']:.4f} ms)." if info.get("ref_latency_ms") else "No reference (raw only).",
-             "Measured value = mean of the two runs. `within_10pct` = share of networks whose prediction is within"
-             " +-10% of it. The test-retest row is the noise floor: run 1 vs run 0 of the same networks.",
-             "Calibrated predictor: latency ~ a + b x table_sum + per-stage block counts (least squares on the train split).",
-             ""]
-    cols = ["latency", "predictor", "split", "mape_pct", "within_10pct", "within_5pct", "bias_pct",
-            "kendall_tau", "spearman", "n"]
-    lines.append("| " + " | ".join(cols) + " |")
-    lines.append("|" + "---|" * len(cols))
-    for r in rep[cols].itertuples(index=False):
-        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in r]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _plot(per_net: pd.DataFrame, names: list[str], path: Path, info: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import io
-
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(names), 2, figsize=(10, 4.2 * len(names)), squeeze=False)
-    for i, name in enumerate(names):
-        y = per_net[f"{name}_measured_ms"]
-        ax = axes[i, 0]
-        for split, mk in (("train", "o"), ("test", "^")):
-            m = per_net.split == split
-            ax.scatter(y[m], per_net.loc[m, f"{name}_table_sum_ms"], marker=mk, s=18, alpha=0.6, label=f"table sum ({split})")
-            ax.scatter(y[m], per_net.loc[m, f"{name}_calibrated_ms"], marker=mk, s=18, alpha=0.8, label=f"calibrated ({split})")
-        lo, hi = float(y.min()) * 0.8, float(max(y.max(), per_net[f"{name}_table_sum_ms"].max())) * 1.1
-        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
-        ax.fill_between([lo, hi], [lo * 0.9, hi * 0.9], [lo * 1.1, hi * 1.1], color="gray", alpha=0.15, label="+-10%")
-        ax.set(xlabel=f"measured {name} latency (ms)", ylabel="predicted (ms)", title=f"{name}: table vs whole networks")
-        ax.legend(fontsize=7)
-        ax = axes[i, 1]
-        r0, r1 = per_net[f"{name}_run0_ms"], per_net[f"{name}_run1_ms"]
-        ax.scatter(r0, r1, s=18)
-        lo, hi = float(min(r0.min(), r1.min())) * 0.9, float(max(r0.max(), r1.max())) * 1.1
-        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
-        ax.fill_between([lo, hi], [lo * 0.95, hi * 0.95], [lo * 1.05, hi * 1.05], color="gray", alpha=0.15, label="+-5%")
-        ax.set(xlabel="run 0 (ms)", ylabel="run 1 (ms)", title=f"{name}: test-retest (noise floor)")
-        ax.legend(fontsize=7)
-    fig.suptitle(f"{info['space']} @ {info['device_id']} ({info['processor']})", fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())

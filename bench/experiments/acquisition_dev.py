@@ -28,6 +28,8 @@ from hwnas.core import paths
 from hwnas.core.io import atomic_write_bytes
 from scipy import stats
 
+from ..reports.writer import write_markdown
+
 _LAT = "help-latency/help_nasbench201_latency_ms.csv"
 _T200 = ("nb201-acc-200ep/nb201_cifar10_200ep.csv", "cifar10_test_acc")
 _T12 = ("nb201-acc-12ep-minibench/nb201_cifar10_12ep.csv", "cifar10-val")
@@ -172,8 +174,7 @@ def report(out: str | os.PathLike = paths.RESULTS_DIR / "search" / "acquisition-
         miss = piv.index[(piv[c] >= base) & piv[c].notna()]
         L.append(f"- {c}: {len(miss)} of {int(piv[c].notna().sum())}"
                  + (": " + ", ".join(f"{t} @ {b}" for t, b in miss) if len(miss) else ""))
-    atomic_write_bytes(out / "acquisition-dev.md", ("\n".join(L) + "\n").encode())
-    return out / "acquisition-dev.md"
+    return write_markdown(out / "acquisition-dev.md", L, command="hwnas dev acquisition")
 
 
 def _paired(df: pd.DataFrame, ref: str | None) -> list[str]:

@@ -38,6 +38,8 @@ from hwnas.core.io import atomic_write_bytes
 from hwnas.search.constraints import make_constraint
 from scipy import stats
 
+from ..reports.writer import table, write_markdown
+
 log = logging.getLogger("hwnas")
 
 STAGES = ("search", "measure", "train", "report")
@@ -242,8 +244,7 @@ def write_board(board: ChainBoard, constraints: dict[str, tuple[float, float]]) 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / f"{board.space}.csv", df.to_csv(index=False).encode())
     md = _markdown(board, df, best)
-    atomic_write_bytes(out / f"{board.space}.md", "\n".join(md).encode())
-    return out / f"{board.space}.md"
+    return write_markdown(out / f"{board.space}.md", md)
 
 
 def _ci(x: pd.Series) -> str:
@@ -321,10 +322,7 @@ def _markdown(board: ChainBoard, df: pd.DataFrame, best: dict) -> list[str]:
         q, bound = g["quantile"].iloc[0], g["bound"].iloc[0]
         b = best.get(c)
         L += [f"## `latency_ms<={bound:.4g}@{board.device}:calibrated` ({q:.0%} quantile; searched as `{c}`)", "",
-              f"Best known feasible: {_f(b[0]) + '% (' + b[2] + ')' if b else '- (no feasible arch trained yet)'}.", "",
-              "| method | runs | stand-alone val % (mean) | 95% CI | regret pp (mean) | measured ms (median) | "
-              "meets bound | search CPU s (median) | supernet train / val % |",
-              "|---|---:|---:|---|---:|---:|---:|---:|---|"]
+              f"Best known feasible: {_f(b[0]) + '% (' + b[2] + ')' if b else '- (no feasible arch trained yet)'}.", ""]
         rows = []
         for m, gm in g.groupby("method"):
             meets = gm.meets_bound_measured.dropna().astype(bool)
@@ -333,6 +331,8 @@ def _markdown(board: ChainBoard, df: pd.DataFrame, best: dict) -> list[str]:
                 _f(gm.regret_pp.mean()), _f(gm.measured_latency_ms.median(), "{:.3f}"),
                 f"{int(meets.sum())}/{len(meets)}" if len(meets) else "-", _f(gm.search_cpu_s.median(), "{:.0f}"),
                 f"{_f(gm.supernet_train_acc.mean(), '{:.1f}')} / {_f(gm.supernet_val_acc.mean(), '{:.1f}')}"]))
-        L += ["| " + " | ".join(r) + " |" for _, _, r in sorted(rows, key=lambda t: (t[0], t[1]))]
+        L += table(["method", "runs", "stand-alone val % (mean)", "95% CI", "regret pp (mean)", "measured ms (median)",
+                    "meets bound", "search CPU s (median)", "supernet train / val %"],
+                   [r for _, _, r in sorted(rows, key=lambda t: (t[0], t[1]))], "lrrlrrrrl")
         L.append("")
     return L

@@ -17,13 +17,14 @@ refuses with one line and exit status 2, before importing anything heavy.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..reports.writer import table, write_markdown, written_by
 
 BACKENDS = ("cuda", "trt", "trt:fp16", "trt-native", "trt-native:fp16", "torch-cuda")
 FP16_PAIRS = (("trt", "trt:fp16"), ("trt-native", "trt-native:fp16"))
@@ -75,11 +76,10 @@ class Report:
     def failed(self) -> int:
         return sum(c.status == "FAIL" for c in self.checks)
 
-    def markdown(self) -> str:
-        lines = ["# GPU check", "", f"GPU: {self.facts.get('gpu', '?')}; written {self.facts.get('written_at', '?')}.", "",
-                 "| item | status | detail |", "|---|---|---|"]
-        lines += [f"| {c.item} | {c.status} | {c.detail.replace('|', '/')} |" for c in self.checks]
-        return "\n".join(lines) + f"\n\n{self.failed} failed of {len(self.checks)}.\n"
+    def markdown(self) -> list[str]:
+        lines = ["# GPU check", "", f"GPU: {self.facts.get('gpu', '?')}; written {self.facts.get('written_at', '?')}.", ""]
+        lines += table(("item", "status", "detail"), [(c.item, c.status, c.detail.replace("|", "/")) for c in self.checks])
+        return lines + ["", f"{self.failed} failed of {len(self.checks)}."]
 
 
 def conv_net():
@@ -149,11 +149,11 @@ def run_check(out: Path, backends=BACKENDS, space: str = "mbv3-fmnist", samples:
         if lo in conv and hi in conv:
             rep.step(f"{hi} faster than {lo} on the conv net", lambda lo=lo, hi=hi: fp16_check(conv[lo].latency_ms, conv[hi].latency_ms))
     out.mkdir(parents=True, exist_ok=True)
-    from hwnas.core.io import atomic_write_bytes
+    from hwnas.core.io import atomic_write_json
 
-    atomic_write_bytes(out / "gpu-check.md", rep.markdown().encode())
+    write_markdown(out / "gpu-check.md", rep.markdown(), command=written_by("hwnas gpu-check", "make gpu-check"))
     doc = {**rep.facts, "checks": [c.__dict__ for c in rep.checks], "failed": rep.failed}
-    atomic_write_bytes(out / "gpu-check.json", json.dumps(doc, indent=2, default=str).encode())
+    atomic_write_json(out / "gpu-check.json", doc, default=str)
     return rep
 
 
@@ -183,14 +183,17 @@ def real_steps(out: Path, space: str, samples: int) -> dict:
 
     def validate(b: str):
         from hwnas.bench.engine.validate_lut import ValidateConfig, validate
+        from hwnas.bench.reports import lut_validation
 
         v = validate(ValidateConfig(space=space, device=b, samples=samples, out_dir=tables, timing=timing,
                                     resume=True, progress=False))
+        md = lut_validation.write_report(v["base"], v["report"], v["per_network"], v["info"], v["memory"],
+                                         written_by("hwnas gpu-check", "make gpu-check"))["md"]
         rep = v["report"]
         row = rep[(rep.predictor == "calibrated") & (rep.split == "test")].iloc[0]
         floor = rep[rep.predictor.str.startswith("test-retest")].iloc[0]
         return True, (f"calibrated test MAPE {row.mape_pct:.1f}% (noise floor {floor.mape_pct:.1f}%), "
-                      f"tau {row.kendall_tau:.2f}; {v['md']}")
+                      f"tau {row.kendall_tau:.2f}; {md}")
 
     def conv(b: str):
         from hwnas.devices.registry import create_device

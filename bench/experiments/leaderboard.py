@@ -28,7 +28,7 @@ from hwnas.core.io import atomic_write_bytes
 from hwnas.search.constraints import Constraint, make_constraint, parse_constraint
 
 from ..engine import search as search_pipeline
-from ..reports import figures
+from ..reports.writer import pyplot, save_figure, write_markdown
 
 NB201_DEVICES = ("pixel3", "gold_6240", "1080ti_1")
 NB201_QUANTILES = (0.25, 0.5, 0.75)
@@ -194,8 +194,7 @@ def _write_board(track, out, df, constraints, where, accuracy, truth, methods, s
     gap = _completeness(df, constraints, where, methods, seeds, budgets)
     if gap:
         md[1:1] = ["", gap]
-    atomic_write_bytes(out / f"{track}.md", "\n".join(md).encode())
-    return out / f"{track}.md"
+    return write_markdown(out / f"{track}.md", md)
 
 
 #: the baselines every other method is tested against, cell by cell (board_stats)
@@ -432,7 +431,7 @@ def _target(cells, tests, track) -> list[str]:
 
 
 def _plot_cells(cells: pd.DataFrame, ref: pd.DataFrame | None, path: Path, track: str) -> None:
-    plt = figures.pyplot()
+    plt = pyplot()
     budgets = sorted(cells.budget.unique())
     keys = list(dict.fromkeys(zip(cells.device, cells["quantile"], strict=True)))
     methods = sorted(cells.method.unique())
@@ -452,7 +451,7 @@ def _plot_cells(cells: pd.DataFrame, ref: pd.DataFrame | None, path: Path, track
         ax.set_ylabel("regret, pp (mean, 95% CI)")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    figures.save(fig, path, f"{track}: regret of the returned cell against the exact constrained optimum")
+    save_figure(fig, path, f"{track}: regret of the returned cell against the exact constrained optimum")
 
 
 def _nz(x) -> float:
@@ -460,7 +459,7 @@ def _nz(x) -> float:
 
 
 def _plot(traj: pd.DataFrame, path: Path, track: str, optima: dict[str, float] | None = None) -> None:
-    plt = figures.pyplot()
+    plt = pyplot()
     cons = list(dict.fromkeys(traj.constraint))
     fig, axes = plt.subplots(1, len(cons), figsize=(5 * len(cons), 3.6), squeeze=False)
     for ax, c in zip(axes[0], cons, strict=True):
@@ -476,4 +475,4 @@ def _plot(traj: pd.DataFrame, path: Path, track: str, optima: dict[str, float] |
         ax.set_ylabel("best feasible accuracy seen (%)")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    figures.save(fig, path, f"{track}: median over seeds of the best feasible accuracy a method has queried")
+    save_figure(fig, path, f"{track}: median over seeds of the best feasible accuracy a method has queried")

@@ -10,13 +10,16 @@ from pathlib import Path
 
 import pandas as pd
 from hwnas.core import paths
-from hwnas.core.io import atomic_write_bytes
 
 from ..engine.predictors import StaleResults, evaluate, load_target
 from ..reports.predictor_report import latency_ceilings, report_evaluation, standard_summary
+from ..reports.writer import write_markdown
 from .predictor_experiments import SAMPLES, standard_experiments
 
 log = logging.getLogger(__name__)
+
+#: what the "Written by" line of every experiment's summary names
+STANDARD_COMMAND = "Written by `make predictors` (`hwnas predictors standard`)."
 
 
 def standard(out_root: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str | os.PathLike | None = None,
@@ -52,7 +55,7 @@ def standard(out_root: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str |
                                        train_sizes=sizes, seeds=e.seeds or seeds, prior_tables=list(e.prior_tables),
                                        mode=e.mode, progress=progress, title=e.name, size_limits=dict(e.size_limits),
                                        fit=not report_only)
-            report_evaluation(df, out_root / e.name, e.name)
+            report_evaluation(df, out_root / e.name, e.name, STANDARD_COMMAND)
         except StaleResults as exc:
             if not report_only:
                 raise
@@ -66,5 +69,5 @@ def standard(out_root: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str |
     ceilings = latency_ceilings(help201, devices)
     lines = standard_summary(results, groups, SAMPLES if SAMPLES.exists() else None, ceilings, skipped)
     if not only:
-        atomic_write_bytes(out_root / "summary.md", "\n".join(lines).encode())
+        write_markdown(out_root / "summary.md", lines)
     return lines

@@ -29,6 +29,8 @@ import pandas as pd
 from hwnas.core import paths
 from hwnas.core.io import atomic_write_bytes
 
+from ..reports.writer import pyplot, save_figure, table, write_markdown
+
 SIZES = (100, 1000, 5000)
 SEEDS = 3
 GCN_EPOCHS = 300
@@ -122,18 +124,20 @@ def run(out: str | os.PathLike = paths.PREDICTORS_DIR, data_dir: str | os.PathLi
                                  "top1_true_acc": float(truth[np.argmax(pred)]), "fit_seconds": round(secs, 2)})
                 df = pd.DataFrame(rows)
                 atomic_write_bytes(out / "nb201-ws-fitting.csv", df.to_csv(index=False).encode())
-                atomic_write_bytes(out / "nb201-ws-fitting.md",
-                                   "\n".join(_markdown(df, truth, seeds, gcn_epochs)).encode())
-                _plot(df, out / "nb201-ws-fitting.png")  # the report names it: kept in step with the table
+                write_report(df, out, truth, seeds, gcn_epochs)
     return out / "nb201-ws-fitting.md"
+
+
+def write_report(df: pd.DataFrame, out: Path, truth: np.ndarray, seeds: int, gcn_epochs: int) -> Path:
+    """OUT/nb201-ws-fitting.md and its plot (which the report names: kept in step with the table)."""
+    _plot(df, Path(out) / "nb201-ws-fitting.png")
+    return write_markdown(Path(out) / "nb201-ws-fitting.md", _markdown(df, truth, seeds, gcn_epochs))
 
 
 def _plot(df: pd.DataFrame, path: Path) -> None:
     """Kendall tau against the truth vs N (mean and min-max over seeds), all cells and true top
     5%, one line per model, the raw supernet estimates as a dashed line."""
-    from ..reports import figures
-
-    plt = figures.pyplot()
+    plt = pyplot()
     raw = df[df.n_train == 0].iloc[0]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, col, title in zip(axes, ("tau_all", "tau_top5"), ("all 15,625 cells", "true top 5%"), strict=True):
@@ -148,7 +152,7 @@ def _plot(df: pd.DataFrame, path: Path) -> None:
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    figures.save(fig, path, "NB201: models fitted on supernet estimates, ranked against the truth")
+    save_figure(fig, path, "NB201: models fitted on supernet estimates, ranked against the truth")
 
 
 def _markdown(df: pd.DataFrame, truth, seeds, gcn_epochs) -> list[str]:
@@ -169,14 +173,13 @@ def _markdown(df: pd.DataFrame, truth, seeds, gcn_epochs) -> list[str]:
          f"accuracy of the cell ranked first (optimum {truth.max():.2f}%). Mean (+- std) over the seeds done "
          f"(of {seeds}: " + ", ".join(f"N={n}: {k}" for n, k in sorted(done.items())) + "); "
          f"the GCN trains {gcn_epochs} full-batch epochs at every N (few, to stay affordable on a shared CPU). "
-         f"Gradient boosting only up to N = {HGB_MAX} (cost). Fit time: median CPU seconds.", "",
-         "| model | N | tau, all cells | tau, true top 5% | top-1 true acc % | fit s |",
-         "|---|---:|---:|---:|---:|---:|",
-         f"| supernet estimates (raw) | - | {raw.tau_all:.3f} | {raw.tau_top5:.3f} | {raw.top1_true_acc:.2f} | 0 |"]
+         f"Gradient boosting only up to N = {HGB_MAX} (cost). Fit time: median CPU seconds.", ""]
+    rows = [["supernet estimates (raw)", "-", f"{raw.tau_all:.3f}", f"{raw.tau_top5:.3f}", f"{raw.top1_true_acc:.2f}", "0"]]
     for _, r in g.sort_values(["n_train", "tau_all"], ascending=[True, False]).iterrows():
         tag = " (best other)" if best_other.get(r.n_train) == r.model else ""
-        L.append(f"| {r.model}{tag} | {r.n_train} | {r.tau_all:.3f} +- {r.tau_all_sd:.3f} | "
-                 f"{r.tau_top5:.3f} +- {r.tau_top5_sd:.3f} | {r.top1:.2f} | {r.secs:.1f} |")
+        rows.append([f"{r.model}{tag}", r.n_train, f"{r.tau_all:.3f} +- {r.tau_all_sd:.3f}",
+                     f"{r.tau_top5:.3f} +- {r.tau_top5_sd:.3f}", f"{r.top1:.2f}", f"{r.secs:.1f}"])
+    L += table(["model", "N", "tau, all cells", "tau, true top 5%", "top-1 true acc %", "fit s"], rows, "lrrrrr")
     L += ["", "## What is found", ""]
     for n in sorted(g.n_train.unique()):
         gc = g[(g.n_train == n) & (g.model == "gcn")].iloc[0]

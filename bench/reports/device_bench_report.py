@@ -10,24 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from hwnas.bench.reports.standalone_report import pareto
-from hwnas.core.io import atomic_save_figure, atomic_write_text
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return "—" if np.isnan(v) else f"{v:.3f}"
-    return str(v)
+from hwnas.bench.reports.writer import facts_table, pyplot, save_figure, write_markdown
 
 
 def write_report(df: pd.DataFrame, facts: dict, meta: dict, paths: dict, command: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     d: Path = paths["dir"]
     dev = meta["device_id"]
     n = facts["archs"]
@@ -66,10 +55,7 @@ def write_report(df: pd.DataFrame, facts: dict, meta: dict, paths: dict, command
     ax.set_ylabel("val accuracy (%), first seed")
     ax.set_title("accuracy vs predicted latency (the pool's selection axis)", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    png = d / f"{dev}.png"
-    atomic_save_figure(fig, png, dpi=110)
-    plt.close(fig)
+    png = save_figure(fig, d / f"{dev}.png")
 
     lines = [f"# Device bench: {meta['space']} on `{meta['device']}` ({dev})", "",
              f"Written by `{command}`. Table: `{paths['table'].name}` (Parquet; CSV mirror and `.meta.json` sidecar "
@@ -89,11 +75,9 @@ def write_report(df: pd.DataFrame, facts: dict, meta: dict, paths: dict, command
               f"`{meta.get('latency_table')}` ({meta.get('latency_pred_source')}).",
               f"- Timing: {meta['timing']['protocol']}.",
               f"- Training environment: {meta.get('train_environment')}.", "",
-              "| figure | value |", "| --- | --- |"]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in facts.items()]
+              *facts_table(facts)]
     lines += ["", "- seed_std_pp: std of one run between seeds, from the paired differences (sqrt(mean d^2 / 2)); "
               "spread_std_pp: std over archs of val_acc (first seed); seed_std_over_spread: their ratio.",
               "- latency_retest_abs_median_pct: median |pass 2 - pass 1| / pass 1 of the end-to-end timing.",
               f"- ![plots]({png.name})"]
-    atomic_write_text(paths["report"], "\n".join(lines) + "\n")
-    return paths["report"]
+    return write_markdown(paths["report"], lines)

@@ -8,12 +8,12 @@ upper reference, not a figure a user could have had without the test values.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hwnas.core.io import atomic_write_bytes
+
+from .writer import pyplot, save_figure, table, write_markdown, written_by
 
 # HELP (Lee et al., NeurIPS 2021), Table 3, NAS-Bench-201, 10 samples of the target device,
 # Spearman, as printed in the authors' repository README (github.com/HayeonLee/HELP, section
@@ -37,8 +37,9 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     return agg.reset_index()
 
 
-def write_summary(df: pd.DataFrame, out: Path, config: dict, title: str | None = None) -> None:
-    """One experiment's `summary.md`."""
+def write_summary(df: pd.DataFrame, out: Path, config: dict, title: str | None = None,
+                  command: str | None = None) -> Path:
+    """One experiment's `summary.md`; `command`: what wrote it (default: `hwnas predictors evaluate`)."""
     agg = aggregate(df)
     cost = config["cost"]
     lines = [f"# {title or out.name}: predictors by rank correlation", "",
@@ -50,14 +51,13 @@ def write_summary(df: pd.DataFrame, out: Path, config: dict, title: str | None =
     if config["prior_tables"]:
         lines.append("- prior tables (other devices, used by `transfer` and `auto` only): "
                      + ", ".join(config["prior_tables"]))
-    lines += ["", "| predictor | train | seeds | Kendall tau | Spearman | prec@top5% | MAE |"
-              + (" within 10% |" if cost else "") + " fit s (median) |",
-              "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if cost else "") + "---:|"]
-    for r in agg.itertuples():
-        std = lambda v: "" if pd.isna(v) else f" +- {v:.3f}"  # noqa: E731
-        lines.append(f"| {r.predictor} | {r.train_size} | {r.seeds} | {r.kendall_mean:.3f}{std(r.kendall_std)} | "
-                     f"{r.spearman_mean:.3f}{std(r.spearman_std)} | {r.p5_mean:.3f} | {r.mae_mean:.4g} |"
-                     + (f" {r.w10_mean:.3f} |" if cost else "") + f" {r.fit_s_median:.3f} |")
+    std = lambda v: "" if pd.isna(v) else f" +- {v:.3f}"  # noqa: E731
+    header = ["predictor", "train", "seeds", "Kendall tau", "Spearman", "prec@top5%", "MAE"]
+    rows = [[r.predictor, r.train_size, r.seeds, f"{r.kendall_mean:.3f}{std(r.kendall_std)}",
+             f"{r.spearman_mean:.3f}{std(r.spearman_std)}", f"{r.p5_mean:.3f}", f"{r.mae_mean:.4g}"]
+            + ([f"{r.w10_mean:.3f}"] if cost else []) + [f"{r.fit_s_median:.3f}"] for r in agg.itertuples()]
+    header += (["within 10%"] if cost else []) + ["fit s (median)"]
+    lines += ["", *table(header, rows, "l" + "r" * (len(header) - 1))]
     key = "spearman_mean" if cost else "kendall_mean"
     lines += ["", f"Per train size, by mean {'Spearman' if cost else 'Kendall tau'}: `auto` (chooses on its "
               "training set) and the best row (chosen on the test set, an upper reference):", ""]
@@ -68,26 +68,22 @@ def write_summary(df: pd.DataFrame, out: Path, config: dict, title: str | None =
         lines.append(f"- {size}: {auto}best `{b.predictor}` Kendall {b.kendall_mean:.3f}, Spearman {b.spearman_mean:.3f}")
     lines += ["", "`fit_seconds` / `predict_seconds` are wall times on a shared 2-core machine, the only "
               "columns that differ between runs with the same seeds.", ""]
-    atomic_write_bytes(out / "summary.md", "\n".join(lines).encode())
+    return write_markdown(out / "summary.md", lines, command=command or written_by("hwnas predictors evaluate"))
 
 
-def report_evaluation(df: pd.DataFrame, out: Path, title: str | None = None) -> None:
+def report_evaluation(df: pd.DataFrame, out: Path, title: str | None = None, command: str | None = None) -> None:
     """The summary (summary.md) and the learning curve of one comparison folder, from its rows
-    and the config.json the engine wrote beside them."""
+    and the config.json the engine wrote beside them; `command`: what wrote them."""
     import json
 
     out = Path(out)
     config = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    write_summary(df, out, config, title)
+    write_summary(df, out, config, title, command)
     learning_curve(df, out / "learning_curve.png", cost=bool(config["cost"]), title=title or out.name)
 
 
 def learning_curve(df: pd.DataFrame, path: Path, cost: bool, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     agg = aggregate(df)
     metric = "spearman" if cost else "kendall"
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -103,11 +99,7 @@ def learning_curve(df: pd.DataFrame, path: Path, cost: bool, title: str) -> None
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)
 
 
 def latency_ceilings(help201: Path, devices: list[str]) -> dict[str, tuple[float, float, float]]:

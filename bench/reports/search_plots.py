@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 import pandas as pd
-from hwnas.bench.reports.figures import pyplot, save
+from hwnas.bench.reports.writer import pyplot, save_figure
 
 MAX_PANELS = 9
 
@@ -70,7 +70,7 @@ def _regret(path: Path, runs: pd.DataFrame, traj: pd.DataFrame, constraints: lis
         ax.set_title(_short(c), fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    save(fig, path, "Best feasible arch so far, median and 25-75% over seeds")
+    save_figure(fig, path, "Best feasible arch so far, median and 25-75% over seeds")
     return path
 
 
@@ -97,6 +97,6 @@ def _reads(path: Path, runs: pd.DataFrame, traj: pd.DataFrame, constraints: list
         if not has_reads:
             ax.text(0.02, 0.02, "reads not recorded (runs made before hwnas recorded them)",
                     transform=ax.transAxes, fontsize=7)
-    save(fig, path, "What the methods read: accuracy vs cost, bound and picks")
+    save_figure(fig, path, "What the methods read: accuracy vs cost, bound and picks")
     return path
 

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hwnas.core.io import atomic_write_text
 from scipy import stats
+
+from .writer import facts_table, pyplot, save_figure, write_markdown
 
 
 def per_arch(df: pd.DataFrame) -> pd.DataFrame:
@@ -73,15 +76,10 @@ def pareto(a: pd.DataFrame) -> pd.DataFrame:
 
 def write_report(df: pd.DataFrame, out_dir: str | Path, meta: dict, command: str) -> tuple[Path, dict]:
     """Write standalone.md, the per-arch CSV and the plots; returns the report's path and figures."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     f, a = figures(df), per_arch(df)
-    a.to_csv(out / "standalone-per-arch.csv", index=False)
+    atomic_write_text(out / "standalone-per-arch.csv", a.to_csv(index=False))
     front = pareto(a)
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -92,25 +90,16 @@ def write_report(df: pd.DataFrame, out_dir: str | Path, meta: dict, command: str
     ax.set_ylabel("stand-alone val accuracy (%)")
     ax.set_title(f"{meta.get('space', '')}: stand-alone accuracy vs measured latency")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "standalone-vs-latency.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "standalone-vs-latency.png")
 
     lines = [f"# Stand-alone reference set: {meta.get('space', '')}", "",
              f"Written by `{command}`. Protocol: {meta.get('protocol')}. Latency: {meta.get('latency_source')} "
-             f"of `{meta.get('latency_table')}`. Selection: {meta.get('selection')}.", "",
-             "| figure | value |", "| --- | --- |"]
+             f"of `{meta.get('latency_table')}`. Selection: {meta.get('selection')}.", ""]
     if not meta.get("complete", True):
-        lines[4:4] = [f"**Partial set ({f['archs']} archs with every seed so far; `make standalone` resumes it). "
-                      "Runs go ends first, so until the set is complete the deciles and the spread below are "
-                      "those of the archs trained so far, not of the whole set.**", ""]
-    for k, v in f.items():
-        if isinstance(v, tuple):
-            lines.append(f"| {k} | [{v[0]:.3f}, {v[1]:.3f}] |")
-        elif isinstance(v, float):
-            lines.append(f"| {k} | {v:.3f} |")
-        else:
-            lines.append(f"| {k} | {v} |")
+        lines += [f"**Partial set ({f['archs']} archs with every seed so far; `make standalone` resumes it). "
+                  "Runs go ends first, so until the set is complete the deciles and the spread below are "
+                  "those of the archs trained so far, not of the whole set.**", ""]
+    lines += facts_table(f)
     lines += ["", "- spread_std_pp: std over archs of the seed-mean val accuracy; seed_std_pp: root mean "
               "square over archs of the std between seeds; deciles by latency_ms.",
               "- tau_seed_vs_seed is the ceiling that seed noise sets on any ranking of these archs "
@@ -123,14 +112,10 @@ def write_report(df: pd.DataFrame, out_dir: str | Path, meta: dict, command: str
         ax.set_ylabel("stand-alone val accuracy (%), mean over seeds")
         ax.set_title(f"Kendall tau {f.get('tau_supernet_vs_standalone', float('nan')):.3f} "
                      f"(seed ceiling {f.get('tau_seed_vs_seed', float('nan')):.3f})")
-        fig.tight_layout()
-        fig.savefig(out / "supernet-vs-standalone.png", dpi=120)
-        plt.close(fig)
+        save_figure(fig, out / "supernet-vs-standalone.png")
         lines += ["", f"Supernet: `{meta.get('supernet_checkpoint')}`, {meta.get('supernet_epochs')} epochs, "
                   f"training config {meta.get('supernet_train_config')}."]
-    p = out / "standalone.md"
-    p.write_text("\n".join(lines) + "\n")
-    return p, f
+    return write_markdown(out / "standalone.md", lines), f
 
 
 def predictor_study(space, samples: pd.DataFrame, reference: pd.DataFrame, predictors: list[str],
@@ -164,8 +149,7 @@ def predictor_study(space, samples: pd.DataFrame, reference: pd.DataFrame, predi
 
 def write_predictor_study(df: pd.DataFrame, out_dir: str | Path, facts: dict, command: str) -> Path:
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / "rank_correlation.csv", index=False)
+    atomic_write_text(out / "rank_correlation.csv", df.to_csv(index=False))
     g = df.groupby(["predictor", "n_train"])["kendall_tau"].agg(["mean", "std", "count"]).reset_index()
     lines = ["# Predictors fitted on supernet samples, scored against stand-alone truth", "",
              f"Written by `{command}`. Truth: seed-mean stand-alone val accuracy of the "
@@ -173,8 +157,6 @@ def write_predictor_study(df: pd.DataFrame, out_dir: str | Path, facts: dict, co
              f"seeds = {facts.get('tau_seed_vs_seed', float('nan')):.3f}). Training pairs: supernet-sampled "
              "subnets (reference archs excluded), seeds = draws of the training subset.", "",
              "| predictor | n_train | Kendall tau (mean) | std | seeds |", "| --- | --- | --- | --- | --- |"]
-    for r in g.itertuples():
-        lines.append(f"| {r.predictor} | {r.n_train} | {r.mean:.3f} | {0 if np.isnan(r.std) else r.std:.3f} | {r.count} |")
-    p = out / "summary.md"
-    p.write_text("\n".join(lines) + "\n")
-    return p
+    lines += [f"| {r.predictor} | {r.n_train} | {r.mean:.3f} | {0 if np.isnan(r.std) else r.std:.3f} | {r.count} |"
+              for r in g.itertuples()]
+    return write_markdown(out / "summary.md", lines)
