@@ -28,7 +28,7 @@ from hwnas.core import paths
 from hwnas.core.io import atomic_write_bytes
 from scipy import stats
 
-from ..reports.writer import write_markdown
+from ..reports.writer import table, write_markdown
 
 _LAT = "help-latency/help_nasbench201_latency_ms.csv"
 _T200 = ("nb201-acc-200ep/nb201_cifar10_200ep.csv", "cifar10_test_acc")
@@ -150,21 +150,20 @@ def report(out: str | os.PathLike = paths.RESULTS_DIR / "search" / "acquisition-
          "`batch5` = rounds of 5 cells, `local50` = half of each round the model's best one-edge neighbours of the "
          "three best reads, `explore33` = a third of each round drawn uniformly (random interleaving). Version 2: "
          "BINAS `init25-local50`, GCN `init25`; version 3: BINAS `init25-local50-explore33`, GCN `init25-explore33`. "
-         "A stopped run leaves some tasks without some variants (-).", "",
-         "| task | budget | " + " | ".join(labels) + " |", "|---|---:|" + "---:|" * len(labels)]
-    for (t, b), r in piv.iterrows():
-        L.append(f"| {t} | {b} | " + " | ".join("-" if pd.isna(r[c]) else f"{r[c]:.3f} ({int(n.loc[(t, b), c])})"
-                                                for c in labels) + " |")
+         "A stopped run leaves some tasks without some variants (-).", ""]
+    rows = [[t, b, *("-" if pd.isna(r[c]) else f"{r[c]:.3f} ({int(n.loc[(t, b), c])})" for c in labels)]
+            for (t, b), r in piv.iterrows()]
     for b in sorted(df.budget.unique()):
         part = piv.xs(b, level="budget")
-        L.append(f"| **mean over the tasks each ran** | {b} | "
-                 + " | ".join(f"{part[c].mean():.3f} ({part[c].notna().sum()} tasks)" for c in labels) + " |")
+        rows.append(["**mean over the tasks each ran**", b,
+                     *(f"{part[c].mean():.3f} ({part[c].notna().sum()} tasks)" for c in labels)])
+    L += table(["task", "budget", *labels], rows, "lr" + "r" * len(labels))
     for ref, what in (("greedy-loo", "`greedy-loo` (version 1)"), (None, "version 2 (`binas greedy-init25-local50`, "
                                                                           "`gcn greedy-init25`)")):
         L += ["", f"Paired against {what} (same method, task, budget and seed): mean regret difference (pp; "
-              "negative = the variant read better cells), 95% t-interval, wins / losses.", "",
-              "| method | variant | budget | runs | mean difference | 95% CI | wins / losses |", "|---|---|---:|---:|---:|---|---:|"]
-        L += _paired(df, ref)
+              "negative = the variant read better cells), 95% t-interval, wins / losses.", ""]
+        L += table(["method", "variant", "budget", "runs", "mean difference", "95% CI", "wins / losses"],
+                   _paired(df, ref), "llrrrlr")
     L += ["", "Cells where a variant's mean regret is not below both random's and evolution's (of the task and "
           "budget; the boards' target for BINAS and GCN):", ""]
     base = piv[["random", "evolution"]].min(axis=1) if {"random", "evolution"} <= set(piv.columns) else None
@@ -177,8 +176,8 @@ def report(out: str | os.PathLike = paths.RESULTS_DIR / "search" / "acquisition-
     return write_markdown(out / "acquisition-dev.md", L, command="hwnas dev acquisition")
 
 
-def _paired(df: pd.DataFrame, ref: str | None) -> list[str]:
-    """Table rows: each method-variant minus `ref` over the same task, budget and seed (None: the
+def _paired(df: pd.DataFrame, ref: str | None) -> list[list]:
+    """Table rows (cells): each method-variant minus `ref` over the same task, budget and seed (None: the
     variants with a uniform share minus the method's version-2 variant, `PREVIOUS`)."""
     key = ["task", "budget", "seed"]
     rows = []
@@ -190,6 +189,6 @@ def _paired(df: pd.DataFrame, ref: str | None) -> list[str]:
         d = (g.set_index(key).regret - base).dropna()
         for b, db in d.groupby(level="budget"):
             h = stats.t.ppf(0.975, len(db) - 1) * db.std(ddof=1) / np.sqrt(len(db)) if len(db) > 1 else np.nan
-            rows.append(f"| {m} | {v} | {b} | {len(db)} | {db.mean():+.3f} | [{db.mean() - h:+.3f}, {db.mean() + h:+.3f}] "
-                        f"| {int((db < 0).sum())} / {int((db > 0).sum())} |")
+            rows.append([m, v, b, len(db), f"{db.mean():+.3f}", f"[{db.mean() - h:+.3f}, {db.mean() + h:+.3f}]",
+                         f"{int((db < 0).sum())} / {int((db > 0).sum())}"])
     return rows

@@ -28,7 +28,7 @@ from hwnas.core.io import atomic_write_bytes
 from hwnas.search.constraints import Constraint, make_constraint, parse_constraint
 
 from ..engine import search as search_pipeline
-from ..reports.writer import pyplot, save_figure, write_markdown
+from ..reports.writer import pyplot, save_figure, table, write_markdown
 
 NB201_DEVICES = ("pixel3", "gold_6240", "1080ti_1")
 NB201_QUANTILES = (0.25, 0.5, 0.75)
@@ -329,17 +329,16 @@ def _markdown(df, track, quantiles, accuracy, truth, cells, ref, seeds, budgets,
     n_cells = len(df.groupby(["device", "quantile"]))
     L += ["## Summary over the cells", "",
           f"Cells significantly below / tied / above each baseline (of {n_cells}, Holm-corrected paired Wilcoxon), "
-          "and mean regret over the cells. Read -> scored: the column each side reads.", "",
-          "| method | budget | read -> scored | mean regret (pp) | vs random | vs evolution |",
-          "|---|---:|---|---:|---|---|"]
+          "and mean regret over the cells. Read -> scored: the column each side reads.", ""]
+    rows = []
     for b in sorted(cells.budget.unique()):
         cb = cells[cells.budget == b]
         for m in sorted(cb.method.unique(), key=lambda m: cb[cb.method == m].regret_mean.mean()):
             me = cb[cb.method == m].regret_mean
-            L.append(f"| {m} | {b} | {reads} | {me.mean():.3f} | "
-                     + " | ".join(_count(tests, m, k, b) for k in BASELINES) + " |")
+            rows.append([m, b, reads, f"{me.mean():.3f}", *(_count(tests, m, k, b) for k in BASELINES)])
         if ref is not None:
-            L.append(f"| {ref.method.iloc[0]} (0 queries) | - | {reads} | {ref.regret.mean():.3f} | | |")
+            rows.append([f"{ref.method.iloc[0]} (0 queries)", "-", reads, f"{ref.regret.mean():.3f}", "", ""])
+    L += table(["method", "budget", "read -> scored", "mean regret (pp)", "vs random", "vs evolution"], rows, "lrlrll")
     L.append("")
     L += _target(cells, tests, track)
     fitted = [] if tests is None or tests.empty else sorted(m for m in tests.method.unique() if m.endswith(FITTED))
@@ -359,15 +358,16 @@ def _markdown(df, track, quantiles, accuracy, truth, cells, ref, seeds, budgets,
             L.append(f"Reference, the source's own feasible argmax (`{r.method}`, zero queries: every cell's "
                      f"{accuracy.rpartition(':')[2]} known): true accuracy {r.true_accuracy:.2f}%, regret "
                      f"{r.regret:.2f} pp (read {r.accuracy:.2f}%).")
-        L += ["", "| method | budget | runs | mean regret | median | 95% CI | vs random | vs evolution | "
-                  + ("read acc % | true acc % |" if truth else "accuracy % |") + " feasible | max queries | wall s |",
-              "|---|---:|---:|---:|---:|---|---|---|" + ("---:|---:|" if truth else "---:|") + "---:|---:|---:|"]
+        accs = ["read acc %", "true acc %"] if truth else ["accuracy %"]
+        rows = []
         for _, r in part.sort_values(["budget", "regret_mean"]).iterrows():
             vs = [_verdict(tests, r.method, k, r.budget, dev, q) for k in BASELINES]
-            accs = f"{r.accuracy_read:.2f} | {r.true_accuracy:.2f} |" if truth else f"{r.true_accuracy:.2f} |"
-            L.append(f"| {r.method} | {r.budget} | {r.runs} | {r.regret_mean:.3f} | {r.regret_median:.3f} | "
-                     f"[{r.ci_low:.3f}, {r.ci_high:.3f}] | {vs[0]} | {vs[1]} | {accs} {r.feasible_rate:.0%} | "
-                     f"{r.max_queries} | {r.wall_s:.2f} |")
+            rows.append([r.method, r.budget, r.runs, f"{r.regret_mean:.3f}", f"{r.regret_median:.3f}",
+                         f"[{r.ci_low:.3f}, {r.ci_high:.3f}]", *vs]
+                        + ([f"{r.accuracy_read:.2f}"] if truth else []) + [f"{r.true_accuracy:.2f}",
+                        f"{r.feasible_rate:.0%}", r.max_queries, f"{r.wall_s:.2f}"])
+        L += ["", *table(["method", "budget", "runs", "mean regret", "median", "95% CI", "vs random", "vs evolution",
+                          *accs, "feasible", "max queries", "wall s"], rows, "lrrrrlll" + "r" * (len(accs) + 3))]
         for m in fitted:
             for b in sorted(part.budget.unique()):
                 L.append(f"\n`{m}` against `{m[:-len(FITTED)]}` at {b} queries: "

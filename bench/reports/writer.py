@@ -78,12 +78,19 @@ def fmt(v, spec: str = ".3f") -> str:
 
 def table(header: Sequence[str], rows: Iterable[Sequence], align: str | None = None) -> list[str]:
     """A Markdown table's lines: `| h1 | h2 |`, the rule (`---` left, `---:` right per letter of
-    `align`, e.g. "llr"; default all left), then one line per row (cells through `fmt`)."""
+    `align`, e.g. "llr"; default all left), then one line per row (cells through `fmt`; an empty
+    cell is `| |`). A row with another number of cells than the header is a ValueError."""
     align = align or "l" * len(header)
     if len(align) != len(header):
         raise ValueError(f"align {align!r} has {len(align)} letters for {len(header)} columns")
     rule = "|" + "".join("---:|" if a == "r" else "---|" for a in align)
-    return ["| " + " | ".join(header) + " |", rule] + ["| " + " | ".join(fmt(c) for c in r) + " |" for r in rows]
+    lines = ["| " + " | ".join(header) + " |", rule]
+    for r in rows:
+        cells = [fmt(c) for c in r]
+        if len(cells) != len(header):
+            raise ValueError(f"table row {cells} has {len(cells)} cells for {len(header)} columns")
+        lines.append("|" + "".join(f" {c} |" if c else " |" for c in cells))
+    return lines
 
 
 def facts_table(facts: Mapping, header: tuple[str, str] = ("figure", "value")) -> list[str]:

@@ -67,13 +67,16 @@ def test_no_path_of_this_machine_reaches_a_report(tmp_path, monkeypatch):
 
 
 def test_tables_render_one_way_and_empty_figures_say_so():
-    assert writer.table(["method", "regret", "n"], [["random", 0.12345, 20], ["gcn", math.nan, 3]], "lrr") == [
-        "| method | regret | n |", "|---|---:|---:|", "| random | 0.123 | 20 |", "| gcn | — | 3 |"]
+    assert writer.table(["method", "regret", "n"], [["random", 0.12345, 20], ["gcn", math.nan, 3], ["ref", "", ""]],
+                        "lrr") == ["| method | regret | n |", "|---|---:|---:|", "| random | 0.123 | 20 |",
+                                   "| gcn | — | 3 |", "| ref | | |"]
     assert writer.facts_table({"archs": 40, "tau": 0.5, "ci": (0.1, 0.25), "gap": float("nan")}) == [
         "| figure | value |", "| --- | --- |", "| archs | 40 |", "| tau | 0.500 |", "| ci | [0.100, 0.250] |",
         "| gap | — |"]
     with pytest.raises(ValueError, match="align 'l' has 1 letters for 2 columns"):
         writer.table(["a", "b"], [], "l")
+    with pytest.raises(ValueError, match="has 1 cells for 2 columns"):
+        writer.table(["a", "b"], [["x"]])
 
 
 def test_figures_are_saved_one_way_and_closed(tmp_path):
