@@ -75,7 +75,12 @@ Chain spaces (`isinstance(space, Chain)`), on the gated chain supernet of onesho
   a pruned switch is zeroed and frozen. `stats_` counts the pruned switches per kind;
 - resource-aware lam: `lam (1 + resource_weight c_g)`, c_g from the constraint's block table
   (a kernel's cost over the block's cheapest, a width segment's over the next narrower width, an
-  origin's the block's mean cost), normalised to mean 1;
+  origin's the block's mean cost), each a share of what the bound leaves above the cheapest arch,
+  in units where the mean switch costs 1 when the bound leaves the space's whole cost span
+  (`ChainCosts.tightness`: span / left). So the bound enters training: a tighter bound weighs
+  every cost more, as the constrained formulation's multiplier would. (Version 1 normalised c_g
+  to mean 1 whatever the bound, which removed the bound from training: every seed returned the
+  same arch at both bounds of the chain board.) Reconstruction;
 - the origin scales the branch's output, not its input as on NB201: the branch starts with a BN
   in training mode, which would cancel an input scale (reconstruction);
 - automatic derivation: score every switch by its entropy relative to the threshold; depth =
@@ -247,7 +252,7 @@ def _dataset(spec: str, seed: int):
 
 
 # ---- the method --------------------------------------------------------------------------------
-@register_method("bayesnas", supports=("enumerable+cell-graph", "chain"), kind="one-shot")
+@register_method("bayesnas", supports=("enumerable+cell-graph", "chain"), kind="one-shot", version={"chain": 2})
 class BayesNAS(OneShotSearcher):
     """Switch network + Laplace-updated hierarchical ARD prior, then top-k queried variants.
 
@@ -632,6 +637,8 @@ def _search_chain(self, space, accuracy, constraints, budget, rng):
         sw = ChainSwitches(net)
         costs = chain_costs(space, constraints)
         cost = sw.costs(costs.share() if costs is not None else None)
+        if costs is not None:  # mean 1 where the bound leaves the space's whole span; the bound's scale kept
+            cost = cost * costs.tightness()
         lam = np.where(np.array(sw.kinds) == "origin", self.lambda_origin, self.lambda_child).astype(np.float64)
         penalty = lam * (1.0 + self.resource_weight * cost)
         S = torch.nn.Parameter(torch.ones(sw.G))

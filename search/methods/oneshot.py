@@ -120,6 +120,13 @@ class ChainCosts:
     fixed: list[float]
     left: list[float]
     quantity: list[str]
+    span: list[float] = field(default_factory=list)  # dearest arch's cost minus the cheapest's
+
+    def tightness(self) -> float:
+        """How much the bound binds: the space's cost span over what the bound leaves above the
+        cheapest arch, max over constraints (1 where the bound sits at the dearest arch, larger
+        as it tightens, below 1 where it admits every arch)."""
+        return max((s / lf for s, lf in zip(self.span, self.left, strict=True) if lf > 0), default=1.0)
 
     def share(self, k: int = None):
         """[stage] -> [max_depth, n_choices] cost as a share of `left`, max over constraints
@@ -136,7 +143,7 @@ def chain_costs(space, constraints) -> ChainCosts | None:
     """Block costs of every constraint that is a block table (None when there is none)."""
     from hwnas.search.constraints import BlockTableCost
 
-    ts, fixed, left, qty = [], [], [], []
+    ts, fixed, left, qty, span = [], [], [], [], []
     for c in constraints:
         if not isinstance(c.cost, BlockTableCost):
             continue
@@ -144,11 +151,13 @@ def chain_costs(space, constraints) -> ChainCosts | None:
         t = [np.array([[values.get(space.block_spec(s, b == 0, ch).key, np.nan) for ch in range(len(st.choices))]
                        for b in range(st.max_depth)]) for s, st in enumerate(space.stages)]
         cheapest = f + sum(float(np.nanmin(t[s][b])) for s, st in enumerate(space.stages) for b in range(st.min_depth))
+        dearest = f + sum(float(np.nanmax(t[s][b])) for s, st in enumerate(space.stages) for b in range(st.max_depth))
+        span.append(max(dearest - cheapest, 0.0))
         ts.append([np.nan_to_num(x, nan=float(np.nanmax(x))) for x in t])
         fixed.append(f)
         left.append(max(c.constraint.bound - cheapest, 0.05 * c.constraint.bound))
         qty.append(c.constraint.quantity)
-    return ChainCosts(ts, fixed, left, qty) if ts else None
+    return ChainCosts(ts, fixed, left, qty, span) if ts else None
 
 
 # ---- greedy repair and neighbours on chains -----------------------------------------------------

@@ -286,3 +286,29 @@ def test_tiny_chain_search_prunes_reports_and_is_feasible(tmp_path):
         if p >= 0:
             assert m.gamma_[g] <= m.gamma_[p] + 1e-12
             assert m.alive_[p] or not m.alive_[g]
+
+
+def test_the_bound_enters_chain_training(tmp_path):
+    """Two bounds, the same seeds: the switches BayesNAS trains see the bound, so the arch it
+    decodes from them (before any repair) differs for some seed, and each returned pick is
+    feasible. Version 1 normalised the cost away: the same decoded arch at every bound."""
+    from hwnas.search.methods import FunctionAccuracy
+
+    from tests.search.chain_tiny import tiny_space, tiny_table
+
+    sp = tiny_space()
+    path, _, _ = tiny_table(sp, tmp_path / "lat_ms.csv")
+    rng = np.random.default_rng(1)
+    lat = resolve(sp, [f"latency_ms<=1000@table:{path}"])[0].values([sp.sample(rng) for _ in range(300)])
+    bounds = [float(np.quantile(lat, q)) for q in (0.25, 0.75)]
+    decoded = {}
+    for seed in (0, 1):
+        for b in bounds:
+            cons = resolve(sp, [f"latency_ms<={b}@table:{path}"])
+            m = create_method("bayesnas", data="digits", n_images=128, epochs=2, batch_size=16, hessian_samples=2,
+                              n_val=64, lambda_origin=1.0, lambda_child=1.0, switch_lr=0.5)
+            r = m.search(sp, FunctionAccuracy(lambda archs: np.array([sum(len(x) for x in a) for a in archs], float)),
+                         cons, budget=3, seed=seed)
+            assert r.feasible and r.costs[f"latency_ms@table:{path}"] <= b
+            decoded[seed, b] = sp.to_str(m.picked_)
+    assert any(decoded[s, bounds[0]] != decoded[s, bounds[1]] for s in (0, 1)), decoded
