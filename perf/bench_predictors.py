@@ -57,8 +57,9 @@ def _write(source: str) -> None:
         t = f + p
         lines.append(f"| {name} | {len(t)} | {np.median(f):.2f} ({f.min():.2f}-{f.max():.2f}) | "
                      f"{np.median(p):.2f} | {np.median(t):.2f} | {'yes' if np.median(t) < 60 else 'no'} |")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text("\n".join(lines) + "\n")
+    from hwnas.bench.reports.writer import write_markdown
+
+    write_markdown(OUT, lines, command="make bench")
 
 
 @pytest.mark.parametrize("name", list_predictors())

@@ -125,5 +125,6 @@ def _write(bound: float) -> None:
                   "| method | run wall s | run CPU s | queries |", "|---|---:|---:|---:|"]
         for m, (w, c, q) in _command["runs"].items():
             lines.append(f"| {m} | {w:.2f} | {c:.2f} | {q} |")
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text("\n".join(lines) + "\n")
+    from hwnas.bench.reports.writer import write_markdown
+
+    write_markdown(REPORT, lines, command="make bench")

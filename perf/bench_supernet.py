@@ -64,8 +64,9 @@ def _write_report() -> None:
                 nxt = rest.find("\n## ", 1)
                 _sections[key] = (rest if nxt < 0 else rest[:nxt + 1]).rstrip("\n").split("\n") + [""]
     body = [line for k in ("throughput", "ranking") for line in _sections.get(k, [])]
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text("\n".join(head + body) + "\n")
+    from hwnas.bench.reports.writer import write_markdown
+
+    write_markdown(REPORT, head + body, command="make bench")
 
 
 def _steps(model, x, y, arch_fn, opt, n) -> float:
