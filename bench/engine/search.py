@@ -56,7 +56,7 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
         resume: bool = True, progress: bool = True, executor: str = "serial",
         workers: int | None = None, truth: str | None = None,
         estimate_store: str | os.PathLike | None = None, adopt: bool = False,
-        pool: str | os.PathLike | None = None) -> pd.DataFrame:
+        pool: str | os.PathLike | None = None, final_reads: int | None = None) -> pd.DataFrame:
     """Every (method, constraint, budget, seed) not yet in OUT; returns all rows.
 
     `constraints`: texts (`latency_ms<=25@cpu-t1`) or Constraint objects built from numbers
@@ -71,6 +71,9 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     refused unless `adopt` (or `resume=False`, which backs them up).
     `pool` (a table with an `arch_str` column) confines every method to those archs, searched as
     a finite space (search/spaces/pool.py): exact optima and regret, like NB201.
+    `final_reads` (k): every method, query and one-shot, ends with the same k final validation
+    reads (Searcher.search's uniform rule); each row then carries the method's own top-1 pick
+    (`model_arch_str`, k = 0) beside its k-validated pick (`arch_str`). None: each method's own rule.
 
     Runs are independent: `executor="process"` or `"ray"` (search/supernet/executor.py) spreads
     them over workers that each load the problem once; rows are still written in job order.
@@ -114,7 +117,7 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
     facts = {"space": space.name, "accuracy": accuracy, "data": data, "accuracy_sha256": source_digest(accuracy),
              "params": params, "truth": truth, "truth_sha256": truth and source_digest(truth),
              **({"pool": getattr(space, "pool_source", None), "pool_sha256": space.pool_digest} if pool else {}),
-             **_cost_digests(bound)}
+             **_cost_digests(bound), **({"final_reads": int(final_reads)} if final_reads is not None else {})}
     rows, traj = resume_runs(out, RUN_KEY, resume, facts, adopt=adopt)
     versions = {m: method_version(m, space) for m in methods}
     rows, traj = _drop_superseded(out, rows, traj, versions, protocol_version(space))
@@ -126,7 +129,7 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
             optimum[c] = exact_optimum(space, truth_src, [b])
 
     # seed-major: a search stopped part-way leaves the first seeds of every cell, paired across methods
-    jobs = [(m, c, int(b), s, params.get(m, {})) for s in range(seeds) for c in map(_key, constraints) for b in budgets
+    jobs = [(m, c, int(b), s, params.get(m, {}), final_reads) for s in range(seeds) for c in map(_key, constraints) for b in budgets
             for m in methods if (m, c, int(b), s) not in done]
     if not jobs:
         return pd.DataFrame(rows)
@@ -288,10 +291,10 @@ def _run_one(job) -> tuple[dict, list[dict]]:
     from hwnas.search.methods.base import protocol_version
     from hwnas.search.methods.oneshot import cpu_seconds
 
-    m, c, b, s, kw = job
+    m, c, b, s, kw, k = job
     space, acc, bound, truth = _WORKER["problem"]
     c0, q0 = cpu_seconds(), acc.remote_cpu_seconds()
-    r = create_method(m, **kw).search(space, acc, [bound[c]], budget=b, seed=s)
+    r = create_method(m, **kw).search(space, acc, [bound[c]], budget=b, seed=s, final_reads=k)
     # one-shot results time their own process; every method pays for its queries' evaluation
     own = getattr(r, "search_cpu_s", None)
     cpu = (cpu_seconds() - c0 if own is None else own) + acc.remote_cpu_seconds() - q0
@@ -303,6 +306,7 @@ def _run_one(job) -> tuple[dict, list[dict]]:
            "cost_metric": bound[c].constraint.metric, "feasible": r.feasible, "queries": r.queries,
            "wall_seconds": round(r.wall_seconds, 3), "search_cpu_s": round(cpu, 2), "notes": r.notes,
            "method_version": method_version(m, space), "protocol": protocol_version(space),
+           **({"final_reads": k} if k is not None else {}),
            **{k: getattr(r, k) for k in ("supernet_cpu_s", "supernet_train_acc", "supernet_val_acc") if hasattr(r, k)}}
     if r.model_arch is not None:  # the method's own fitted pick, scored like the returned one
         row.update(model_arch_str=space.to_str(r.model_arch), model_predicted=r.model_predicted,

@@ -213,11 +213,16 @@ class Searcher(Parameters, ABC):
     kind: str | None = None
 
     def search(self, space, accuracy: AccuracySource, constraints: Sequence[BoundConstraint],
-               budget: int, seed: int = 0) -> SearchResult:
+               budget: int, seed: int = 0, final_reads: int | None = None) -> SearchResult:
+        """`final_reads` (k): the board's uniform final-validation rule (`validate_ranked`,
+        `_final_query_reads`); None: the method's own rule, as before the rule existed."""
         if not supports_space(self.supports, space):
             raise ValueError(f"method {self.name!r} does not support space {space.name!r}; "
                              f"it runs on {', '.join(self.supports)}")
         check_budget(budget)
+        if final_reads is not None and not 0 <= int(final_reads) <= budget:
+            raise ValueError(f"final_reads (k) must be between 0 and the budget ({budget}), got {final_reads}")
+        self.final_reads_ = None if final_reads is None else int(final_reads)
         accuracy.start(space, budget)
         self.model_pick_ = None  # (arch, prediction), set by a method that has its own fitted pick
         rng = np.random.default_rng(seed)
@@ -231,6 +236,9 @@ class Searcher(Parameters, ABC):
         if self.kind == "query":
             arch, extra = _settle(space, accuracy, list(constraints), arch, rng)
             notes = "; ".join(n for n in (notes, extra) if n)
+            if self.final_reads_ is not None:
+                arch, extra = self._final_query_reads(space, accuracy, list(constraints), arch, budget)
+                notes = "; ".join(n for n in (notes, extra) if n)
         wall = time.perf_counter() - t0
         acc = float(accuracy.peek([arch])[0])
         costs = {c.constraint.metric + "@" + c.constraint.source: float(c.values([arch])[0]) for c in constraints}
@@ -245,6 +253,57 @@ class Searcher(Parameters, ABC):
     def _search(self, space, accuracy: AccuracySource, constraints: list[BoundConstraint], budget: int,
                 rng: np.random.Generator) -> tuple[object, float | None, str]:
         """Return (arch, predicted accuracy or None, a note)."""
+
+    # ---- the final-validation rule (DESIGN: the same k final validation reads for every method) ----
+    def final_count(self, default: int) -> int:
+        """How many of its ranked candidates a method reads at the end: its own `default`, or the
+        board's k when `search` was given `final_reads`."""
+        return default if self.final_reads_ is None else self.final_reads_
+
+    def validate_ranked(self, accuracy: AccuracySource, ranked: Sequence, n: int) -> tuple[object, int | None, int]:
+        """A one-shot method's final pick from its feasible candidates `ranked` best first by its
+        own score: the first `n` are read once each and the best read wins. Under the uniform rule
+        (`final_reads` = k, n = k) the method's own top-1, `ranked[0]`, is also recorded as its
+        model pick (the k = 0 pick, never read for it), and k = 0 returns it unread.
+        Returns (arch, index of the winner among those read or None, archs read)."""
+        if self.final_reads_ is not None:
+            self.model_pick_ = (ranked[0], None)
+        if n <= 0:
+            return ranked[0], None, 0
+        cands = list(ranked[:n])
+        best = int(np.argmax(accuracy.query(cands)))
+        return cands[best], best, len(cands)
+
+    def _final_query_reads(self, space, accuracy: AccuracySource, constraints, arch, budget: int) -> tuple[object, str]:
+        """The uniform rule for a query method, after its budget is spent (`_settle`): its own
+        top-1 is its fitted model's pick where it has one (GCN on cells), else its best feasible
+        read (a read is the only score random search and evolution have); its ranking goes on
+        with its feasible reads, best first. Its first k are read once each on top of the
+        budget (an arch already read is not read again: the source is deterministic and the
+        protocol counts an arch once), the best read wins; k = 0 returns the top-1 unread."""
+        k = self.final_reads_
+        model = self.model_pick_
+        top1, pred = arch, None
+        if model is not None and model[0] is not None and feasible_mask(constraints, [model[0]])[0]:
+            top1, pred = model
+        read = accuracy.history()
+        archs = [space.from_str(a) for a, _ in read]
+        ok = feasible_mask(constraints, archs) if archs else np.zeros(0, dtype=bool)
+        order = sorted((i for i in range(len(read)) if ok[i]), key=lambda i: -read[i][1])
+        ranked, seen = [top1], {accuracy.key(top1)}
+        for i in order:
+            if accuracy.key(archs[i]) not in seen:
+                seen.add(accuracy.key(archs[i]))
+                ranked.append(archs[i])
+        self.model_pick_ = (top1, pred)
+        if k == 0:
+            return top1, "k = 0: the method's own top-1 pick"
+        accuracy.budget = budget + k  # the final reads come on top of the search's budget
+        before = accuracy.queries
+        cands = ranked[:k]
+        best = int(np.argmax(accuracy.query(cands)))
+        return cands[best], (f"final validation: {len(cands)} of its top candidates read "
+                             f"({accuracy.queries - before} new), best is #{best + 1}")
 
 
 def _settle(space, accuracy: AccuracySource, constraints, arch, rng) -> tuple[object, str]:

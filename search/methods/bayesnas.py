@@ -315,14 +315,14 @@ class BayesNAS(OneShotSearcher):
         near = variants(arch, scores, K)
         cands = [a for a, good in zip(near, feasible_mask(constraints, near), strict=True) if good]
         live = [a for a in cands if not space.is_degenerate(a)]
-        cands = (live or cands or [arch])[:max(1, min(budget, self.k))]
-        acc = accuracy.query(cands)
-        best = int(np.argmax(acc))
+        k = self.final_count(max(1, min(budget, self.k)))
+        cands = (live or cands or [arch])[:max(1, k)]
+        pick, best, n = self.validate_ranked(accuracy, cands, k)
         note = (f"supernet train {self.train_acc_:.1f}% (images it trained on, final switches) / val "
                 f"{self.val_acc_:.1f}%; BayesNAS pick {space.to_str(picked)}; {swaps} repair swaps; "
-                f"{int((~self.alive_).sum())}/{self.alive_.size} switches pruned; best of {len(cands)} "
-                f"queried variants (#{best} by entropy score)")
-        return cands[best], None, note
+                f"{int((~self.alive_).sum())}/{self.alive_.size} switches pruned; "
+                + (f"best of {n} queried variants (#{best} by entropy score)" if n else "k = 0: the top variant, unread"))
+        return pick, None, note
 
     # ---- training + Bayesian updates ---------------------------------------------------------
     def _train(self, space, lam: np.ndarray, penalty: np.ndarray, seed: int) -> None:
@@ -713,13 +713,14 @@ def _search_chain(self, space, accuracy, constraints, budget, rng):
     if not feasible_mask(constraints, [arch])[0]:
         arch, how = chain_repair(space, constraints, arch, S_blocks)
     self.final_ = arch
-    k = max(1, min(budget, self.k))
-    cands = ranked_candidates(space, constraints, arch, S_blocks, k)
+    k = self.final_count(max(1, min(budget, self.k)))
+    cands = ranked_candidates(space, constraints, arch, S_blocks, max(1, k))
     cands = [a for a, ok in zip(cands, feasible_mask(constraints, cands), strict=True) if ok] or [arch]
-    acc = accuracy.query(cands)
-    best = int(np.argmax(acc))
+    pick, best, n_read = self.validate_ranked(accuracy, cands, k)
     pr = ", ".join(f"{self.stats_['pruned_' + k]}/{self.stats_['switches_' + k]} {k}" for k in ("origin", "kernel", "expand"))
     note = (f"{self.epochs} epochs on {n} {self.data} images, supernet train {self.train_acc_:.1f}% / val "
             f"{self.val_acc_:.1f}%; {self.stats_['pruned']}/{sw.G} switches pruned ({pr}); BayesNAS pick "
-            f"{space.to_str(picked)}; {how}; best of {len(cands)} queried (#{best + 1} by entropy score)")
-    return cands[best], None, note
+            f"{space.to_str(picked)}; {how}; "
+            + (f"best of {n_read} queried (#{best + 1} by entropy score)" if n_read else
+               "k = 0: the top-scored arch, unread"))
+    return pick, None, note

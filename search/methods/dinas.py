@@ -739,14 +739,15 @@ class DINAS(OneShotSearcher):
             head += f"; Jacobian condition after DI init: median {iso['median']:.3g}, max {iso['max']:.3g} (n={iso['n']})"
         if not ranked:
             return space.smallest() if chain else space.sample(rng), None, head + "; no feasible arch found by sampling"
-        top = budget if self.validate_top is None else min(budget, self.validate_top)
+        top = self.final_count(budget if self.validate_top is None else min(budget, self.validate_top))
         cands = [a for _, a in ranked[:max(1, top)]]
         ok = feasible_mask(constraints, cands)
         cands = [a for a, f in zip(cands, ok, strict=True) if f]  # all feasible by construction
-        acc = accuracy.query(cands)
-        i = int(np.argmax(acc))
-        return cands[i], None, (f"{head}; DI score {score_of(cands[i]):.4g} (rank {i + 1} of {len(cands)} validated; "
-                                f"{len(ranked)} archs scored)")
+        pick, i, n = self.validate_ranked(accuracy, cands, top)
+        if not n:
+            return pick, None, f"{head}; k = 0: its top-scored arch, unread ({len(ranked)} archs scored)"
+        return pick, None, (f"{head}; DI score {score_of(pick):.4g} (rank {i + 1} of {n} validated; "
+                            f"{len(ranked)} archs scored)")
 
 
 def isometry_report(net: FairChainSupernet, size: int = 4, iters: int = 60, bn: str = "batch",

@@ -387,15 +387,16 @@ class MGAS(OneShotSearcher):
         order = np.argsort(-total, kind="stable")
         order = order[(excess_all[order] == 0) & live[order]]
         cands = [arch] + [tuple(int(o) for o in archs[i]) for i in order if tuple(archs[i]) != arch]
-        cands = cands[:max(1, budget if self.k is None else min(budget, self.k))]
+        k = self.final_count(max(1, budget if self.k is None else min(budget, self.k)))
+        cands = cands[:max(1, k)]
         ok = feasible_mask(constraints, cands)
         cands = [a for a, good in zip(cands, ok, strict=True) if good]
         if not cands:  # nothing feasible in the whole space: return the decoding, flagged infeasible
             return arch, None, "; ".join(note + ["no feasible cell in the space"])
-        acc = accuracy.query(cands)
-        best = int(np.argmax(acc))
-        note.append(f"read {len(cands)} cells (decoded + next-best by w); best is #{best + 1}")
-        return cands[best], None, "; ".join(note)
+        pick, best, n = self.validate_ranked(accuracy, cands, k)
+        note.append(f"read {n} cells (decoded + next-best by w); best is #{best + 1}" if n else
+                    "k = 0: the decoded cell, unread")
+        return pick, None, "; ".join(note)
 
     # ---- decoding ------------------------------------------------------------------------------
     @staticmethod
@@ -976,12 +977,12 @@ def _search_chain(self, space, accuracy, constraints, budget, rng):
     if not feasible_mask(constraints, [arch])[0]:
         arch, how = chain_repair(space, constraints, arch, S)
         note.append(how)
-    k = max(1, budget if self.k is None else min(budget, self.k))
-    cands = ranked_candidates(space, constraints, arch, S, k)
+    k = self.final_count(max(1, budget if self.k is None else min(budget, self.k)))
+    cands = ranked_candidates(space, constraints, arch, S, max(1, k))
     cands = [a for a, ok in zip(cands, feasible_mask(constraints, cands), strict=True) if ok]
     if not cands:
         return arch, None, "; ".join(note + ["nothing feasible found: the repaired arch is returned"])
-    acc = accuracy.query(cands)
-    best = int(np.argmax(acc))
-    note.append(f"read {len(cands)} archs (decoded + best-scored neighbours); best is #{best + 1}")
-    return cands[best], None, "; ".join(note)
+    pick, best, n = self.validate_ranked(accuracy, cands, k)
+    note.append(f"read {n} archs (decoded + best-scored neighbours); best is #{best + 1}" if n else
+                "k = 0: the decoded arch, unread")
+    return pick, None, "; ".join(note)

@@ -46,11 +46,11 @@ class OneShotSearcher(Searcher):
     """Times the search in CPU seconds and returns a `OneShotResult`; `_search` sets
     `train_acc_`, `val_acc_`, `train_cpu_s_` and `stats_`."""
 
-    def search(self, space, accuracy, constraints, budget, seed=0):
+    def search(self, space, accuracy, constraints, budget, seed=0, final_reads=None):
         self.train_acc_ = self.val_acc_ = self.train_cpu_s_ = None
         self.stats_ = {}
         c0 = cpu_seconds()
-        r = super().search(space, accuracy, constraints, budget, seed)
+        r = super().search(space, accuracy, constraints, budget, seed, final_reads=final_reads)
         cpu = cpu_seconds() - c0
         base = {f.name: getattr(r, f.name) for f in fields(SearchResult)}
         return OneShotResult(**base, supernet_train_acc=self.train_acc_, supernet_val_acc=self.val_acc_,

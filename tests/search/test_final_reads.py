@@ -1,0 +1,60 @@
+"""The uniform final-validation rule (`search(..., final_reads=k)`): every method ranks its own
+candidates, records its own top-1 pick (k = 0, unread) and returns the best of its top k read
+once each; k = 0 returns the top-1 itself and reads nothing."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+from hwnas.search.methods import FunctionAccuracy, create_method
+
+from tests.search.chain_tiny import tiny_space, tiny_table
+from tests.search.test_pool_search import ONE_SHOT_TINY
+
+
+def _acc():
+    """A deterministic score that does not follow any method's ranking (so the best read is not
+    always the first)."""
+    return FunctionAccuracy(lambda archs: np.array([float(zlib.crc32(str(a).encode()) % 1000) for a in archs]))
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    sp = tiny_space()
+    _, _, cons = tiny_table(sp, tmp_path_factory.mktemp("t") / "lat_ms.csv")
+    return sp, cons
+
+
+@pytest.mark.parametrize("method", ["mgas", "bayesnas", "dinas"])
+def test_one_shot_methods_read_their_top_k_and_report_their_top_1(chain, method):
+    sp, cons = chain
+    acc = _acc()
+    r = create_method(method, **ONE_SHOT_TINY[method]).search(sp, acc, cons, budget=10, seed=0, final_reads=3)
+    read = acc.history()
+    assert 1 <= r.queries == len(read) <= 3  # k reads, never the method's own larger default
+    assert r.model_arch is not None and sp.to_str(r.model_arch) == read[0][0]  # its top-1 is read first
+    assert r.arch_str == max(read, key=lambda t: t[1])[0] and r.feasible
+    acc0 = _acc()
+    r0 = create_method(method, **ONE_SHOT_TINY[method]).search(sp, acc0, cons, budget=10, seed=0, final_reads=0)
+    assert r0.queries == 0 and acc0.history() == []
+    assert r0.arch_str == sp.to_str(r0.model_arch) == sp.to_str(r.model_arch)  # same seed, same top-1
+    assert r0.feasible
+
+
+def test_query_methods_top_1_is_their_best_read_and_k_adds_no_budget_to_the_search(chain):
+    sp, cons = chain
+    acc = _acc()
+    r = create_method("random").search(sp, acc, cons, budget=6, seed=0, final_reads=2)
+    read = acc.history()
+    best = max(read, key=lambda t: t[1])[0]
+    assert r.queries == 6 and r.arch_str == best == sp.to_str(r.model_arch)
+    r0 = create_method("random").search(sp, _acc(), cons, budget=6, seed=0, final_reads=0)
+    assert r0.arch_str == best and r0.queries == 6
+
+
+def test_final_reads_beyond_the_budget_is_one_clear_error(chain):
+    sp, cons = chain
+    with pytest.raises(ValueError, match="final_reads"):
+        create_method("random").search(sp, _acc(), cons, budget=4, seed=0, final_reads=5)
