@@ -35,12 +35,17 @@ from hwnas.core.paths import LEADERBOARDS_DIR
 @click.option("--reference", type=click.Path(dir_okay=False), default=None,
               help="Chain track: the stand-alone reference set (default results/accuracies/<space>/standalone.parquet).")
 @click.option("--pool", type=click.Path(dir_okay=False), default=None,
-              help="Table track: the pool table (default results/device-bench/mbv3-fmnist/cpu-t1.parquet).")
+              help="Table track: the pool table (default results/device-bench/mbv3-fmnist/cpu-t1.parquet). Chain "
+                   "track: judge picks against this pool's best arch under each bound (measured latency), picks "
+                   "trained with the pool's protocol; an incomplete pool is said and its regret left empty.")
+@click.option("--final-reads", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Chain track: k, the final validation reads every method gets; the board shows each "
+                   "method's own top-1 pick (k=0) beside its k-validated pick.")
 @click.option("--guard", type=float, default=None,
               help="Chain track: share kept below each bound while searching (default: the 90th percentile of "
                    "the calibrated table's error on validate-lut's held-out networks).")
 def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, tables_dir, data, params, executor,
-                workers, report_only, stages, reference, pool, guard) -> None:
+                workers, report_only, stages, reference, pool, guard, final_reads) -> None:
     """Every method under the same measured constraints and budget -> OUT/<track>.md|csv|png."""
     from hwnas.bench.engine.search import parse_params
     from hwnas.bench.experiments import leaderboard as pipeline
@@ -54,16 +59,21 @@ def leaderboard(track, out, methods, seeds, budget, quantile, supernet, device, 
     if track == "mbv3-fmnist":
         from pathlib import Path
 
+        from hwnas.bench.engine.protocol import POOL_PROTOCOL, StandaloneProtocol
         from hwnas.bench.experiments import chain_board
         from hwnas.core.paths import ACCURACIES_DIR
 
+        if reference:
+            ref = Path(reference)
+        else:  # judged against a pool: picks trained with its protocol, the reference set's is another
+            ref = None if pool else ACCURACIES_DIR / track / "standalone.parquet"
         board = chain_board.ChainBoard(
             space=track, device=device, supernet=supernet, methods=tuple(_csv(methods)) or None,
             quantiles=qs or (0.25, 0.5), seeds=seeds, budget=_ints(budget, "--budget")[0],
             params=parse_params(params), data=data, tables_dir=Path(tables_dir), out=Path(out),
-            reference=Path(reference) if reference else ACCURACIES_DIR / track / "standalone.parquet",
-            stages=("report",) if report_only else tuple(_csv(stages)), executor=executor, workers=workers,
-            guard=guard)
+            reference=ref, stages=("report",) if report_only else tuple(_csv(stages)), executor=executor,
+            workers=workers, guard=guard, final_reads=final_reads, pool=Path(pool) if pool else None,
+            protocol=POOL_PROTOCOL if pool else StandaloneProtocol())
         click.echo(chain_board.run(board).read_text())
         return
     if track == "mbv3-fmnist-table":

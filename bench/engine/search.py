@@ -312,7 +312,8 @@ def _run_one(job) -> tuple[dict, list[dict]]:
         row.update(model_arch_str=space.to_str(r.model_arch), model_predicted=r.model_predicted,
                    model_accuracy=float(acc.peek([r.model_arch])[0]),
                    model_true_accuracy=float(truth.peek([r.model_arch])[0]),
-                   model_feasible=bool(bound[c].feasible([r.model_arch])[0]))
+                   model_feasible=bool(bound[c].feasible([r.model_arch])[0]),
+                   model_cost=float(bound[c].values([r.model_arch])[0]))
     return row, _curve(m, c, b, s, r, acc, space, bound[c])
 
 

@@ -9,6 +9,10 @@ family-wise error of 5% over the cells, not per cell). The effect is the mean di
 with a 95% bootstrap interval (scipy.stats.bootstrap, BCa, 2,000 resamples, fixed seed).
 A cell is "below" (the method's regret is lower) or "above" when its Holm-adjusted p < ALPHA, in
 the direction of the larger signed-rank sum, else "tied".
+
+Boards with many methods (the chain board) first test whether the methods differ at all, by the
+Friedman test over blocks (a bound and a seed), then compare every pair over the same blocks
+(`friedman_blocks`, `pairwise_blocks`: Wilcoxon signed-rank, Holm over all pairs).
 """
 
 from __future__ import annotations
@@ -104,3 +108,45 @@ def describe(r) -> str:
     word = {"below": "significantly below", "above": "significantly above", "tied": "tied"}[r.verdict]
     p = "n/a (all pairs equal)" if pd.isna(r.p_holm) else f"{r.p_holm:.2g}"
     return f"{word}: {r.mean_diff:+.3f} pp [{r.ci_low:+.3f}, {r.ci_high:+.3f}], p_Holm {p}"
+
+
+def friedman_blocks(df: pd.DataFrame, value: str, block=("quantile", "seed")) -> dict:
+    """Friedman test across methods (scipy.stats.friedmanchisquare) over the blocks (a bound and
+    a seed: one problem every method saw) in which every method has `value`; blocks missing a
+    method are left out and counted. {"p", "statistic", "blocks", "blocks_all", "methods"}; p is
+    NaN with fewer than 3 methods or 2 complete blocks (the test needs them)."""
+    from scipy import stats
+
+    wide = df.pivot_table(index=list(block), columns="method", values=value, aggfunc="first")
+    full = wide.dropna()
+    out = {"p": float("nan"), "statistic": float("nan"), "blocks": len(full), "blocks_all": len(wide),
+           "methods": list(wide.columns)}
+    if wide.shape[1] >= 3 and len(full) >= 2:
+        if np.ptp(full.to_numpy(float), axis=1).any():  # every block tied: no ranking to test
+            r = stats.friedmanchisquare(*[full[c].to_numpy(float) for c in full.columns])
+            out.update(p=float(r.pvalue), statistic=float(r.statistic))
+    return out
+
+
+def pairwise_blocks(df: pd.DataFrame, value: str, block=("quantile", "seed")) -> pd.DataFrame:
+    """Every pair of methods, paired over the blocks where both have `value`: mean difference
+    (first minus second, pp) with its 95% bootstrap interval, the Wilcoxon signed-rank p and its
+    Holm adjustment over all pairs, and the verdict ("higher", "lower" or "tied" at ALPHA)."""
+    wide = df.pivot_table(index=list(block), columns="method", values=value, aggfunc="first")
+    methods = sorted(wide.columns)
+    rows = []
+    for i, a in enumerate(methods):
+        for b in methods[i + 1:]:
+            both = wide[[a, b]].dropna()
+            if both.empty:
+                continue
+            d = (both[a] - both[b]).to_numpy(float)
+            p, sign = signed_rank(d)
+            mean, lo, hi = mean_ci(d)
+            rows.append({"method": a, "other": b, "pairs": len(d), "mean_diff": mean, "ci_low": lo, "ci_high": hi,
+                         "p": p, "direction": sign})
+    out = pd.DataFrame(rows, columns=["method", "other", "pairs", "mean_diff", "ci_low", "ci_high", "p", "direction"])
+    out["p_holm"] = holm(out["p"].to_numpy()) if len(out) else []
+    sig = out.p_holm < ALPHA
+    out["verdict"] = np.where(sig & (out.direction > 0), "higher", np.where(sig & (out.direction < 0), "lower", "tied"))
+    return out

@@ -13,7 +13,8 @@ C1, C2 = "latency_ms<=1@dev:calibrated", "latency_ms<=2@dev:calibrated"
 
 @pytest.fixture
 def board(tmp_path):
-    b = ChainBoard(out=tmp_path, reference=tmp_path / "reference.parquet", device="dev", guard=0.0)
+    # runs made before the uniform final-validation rule (no final_reads, no top-1 pick)
+    b = ChainBoard(out=tmp_path, reference=tmp_path / "reference.parquet", device="dev", guard=0.0, final_reads=None)
     b.runs_dir.mkdir(parents=True)
     pd.DataFrame([
         {"method": "random", "constraint": C1, "seed": 0, "arch_str": "A", "accuracy": 80.0, "cost": 0.9, "bound": 1.0,
@@ -70,7 +71,7 @@ def test_board_files_name_every_required_column_and_the_misses(board):
             "standalone_val_acc", "search_cpu_s"}
     assert need <= set(csv.columns) and len(csv) == 3
     text = md.read_text()
-    assert "Bound misses when re-measured: 1 of 2 measured rows: binas seed 0 (1.200 > 1.000 ms)" in text
+    assert "Bound misses when re-measured: 1 of 2 measured rows: binas seed 0, own rule (1.200 > 1.000 ms)" in text
     assert "2/3 rows re-measured" in text
     assert "Budgets: `binas` 100 queries; `random` 100 queries." in text  # the methods on the board
 
@@ -96,3 +97,137 @@ def test_the_guard_band_is_the_calibration_error_on_held_out_networks(tmp_path):
     assert b.guard_band() == pytest.approx(np.quantile(np.abs(rel), 0.9))
     assert ChainBoard(tables_dir=tmp_path, device="dev", guard=0.02).guard_band() == 0.02
     assert ChainBoard(tables_dir=tmp_path, device="other").guard_band() == 0.0  # not validated
+
+
+# ---- the rebuilt board: both picks, statistics across methods, judgement against a pool ------------
+Q1, Q2 = "latency_ms<=1@dev:calibrated", "latency_ms<=2@dev:calibrated"
+BOUNDS = {Q1: (0.25, 1.0), Q2: (0.5, 2.0)}
+
+
+def _k_board(tmp_path, seeds=4, methods=("mgas", "random", "binas"), pool=None):
+    """Runs under the uniform rule (k = 2): each row's k-validated pick `V-m-q-s` and its top-1
+    `T-m-q-s`; every pick measured at 0.5 ms (feasible under both bounds) and trained with two seeds,
+    method i's picks scoring about i pp better, validated picks 0.5 pp above top-1 picks."""
+    b = ChainBoard(out=tmp_path, reference=tmp_path / "none.parquet", device="dev", guard=0.0, final_reads=2,
+                   seeds=seeds, pool=pool)
+    b.runs_dir.mkdir(parents=True)
+    runs, lat, acc = [], [], []
+    rng = np.random.default_rng(0)
+    for i, m in enumerate(methods):
+        for c, (q, bound) in BOUNDS.items():
+            for s in range(seeds):
+                v, t = f"V-{m}-{q}-{s}", f"T-{m}-{q}-{s}"
+                runs.append({"method": m, "constraint": c, "seed": s, "arch_str": v, "accuracy": 70.0, "cost": 0.5,
+                             "bound": bound, "search_cpu_s": 1.0, "queries": 102, "final_reads": 2,
+                             "model_arch_str": t, "model_accuracy": 69.0, "model_cost": 0.4})
+                for a, extra in ((v, 0.5), (t, 0.0)):
+                    lat += [{"arch_str": a, "block_key": f"network:{a}", "repeat": r, "latency_norm_ms": 0.5}
+                            for r in (0, 1)]
+                    base = 80.0 + i + extra + rng.normal(0, 0.1)
+                    acc += [{"arch_str": a, "seed": sd, "val_acc": base + sd, "test_acc": base, "latency_ms": 0.5,
+                             "latency_table_ms": 0.5, "macs": 1, "params": 1} for sd in (0, 1)]
+    pd.DataFrame(runs).to_csv(b.runs_dir / "runs.csv", index=False)
+    pd.DataFrame(lat).to_parquet(b.runs_dir / "picks-latency.parquet")
+    pd.DataFrame(acc).to_parquet(b.runs_dir / "picks-standalone.parquet")
+    return b
+
+
+def test_each_run_shows_its_own_top_1_and_its_k_validated_pick(tmp_path):
+    b = _k_board(tmp_path, seeds=2)
+    df, _ = board_rows(b, BOUNDS)
+    assert sorted(df["pick"].unique()) == ["k=0", "k=2"] and len(df) == 2 * 3 * 2 * 2
+    top = df[df.pick == "k=0"].set_index("arch_str")
+    assert top.loc["T-mgas-0.25-0", "accuracy"] == 69.0 and top.loc["T-mgas-0.25-0", "cost"] == 0.4
+    assert top.loc["T-mgas-0.25-0", "standalone_val_acc"] == pytest.approx(
+        df[df.arch_str == "T-mgas-0.25-0"].standalone_val_acc.iloc[0])
+    text = write_board(b, BOUNDS).read_text()
+    assert "### Each method's own top-1 pick, no validation read (k=0)" in text
+    assert "### Each method's best read of its own top 2 (k=2)" in text
+    assert "the same k = 2 final validation reads" in text
+    assert "`mgas` 2 final reads (supernet training:" in text and "`random` 100 queries + 2 final reads" in text
+    csv = pd.read_csv(b.out / f"{b.space}.csv")
+    assert set(csv["pick"]) == {"k=0", "k=2"} and len(csv) == len(df)
+
+
+def test_the_board_tests_methods_by_friedman_then_holm_corrected_pairs(tmp_path):
+    from hwnas.bench.reports.board_stats import holm
+    from scipy import stats
+
+    b = _k_board(tmp_path, seeds=4)
+    df, _ = board_rows(b, BOUNDS)
+    text = write_board(b, BOUNDS).read_text()
+    for pick in ("k=0", "k=2"):
+        part = df[df.pick == pick].pivot_table(index=["quantile", "seed"], columns="method",
+                                               values="standalone_val_acc")
+        f = stats.friedmanchisquare(*[part[m] for m in part.columns])
+        assert f"Friedman across 3 methods over 8 complete blocks of 8: chi2 {f.statistic:.2f}, p {f.pvalue:.3g}." \
+            in text
+        ps = [stats.wilcoxon(part[a] - part[c]).pvalue for a, c in (("binas", "mgas"), ("binas", "random"),
+                                                                     ("mgas", "random"))]
+        for p in holm(ps):
+            assert f"| {p:.3g} |" in text
+    # binas (index 2) beats mgas (0) in every block: 8 of 8 pairs, the largest signed-rank sum
+    import re
+
+    assert len(re.findall(r"^\| binas \| mgas \| 8 \| \+2\.\d\d \[.*\| higher \|$", text, re.M)) == 2
+
+
+def test_a_pick_over_its_bound_leaves_its_block_out_of_the_friedman_test(tmp_path):
+    b = _k_board(tmp_path, seeds=2)
+    lat = pd.read_parquet(b.runs_dir / "picks-latency.parquet")
+    lat.loc[lat.arch_str == "V-mgas-0.25-0", "latency_norm_ms"] = 1.5  # over the 1 ms bound
+    lat.to_parquet(b.runs_dir / "picks-latency.parquet")
+    text = write_board(b, BOUNDS).read_text()
+    assert "over 3 complete blocks of 4" in text  # k=2: the miss's block is out
+    assert "over 4 complete blocks of 4" in text  # k=0: every top-1 met its bound
+
+
+def _pool(tmp_path, board, complete=True, protocol=None):
+    rows = [{"arch_str": "P1", "val_acc": 84.0, "test_acc": 83.0, "latency_ms": 0.9},
+            {"arch_str": "P2", "val_acc": 88.0, "test_acc": 87.0, "latency_ms": 1.8},
+            {"arch_str": "P3", "val_acc": 95.0, "test_acc": 94.0, "latency_ms": 2.5}]
+    if not complete:
+        rows[2]["latency_ms"] = np.nan
+    path = tmp_path / "pool" / "cpu-t1.parquet"
+    path.parent.mkdir(exist_ok=True)
+    pd.DataFrame(rows).to_parquet(path)
+    import json
+
+    proto = protocol or {**board.protocol.key(), "seeds": [0, 1]}
+    path.with_name("cpu-t1.meta.json").write_text(json.dumps({"protocol": proto}))
+    return path
+
+
+def test_picks_are_judged_against_the_pools_best_arch_under_each_bound(tmp_path):
+    b = _k_board(tmp_path, seeds=2)
+    b.pool = _pool(tmp_path, b)
+    df, _ = board_rows(b, BOUNDS)
+    r = df.set_index("arch_str")
+    # under 1 ms only P1 (84%); under 2 ms P2 (88%); P3 is over both bounds when measured
+    assert (df[df["quantile"] == 0.25].pool_best_val_acc == 84.0).all()
+    assert (df[df["quantile"] == 0.5].pool_best_val_acc == 88.0).all()
+    seed0 = pd.read_parquet(b.runs_dir / "picks-standalone.parquet").query("seed == 0").set_index("arch_str").val_acc
+    assert r.loc["V-mgas-0.5-1", "pool_regret_pp"] == pytest.approx(88.0 - seed0["V-mgas-0.5-1"])
+    text = write_board(b, BOUNDS).read_text()
+    assert "## Against the device-bench pool" in text and "every one trained and timed end to end" in text
+    assert "| 50% | k=2 | mgas | 88.00 (P2) |" in text
+
+
+def test_an_incomplete_pool_is_said_and_leaves_the_pool_regret_empty(tmp_path):
+    b = _k_board(tmp_path, seeds=2)
+    b.pool = _pool(tmp_path, b, complete=False)
+    df, _ = board_rows(b, BOUNDS)
+    assert df.pool_regret_pp.isna().all() and df.pool_best_val_acc.isna().all()
+    text = write_board(b, BOUNDS).read_text()
+    assert "is incomplete (3 of 3 archs trained, 2 of 3 timed end to end): regret against the pool is left empty" \
+        in text
+    assert pd.read_csv(b.out / f"{b.space}.csv").pool_regret_pp.isna().all()
+
+
+def test_a_pool_trained_with_another_protocol_is_not_compared(tmp_path):
+    b = _k_board(tmp_path, seeds=2)
+    b.pool = _pool(tmp_path, b, protocol={**b.protocol.key(), "epochs": 99})
+    df, _ = board_rows(b, BOUNDS)
+    assert df.pool_regret_pp.isna().all()
+    assert "regret against the pool is left empty (train the picks with the pool's protocol)" in \
+        write_board(b, BOUNDS).read_text()

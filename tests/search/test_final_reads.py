@@ -58,3 +58,16 @@ def test_final_reads_beyond_the_budget_is_one_clear_error(chain):
     sp, cons = chain
     with pytest.raises(ValueError, match="final_reads"):
         create_method("random").search(sp, _acc(), cons, budget=4, seed=0, final_reads=5)
+
+
+def test_search_runs_record_both_picks_and_refuse_to_mix_another_k(nb201_tables, tmp_path):
+    from hwnas.bench.engine import search
+
+    acc, lat, _, _ = nb201_tables
+    c = f"latency_ms<=6@table:{lat}:dev"
+    df = search.run("nb201", ["random"], f"table:{acc}:acc", [c], (12,), 2, tmp_path, progress=False, final_reads=3)
+    assert (df.final_reads == 3).all() and df.model_arch_str.notna().all() and df.model_cost.notna().all()
+    assert (df.model_arch_str == df.arch_str).all()  # random's top-1 is its best read: k reads add nothing
+    assert (df.queries == 12).all()
+    with pytest.raises(Exception, match="final_reads"):
+        search.run("nb201", ["random"], f"table:{acc}:acc", [c], (12,), 2, tmp_path, progress=False, final_reads=5)
