@@ -234,10 +234,11 @@ class Searcher(Parameters, ABC):
             notes = "; ".join(n for n in (notes, "the method's pick lay outside the pool: "
                                           "returned the nearest member") if n)
         if self.kind == "query":
+            own = (arch, predicted)  # what the method itself chose, before the contract settles it
             arch, extra = _settle(space, accuracy, list(constraints), arch, rng)
             notes = "; ".join(n for n in (notes, extra) if n)
             if self.final_reads_ is not None:
-                arch, extra = self._final_query_reads(space, accuracy, list(constraints), arch, budget)
+                arch, extra = self._final_query_reads(space, accuracy, list(constraints), arch, own, budget)
                 notes = "; ".join(n for n in (notes, extra) if n)
         wall = time.perf_counter() - t0
         acc = float(accuracy.peek([arch])[0])
@@ -274,11 +275,13 @@ class Searcher(Parameters, ABC):
         best = int(np.argmax(accuracy.query(cands)))
         return cands[best], best, len(cands)
 
-    def _final_query_reads(self, space, accuracy: AccuracySource, constraints, arch, budget: int) -> tuple[object, str]:
+    def _final_query_reads(self, space, accuracy: AccuracySource, constraints, arch, own, budget: int
+                           ) -> tuple[object, str]:
         """The uniform rule for a query method, after its budget is spent (`_settle`): its own
-        top-1 is its fitted model's pick where it has one (GCN on cells), else its best feasible
-        read (a read is the only score random search and evolution have); its ranking goes on
-        with its feasible reads, best first. Its first k are read once each on top of the
+        top-1 is its fitted model's pick where it has one (`model_pick_`: GCN on cells, BINAS's
+        solver), else what its `_search` returned (`own`: GCN's argmax on chains; random search's
+        and evolution's best read, a read being the only score they have) when feasible, else its
+        best feasible read; its ranking goes on with its feasible reads, best first. Its first k are read once each on top of the
         budget (an arch already read is not read again: the source is deterministic and the
         protocol counts an arch once), the best read wins; k = 0 returns the top-1 unread."""
         k = self.final_reads_
@@ -286,6 +289,8 @@ class Searcher(Parameters, ABC):
         top1, pred = arch, None
         if model is not None and model[0] is not None and feasible_mask(constraints, [model[0]])[0]:
             top1, pred = model
+        elif feasible_mask(constraints, [own[0]])[0]:
+            top1, pred = own
         read = accuracy.history()
         archs = [space.from_str(a) for a, _ in read]
         ok = feasible_mask(constraints, archs) if archs else np.zeros(0, dtype=bool)

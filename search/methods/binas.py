@@ -418,6 +418,8 @@ class BINAS(Searcher):
             archs, how = self._solve_milp(space, prog, acc, costs, constraints, k=max(1, verify))
         else:
             archs, how = self._solve_fw(space, prog, acc, costs, constraints)
+        if archs and self.final_reads_ is not None:  # the board's rule: its own top-1 is the solver's
+            self.model_pick_ = (archs[0], float(pred.predict([archs[0]])[0]))
         if archs and verify:
             read = archs[:verify]  # the estimator left at least `verify` queries
             queried = queried + list(zip(read, accuracy.query(read), strict=True))

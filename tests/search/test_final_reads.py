@@ -71,3 +71,32 @@ def test_search_runs_record_both_picks_and_refuse_to_mix_another_k(nb201_tables,
     assert (df.queries == 12).all()
     with pytest.raises(Exception, match="final_reads"):
         search.run("nb201", ["random"], f"table:{acc}:acc", [c], (12,), 2, tmp_path, progress=False, final_reads=5)
+
+
+class _OwnChoice(__import__("hwnas.search.methods.base", fromlist=["Searcher"]).Searcher):
+    """A query method that spends its budget and returns an unread feasible arch of its own
+    choosing (as GCN returns its model's argmax): the contract replaces it by the best read."""
+
+    kind = "query"
+    name = "own-choice"
+
+    def _search(self, space, accuracy, constraints, budget, rng):
+        from hwnas.search.methods.base import sample_feasible
+
+        archs = sample_feasible(space, constraints, rng, budget + 1, key=accuracy.key)
+        accuracy.query(archs[:budget])
+        return archs[-1], 1.0, "own pick"
+
+
+def test_a_query_methods_own_choice_is_its_top_1_and_the_k_reads_judge_it(chain):
+    sp, cons = chain
+    r0 = _OwnChoice().search(sp, _acc(), cons, budget=8, seed=3, final_reads=0)
+    acc = _acc()
+    r2 = _OwnChoice().search(sp, acc, cons, budget=8, seed=3, final_reads=2)
+    own = r0.arch_str  # k = 0: the method's own (unread) choice, not the best read the contract settled on
+    assert sp.to_str(r0.model_arch) == own == sp.to_str(r2.model_arch) and r0.model_predicted == 1.0
+    read = dict(acc.history())
+    assert own in read  # read once under k = 2, counted on top of the budget
+    assert r2.queries == 9 and r2.arch_str == max(read, key=read.get)  # the best of own pick and best read
+    settled = _OwnChoice().search(sp, _acc(), cons, budget=8, seed=3)  # without the rule: the contract's pick
+    assert settled.model_arch is None and settled.queries == 8
