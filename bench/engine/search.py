@@ -120,7 +120,7 @@ def run(space_name: str, methods: Sequence[str], accuracy: str, constraints: Seq
              **_cost_digests(bound), **({"final_reads": int(final_reads)} if final_reads is not None else {})}
     rows, traj = resume_runs(out, RUN_KEY, resume, facts, adopt=adopt)
     versions = {m: method_version(m, space) for m in methods}
-    rows, traj = _drop_superseded(out, rows, traj, versions, protocol_version(space))
+    rows, traj = _drop_superseded(out, rows, traj, versions, protocol_version(space), final_reads)
     done = {tuple(r[k] for k in RUN_KEY) for r in rows}
 
     optimum: dict[str, object] = {}
@@ -191,18 +191,24 @@ def method_version(name: str, space=None) -> int:
     return int(next((n for k, n in v.items() if supports_space((k,), space)), 1))
 
 
-def _drop_superseded(out: Path, rows: list[dict], traj: list[dict], versions: dict[str, int], protocol: int = 1):
+def _drop_superseded(out: Path, rows: list[dict], traj: list[dict], versions: dict[str, int], protocol: int = 1,
+                     final_reads: int | None = None):
     """Rows (and curves) of a method made by another version of its code than the current one
     (no `method_version`: version 1), or under another query protocol (`protocol_version`; no
-    `protocol`: 1), are moved to OUT/superseded-runs.csv and run again."""
+    `protocol`: 1), or under another final-validation rule (`final_reads`; none: each method's
+    own rule), are moved to OUT/superseded-runs.csv and run again."""
     import logging
 
     def ver(r, col="method_version"):
         v = r.get(col)
         return 1 if v is None or (isinstance(v, float) and np.isnan(v)) else int(v)
 
+    def rule(r):
+        v = r.get("final_reads")
+        return None if v is None or (isinstance(v, float) and np.isnan(v)) else int(v)
+
     old = [r for r in rows if r["method"] in versions
-           and (ver(r) != versions[r["method"]] or ver(r, "protocol") != protocol)]
+           and (ver(r) != versions[r["method"]] or ver(r, "protocol") != protocol or rule(r) != final_reads)]
     if not old:
         return rows, traj
     gone = {tuple(r[k] for k in RUN_KEY) for r in old}
@@ -212,9 +218,11 @@ def _drop_superseded(out: Path, rows: list[dict], traj: list[dict], versions: di
     for m in sorted({r["method"] for r in old}):
         n = sum(r["method"] == m for r in old)
         logging.getLogger("hwnas").warning("%s: %d run(s) of %s were made by version %s of the method (now %d) "
-                                           "under query protocol %s (now %d); moved to %s, they run again", out, n, m,
+                                           "under query protocol %s (now %d), final reads %s (now %s); moved to %s, "
+                                           "they run again", out, n, m,
                                            sorted({ver(r) for r in old if r["method"] == m}), versions[m],
                                            sorted({ver(r, "protocol") for r in old if r["method"] == m}), protocol,
+                                           sorted({str(rule(r)) for r in old if r["method"] == m}), final_reads,
                                            prev.name)
     rows = [r for r in rows if tuple(r[k] for k in RUN_KEY) not in gone]
     traj = [t for t in traj if tuple(t[k] for k in RUN_KEY) not in gone]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+import pandas as pd
 import pytest
 from hwnas.search.methods import FunctionAccuracy, create_method
 
@@ -71,6 +72,21 @@ def test_search_runs_record_both_picks_and_refuse_to_mix_another_k(nb201_tables,
     assert (df.queries == 12).all()
     with pytest.raises(Exception, match="final_reads"):
         search.run("nb201", ["random"], f"table:{acc}:acc", [c], (12,), 2, tmp_path, progress=False, final_reads=5)
+
+
+def test_runs_made_under_another_rule_are_set_aside_and_run_again(nb201_tables, tmp_path):
+    """A folder of runs made by each method's own rule (no final_reads) is not resumed as if they
+    were made under k: those rows move to superseded-runs.csv and run again (the provenance alone
+    cannot tell, since the older folder recorded no such fact)."""
+    from hwnas.bench.engine import search
+
+    acc, lat, _, _ = nb201_tables
+    c = f"latency_ms<=6@table:{lat}:dev"
+    old = search.run("nb201", ["random"], f"table:{acc}:acc", [c], (12,), 2, tmp_path, progress=False)
+    assert "final_reads" not in old
+    new = search.run("nb201", ["random"], f"table:{acc}:acc", [c], (12,), 2, tmp_path, progress=False, final_reads=3)
+    assert len(new) == 2 and (new.final_reads == 3).all()
+    assert len(pd.read_csv(tmp_path / "superseded-runs.csv")) == 2
 
 
 class _OwnChoice(__import__("hwnas.search.methods.base", fromlist=["Searcher"]).Searcher):
