@@ -425,6 +425,7 @@ def _markdown(board: ChainBoard, df: pd.DataFrame, best: dict) -> list[str]:
     L += [f"Bound misses when re-measured: {len(miss)} of {int(measured.sum())} measured rows"
           + (": " + ", ".join(f"{r.method} seed {r.seed}, {r.pick} ({r.measured_latency_ms:.3f} > {r.bound:.3f} ms)"
                                for r in miss.itertuples()) if len(miss) else "") + ".", ""]
+    L += _same_at_every_bound(df)
     for c, gc in df.groupby("constraint", sort=False):
         q, bound = gc["quantile"].iloc[0], gc["bound"].iloc[0]
         b = best.get(c)
@@ -433,6 +434,20 @@ def _markdown(board: ChainBoard, df: pd.DataFrame, best: dict) -> list[str]:
         for pick, g in gc.groupby("pick", sort=True):
             L += [f"### {_pick_title(pick)} ({pick})", ""] + _method_table(g) + [""]
     return L
+
+
+def _same_at_every_bound(df: pd.DataFrame) -> list[str]:
+    """Whether the bound reaches each method: per method and pick, the seeds run at every bound
+    and how many of them returned the same arch at all of them."""
+    if df["constraint"].nunique() < 2:
+        return []
+    parts = []
+    for (m, pick), g in df.groupby(["method", "pick"]):
+        per = g.groupby("seed").agg(bounds=("constraint", "nunique"), archs=("arch_str", "nunique"))
+        full = per[per.bounds == df["constraint"].nunique()]
+        if len(full):
+            parts.append(f"{m} {pick} {int((full.archs == 1).sum())}/{len(full)}")
+    return [f"Same arch at every bound (seeds run at all of them): {', '.join(parts)}.", ""] if parts else []
 
 
 def _pick_title(pick: str) -> str:

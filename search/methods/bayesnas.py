@@ -40,7 +40,9 @@ feasible.
 Budget: BayesNAS reads no accuracy during its search (its cost is training compute). To compete
 on the leaderboard's terms it then queries the final cell and its closest feasible variants (all
 cells within two edge changes, ranked by the same entropy score) up to `min(budget, k)` archs
-and returns the best queried one.
+and returns the best queried one. A board's uniform rule (`search(..., final_reads=k)`) replaces
+that count by k and records the top-ranked candidate as the method's own top-1 pick (k = 0: returned
+unread; base.Searcher.validate_ranked).
 
 Reconstructions (the paper or code does not give them, or they do not fit NB201 / CPU scale):
 - the network is a small NB201 skeleton (stem, `N` switch cells per stage, NB201's reduction

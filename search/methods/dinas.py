@@ -76,7 +76,9 @@ are named here and in the docstrings.
 - Budget: DI-NAS reads no accuracy while searching. To compete on the same terms as the other
   methods it validates the `min(budget, validate_top)` best-scored archs (None, the default:
   the whole budget) through
-  `accuracy.query` and returns the most accurate of them.
+  `accuracy.query` and returns the most accurate of them. A board's uniform rule (`search(...,
+  final_reads=k)`) replaces that count by k and records the top-ranked candidate as the method's own
+  top-1 pick (k = 0: returned unread; base.Searcher.validate_ranked).
 """
 
 from __future__ import annotations

@@ -31,7 +31,9 @@ Accuracy budget: MGAS reads no accuracy while it searches. To compete on the sam
 query-based methods it then reads the accuracy of the decoded (repaired) cell and of the
 next-best feasible, connected cells by the same score (sum over edges; survivors above pruned
 ops, by w, above `none`), `min(budget, k)` cells in all (k=None: the whole budget), and
-returns the best one read. `predicted_accuracy` is None: the search network's accuracy is on
+returns the best one read. A board's uniform rule (`search(..., final_reads=k)`) replaces that count
+by k and records the top-ranked candidate as the method's own top-1 pick (k = 0: returned unread;
+base.Searcher.validate_ranked). `predicted_accuracy` is None: the search network's accuracy is on
 another task than the accuracy source's.
 
 Weight-level sparsity does not speed up dense hardware, so it is never counted against latency

@@ -231,3 +231,14 @@ def test_a_pool_trained_with_another_protocol_is_not_compared(tmp_path):
     assert df.pool_regret_pp.isna().all()
     assert "regret against the pool is left empty (train the picks with the pool's protocol)" in \
         write_board(b, BOUNDS).read_text()
+
+
+def test_the_board_counts_seeds_that_return_the_same_arch_at_every_bound(tmp_path):
+    b = _k_board(tmp_path, seeds=2)
+    runs = pd.read_csv(b.runs_dir / "runs.csv")
+    same = (runs.method == "mgas") & (runs.seed == 1)
+    runs.loc[same, "arch_str"] = "V-mgas-0.25-1"  # mgas seed 1 returns one arch at both bounds
+    runs.to_csv(b.runs_dir / "runs.csv", index=False)
+    text = write_board(b, BOUNDS).read_text()
+    assert "Same arch at every bound (seeds run at all of them): binas k=0 0/2, binas k=2 0/2, mgas k=0 0/2, " \
+           "mgas k=2 1/2, random k=0 0/2, random k=2 0/2." in text
