@@ -412,8 +412,9 @@ def _markdown(board: ChainBoard, df: pd.DataFrame, best: dict) -> list[str]:
          f"Each pick is timed end to end as validate-lut times networks (two passes interleaved with the reference "
          f"network, {board.rel_ci:.0%} CI) and trained stand-alone ({board.protocol.describe()}, seeds "
          f"{list(board.protocol.seeds)}; accuracy = mean over seeds, val split).",
-         f"Regret: the best stand-alone val accuracy known among feasible archs (reference set by calibrated "
-         f"latency, picks by measured latency) minus the pick's, for picks that meet their bound when "
+         "Regret: the best stand-alone val accuracy known among feasible archs ("
+         + ("reference set by calibrated latency, " if board.reference else "no reference set: ")
+         + "picks by measured latency) minus the pick's, for picks that meet their bound when "
          f"re-measured (a miss has no regret; misses are listed). Cost: `search_cpu_s` is the search's own CPU "
          f"seconds (one-shot: supernet training included; a query method's includes the CPU each supernet estimate "
          f"it read cost when made, also when another run had made it); {_supernet_cost(board)}.", "",
@@ -485,6 +486,8 @@ def _statistics(df: pd.DataFrame) -> list[str]:
          "one seed (every method saw the same problem). Friedman across methods over the blocks every method "
          f"completed, then every pair of methods over the blocks both completed: Wilcoxon signed-rank, Holm over "
          f"the pairs, alpha {ALPHA}; difference = first minus second method, pp, 95% bootstrap CI.", ""]
+    if df.empty:
+        return L + ["No runs yet.", ""]
     ok = df[df["meets_bound_measured"].fillna(False).astype(bool)]
     for pick in sorted(df["pick"].unique()):
         part = ok[ok["pick"] == pick]
