@@ -314,7 +314,7 @@ def _run_one(job) -> tuple[dict, list[dict]]:
            "cost_metric": bound[c].constraint.metric, "feasible": r.feasible, "queries": r.queries,
            "wall_seconds": round(r.wall_seconds, 3), "search_cpu_s": round(cpu, 2), "notes": r.notes,
            "method_version": method_version(m, space), "protocol": protocol_version(space),
-           **({"final_reads": k} if k is not None else {}),
+           **({"final_reads": k, "final_rank": r.final_rank} if k is not None else {}),
            **{k: getattr(r, k) for k in ("supernet_cpu_s", "supernet_train_acc", "supernet_val_acc") if hasattr(r, k)}}
     if r.model_arch is not None:  # the method's own fitted pick, scored like the returned one
         row.update(model_arch_str=space.to_str(r.model_arch), model_predicted=r.model_predicted,

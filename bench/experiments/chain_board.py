@@ -326,7 +326,8 @@ def write_board(board: ChainBoard, constraints: dict[str, tuple[float, float]]) 
     cols = ["method", "seed", "constraint", "quantile", "bound", "search_bound", "pick", "arch_str", "accuracy",
             "predicted_latency_ms", "measured_latency_ms", "meets_bound_measured", "standalone_val_acc",
             "standalone_test_acc", "regret_pp", "standalone_val_acc_seed0", "pool_best_val_acc", "pool_regret_pp",
-            "search_cpu_s", "supernet_cpu_s", "supernet_train_acc", "supernet_val_acc", "queries", "wall_seconds"]
+            "final_rank", "search_cpu_s", "supernet_cpu_s", "supernet_train_acc", "supernet_val_acc", "queries",
+            "wall_seconds"]
     for c in cols:
         if c not in df.columns:
             df[c] = np.nan
@@ -426,7 +427,7 @@ def _markdown(board: ChainBoard, df: pd.DataFrame, best: dict) -> list[str]:
     L += [f"Bound misses when re-measured: {len(miss)} of {int(measured.sum())} measured rows"
           + (": " + ", ".join(f"{r.method} seed {r.seed}, {r.pick} ({r.measured_latency_ms:.3f} > {r.bound:.3f} ms)"
                                for r in miss.itertuples()) if len(miss) else "") + ".", ""]
-    L += _same_at_every_bound(df)
+    L += _same_at_every_bound(df) + _final_ranks(df)
     for c, gc in df.groupby("constraint", sort=False):
         q, bound = gc["quantile"].iloc[0], gc["bound"].iloc[0]
         b = best.get(c)
@@ -435,6 +436,18 @@ def _markdown(board: ChainBoard, df: pd.DataFrame, best: dict) -> list[str]:
         for pick, g in gc.groupby("pick", sort=True):
             L += [f"### {_pick_title(pick)} ({pick})", ""] + _method_table(g) + [""]
     return L
+
+
+def _final_ranks(df: pd.DataFrame) -> list[str]:
+    """How much the k final reads overrode each method: per method, in how many runs its own top-1
+    won the reads, and the median (max) place of the winner in its own ranking."""
+    v = df[df["pick"].str.match(r"k=[1-9]") & df["final_rank"].notna()]
+    if v.empty:
+        return []
+    parts = [f"{m} {int((g.final_rank == 1).sum())}/{len(g)} (median {g.final_rank.median():g}, max "
+             f"{int(g.final_rank.max())})" for m, g in v.groupby("method")]
+    return [f"Final reads: runs whose own top-1 won its k reads, and the winner's place in the method's own "
+            f"ranking: {', '.join(parts)}.", ""]
 
 
 def _same_at_every_bound(df: pd.DataFrame) -> list[str]:

@@ -189,6 +189,9 @@ class SearchResult:
     #: its fitted top feasible cell), and the model's prediction of it; None for other methods
     model_arch: object = None
     model_predicted: float | None = None
+    #: under the uniform final-validation rule: the returned pick's place in the method's own
+    #: ranking of the candidates it read (1: its own top-1 won the reads); None otherwise
+    final_rank: int | None = None
 
     def row(self) -> dict:
         d = asdict(self)
@@ -225,6 +228,7 @@ class Searcher(Parameters, ABC):
         self.final_reads_ = None if final_reads is None else int(final_reads)
         accuracy.start(space, budget)
         self.model_pick_ = None  # (arch, prediction), set by a method that has its own fitted pick
+        self.final_rank_ = None  # set by the uniform final-validation rule
         rng = np.random.default_rng(seed)
         t0 = time.perf_counter()
         arch, predicted, notes = self._search(space, accuracy, list(constraints), budget, rng)
@@ -248,7 +252,8 @@ class Searcher(Parameters, ABC):
             method=self.name, space=space.name, seed=seed, budget=budget, arch=arch, arch_str=space.to_str(arch),
             accuracy=acc, costs=costs, feasible=feasible, queries=accuracy.queries, wall_seconds=wall,
             predicted_accuracy=predicted, best_so_far=_best_so_far(accuracy, space, constraints), notes=notes,
-            model_arch=self.model_pick_ and self.model_pick_[0], model_predicted=self.model_pick_ and self.model_pick_[1])
+            model_arch=self.model_pick_ and self.model_pick_[0], model_predicted=self.model_pick_ and self.model_pick_[1],
+            final_rank=self.final_rank_)
 
     @abstractmethod
     def _search(self, space, accuracy: AccuracySource, constraints: list[BoundConstraint], budget: int,
@@ -269,10 +274,13 @@ class Searcher(Parameters, ABC):
         Returns (arch, index of the winner among those read or None, archs read)."""
         if self.final_reads_ is not None:
             self.model_pick_ = (ranked[0], None)
+            self.final_rank_ = 1
         if n <= 0:
             return ranked[0], None, 0
         cands = list(ranked[:n])
         best = int(np.argmax(accuracy.query(cands)))
+        if self.final_reads_ is not None:
+            self.final_rank_ = best + 1
         return cands[best], best, len(cands)
 
     def _final_query_reads(self, space, accuracy: AccuracySource, constraints, arch, own, budget: int
@@ -301,12 +309,14 @@ class Searcher(Parameters, ABC):
                 seen.add(accuracy.key(archs[i]))
                 ranked.append(archs[i])
         self.model_pick_ = (top1, pred)
+        self.final_rank_ = 1
         if k == 0:
             return top1, "k = 0: the method's own top-1 pick"
         accuracy.budget = budget + k  # the final reads come on top of the search's budget
         before = accuracy.queries
         cands = ranked[:k]
         best = int(np.argmax(accuracy.query(cands)))
+        self.final_rank_ = best + 1
         return cands[best], (f"final validation: {len(cands)} of its top candidates read "
                              f"({accuracy.queries - before} new), best is #{best + 1}")
 

@@ -119,7 +119,7 @@ def _k_board(tmp_path, seeds=4, methods=("mgas", "random", "binas"), pool=None):
                 v, t = f"V-{m}-{q}-{s}", f"T-{m}-{q}-{s}"
                 runs.append({"method": m, "constraint": c, "seed": s, "arch_str": v, "accuracy": 70.0, "cost": 0.5,
                              "bound": bound, "search_cpu_s": 1.0, "queries": 102, "final_reads": 2,
-                             "model_arch_str": t, "model_accuracy": 69.0, "model_cost": 0.4})
+                             "model_arch_str": t, "model_accuracy": 69.0, "model_cost": 0.4, "final_rank": 1 + s})
                 for a, extra in ((v, 0.5), (t, 0.0)):
                     lat += [{"arch_str": a, "block_key": f"network:{a}", "repeat": r, "latency_norm_ms": 0.5}
                             for r in (0, 1)]
@@ -147,6 +147,9 @@ def test_each_run_shows_its_own_top_1_and_its_k_validated_pick(tmp_path):
     assert "`mgas` 2 final reads (supernet training:" in text and "`random` 100 queries + 2 final reads" in text
     csv = pd.read_csv(b.out / f"{b.space}.csv")
     assert set(csv["pick"]) == {"k=0", "k=2"} and len(csv) == len(df)
+    # seed 0's winner was its own top-1, seed 1's its second: once in each method's 4 runs (2 bounds x 2 seeds)
+    assert "runs whose own top-1 won its k reads, and the winner's place in the method's own ranking: " \
+           "binas 2/4 (median 1.5, max 2), mgas 2/4 (median 1.5, max 2), random 2/4 (median 1.5, max 2)." in text
 
 
 def test_the_board_tests_methods_by_friedman_then_holm_corrected_pairs(tmp_path):

@@ -37,9 +37,10 @@ def test_one_shot_methods_read_their_top_k_and_report_their_top_1(chain, method)
     assert 1 <= r.queries == len(read) <= 3  # k reads, never the method's own larger default
     assert r.model_arch is not None and sp.to_str(r.model_arch) == read[0][0]  # its top-1 is read first
     assert r.arch_str == max(read, key=lambda t: t[1])[0] and r.feasible
+    assert r.final_rank == 1 + [a for a, _ in read].index(r.arch_str)  # its place in the method's own ranking
     acc0 = _acc()
     r0 = create_method(method, **ONE_SHOT_TINY[method]).search(sp, acc0, cons, budget=10, seed=0, final_reads=0)
-    assert r0.queries == 0 and acc0.history() == []
+    assert r0.queries == 0 and acc0.history() == [] and r0.final_rank == 1
     assert r0.arch_str == sp.to_str(r0.model_arch) == sp.to_str(r.model_arch)  # same seed, same top-1
     assert r0.feasible
 
@@ -68,7 +69,8 @@ def test_search_runs_record_both_picks_and_refuse_to_mix_another_k(nb201_tables,
     c = f"latency_ms<=6@table:{lat}:dev"
     df = search.run("nb201", ["random"], f"table:{acc}:acc", [c], (12,), 2, tmp_path, progress=False, final_reads=3)
     assert (df.final_reads == 3).all() and df.model_arch_str.notna().all() and df.model_cost.notna().all()
-    assert (df.model_arch_str == df.arch_str).all()  # random's top-1 is its best read: k reads add nothing
+    assert (df.model_arch_str == df.arch_str).all() and (df.final_rank == 1).all()  # random's top-1 is its best
+    # read: the k reads add nothing
     assert (df.queries == 12).all()
     with pytest.raises(Exception, match="final_reads"):
         search.run("nb201", ["random"], f"table:{acc}:acc", [c], (12,), 2, tmp_path, progress=False, final_reads=5)
