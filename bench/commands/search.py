@@ -30,8 +30,12 @@ from hwnas.bench.commands.options import ints as _ints
 @click.option("--estimate-store", type=click.Path(file_okay=False), default=None,
               help="Folder where runs share a supernet source's estimates (each run is charged what an estimate "
                    "cost when made), e.g. .cache/supernet-estimates.")
+@click.option("--final-reads", type=click.IntRange(min=0), default=None,
+              help="k: every method ends with the same k final validation reads of its own top candidates; each "
+                   "row records the method's own top-1 pick (model_arch_str, k=0) beside its k-validated pick "
+                   "(default: each method's own rule).")
 def search(space, methods, accuracy, truth, constraints, budget, seeds, out, params, data, tables_dir, executor, workers,
-           fresh, adopt, pool, estimate_store) -> None:
+           fresh, adopt, pool, estimate_store, final_reads) -> None:
     """Run search methods under measured constraints (resumable)."""
     from hwnas.bench.engine import search as pipeline
 
@@ -41,7 +45,7 @@ def search(space, methods, accuracy, truth, constraints, budget, seeds, out, par
     df = pipeline.run(space, _csv(methods), accuracy, list(constraints), _ints(budget, "--budget"), seeds, out,
                       params=pipeline.parse_params(params), data=data, tables_dir=tables_dir, resume=not fresh,
                       executor=executor, workers=workers, truth=truth,
-                      estimate_store=estimate_store, adopt=adopt, pool=pool)
+                      estimate_store=estimate_store, adopt=adopt, pool=pool, final_reads=final_reads)
     s = pipeline.summarise(df)
     click.echo(s.to_string(index=False))
     from hwnas.bench.reports.search_plots import plot_search

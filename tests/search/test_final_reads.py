@@ -118,3 +118,16 @@ def test_a_query_methods_own_choice_is_its_top_1_and_the_k_reads_judge_it(chain)
     assert r2.queries == 9 and r2.arch_str == max(read, key=read.get)  # the best of own pick and best read
     settled = _OwnChoice().search(sp, _acc(), cons, budget=8, seed=3)  # without the rule: the contract's pick
     assert settled.model_arch is None and settled.queries == 8
+
+
+def test_hwnas_search_takes_final_reads(nb201_tables, tmp_path):
+    from click.testing import CliRunner
+    from hwnas.bench.cli import cli
+
+    acc, lat, _, _ = nb201_tables
+    r = CliRunner().invoke(cli, ["search", "--space", "nb201", "--method", "random", "--accuracy", f"table:{acc}:acc",
+                                 "--constraint", f"latency_ms<=6@table:{lat}:dev", "--budget", "10", "--seeds", "1",
+                                 "--out", str(tmp_path), "--final-reads", "2"])
+    assert r.exit_code == 0, r.output
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert (runs.final_reads == 2).all() and runs.model_arch_str.notna().all()
