@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Predictor
-from .cells import cell_features, cell_positions, check_targets
+from .cells import CellSurrogate, cell_features, check_targets
 
 DEFAULT_ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0)
 PRIORS = ("evidence", "loo", "bootstrap")
@@ -104,7 +104,7 @@ class BayesianLinear:
         return X @ self.coef_ + self.intercept_ if W is None else (X @ W).T + self.intercept_
 
 
-class CellRidgePredictor(Predictor):
+class CellRidgePredictor(CellSurrogate, Predictor):
     """`BayesianLinear` on a feature matrix of every cell (`predictors.cells.cell_features`:
     `struct` live-masked isomorphism representative's one-hot, pairwise terms and counts;
     `struct-paths` adds the three-edge path indicators; `additive` the plain edge one-hot).
@@ -138,12 +138,3 @@ class CellRidgePredictor(Predictor):
         """[f, S] posterior coefficient draws (Thompson sampling)."""
         self._check_fitted()
         return self.posterior_.sample(rng, S)
-
-    def _fit(self, archs, y, prior) -> None:
-        self.fit_cells(cell_positions(self, archs), y)
-
-    def _predict(self, archs) -> np.ndarray:
-        return self.predict_cells(cell_positions(self, archs))
-
-    def _state(self, folder):
-        raise NotImplementedError(f"{self.name} is a search surrogate refitted every round; it is not saved")

@@ -246,3 +246,18 @@ def check_targets(model, idx, y) -> np.ndarray:
     if not np.isfinite(y).all():
         raise ValueError(f"{model.name}: target has NaN or infinite values; drop or fill those rows")
     return y
+
+
+class CellSurrogate:
+    """What the cell surrogates (`CellRidgePredictor`, `CellGCNPredictor`) share as `Predictor`s:
+    archs are answered through their cell positions (`fit_cells`, `predict_cells`, which a search
+    over the enumerated cells calls directly), and a surrogate refitted every round is not saved."""
+
+    def _fit(self, archs, y, prior) -> None:
+        self.fit_cells(cell_positions(self, archs), y)
+
+    def _predict(self, archs) -> np.ndarray:
+        return self.predict_cells(cell_positions(self, archs))
+
+    def _state(self, folder):
+        raise NotImplementedError(f"{self.name} is a search surrogate refitted every round; it is not saved")

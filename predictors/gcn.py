@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Predictor, register_predictor
-from .cells import cached, cell_graphs, cell_positions, check_targets
+from .cells import CellSurrogate, cached, cell_graphs, check_targets
 from .encodings import normalised_adjacency, representative
 
 
@@ -147,7 +147,7 @@ class GCNPredictor(Predictor):
         self._module = None
 
 
-class CellGCNPredictor(Predictor):
+class CellGCNPredictor(CellSurrogate, Predictor):
     """The GCN on `cell_graphs` of an enumerable cell space (nodes know their op, edge position and
     whether they are live; isomorphic cells share a graph): `H1 = ReLU(Â (X W1 + b1))`,
     `H2 = ReLU(Â (H1 W2 + b2))`, mean over nodes, linear head; full-batch Adam (weight decay
@@ -253,15 +253,6 @@ class CellGCNPredictor(Predictor):
             return pred
         g = np.concatenate([o[1][3] for o in out]) if out else np.zeros((0, self.hidden))
         return pred, g.astype(np.float64)
-
-    def _fit(self, archs, y, prior) -> None:
-        self.fit_cells(cell_positions(self, archs), y)
-
-    def _predict(self, archs) -> np.ndarray:
-        return self.predict_cells(cell_positions(self, archs))
-
-    def _state(self, folder):
-        raise NotImplementedError(f"{self.name} is a search surrogate refitted every round; it is not saved")
 
 
 class _threads:
