@@ -367,7 +367,32 @@ def assemble(cfg: DeviceBenchConfig) -> tuple[pd.DataFrame, dict]:
         if len(tr) >= MIN_TAU:
             facts["tau_predicted_latency_vs_val_acc"] = float(
                 stats.kendalltau(tr["latency_pred_ms"], tr["val_acc"]).statistic)
+            facts.update(_ranking_baselines(tr))
+    timed = df.dropna(subset=["latency_ms"])
+    if len(timed) >= MIN_TAU:
+        facts["tau_predicted_vs_measured_latency"] = float(
+            stats.kendalltau(timed["latency_pred_ms"], timed["latency_ms"]).statistic)
+        facts["latency_pred_abs_median_err_pct"] = float(
+            ((timed["latency_pred_ms"] - timed["latency_ms"]).abs() / timed["latency_ms"]).median() * 100)
     return df, facts
+
+
+def _ranking_baselines(tr: pd.DataFrame) -> dict:
+    """What a supernet's ranking of the pool must beat: Kendall tau of measured latency alone and
+    of MACs alone against stand-alone val_acc, over the trained archs and within the feasible set
+    of a bound at the 50% quantile of measured latency (trained and timed archs only)."""
+    from scipy import stats
+
+    out = {"tau_macs_vs_val_acc": float(stats.kendalltau(tr["macs"], tr["val_acc"]).statistic)}
+    t = tr.dropna(subset=["latency_ms"])
+    if len(t) >= MIN_TAU:
+        out["tau_measured_latency_vs_val_acc"] = float(stats.kendalltau(t["latency_ms"], t["val_acc"]).statistic)
+        under = t[t["latency_ms"] <= t["latency_ms"].quantile(0.5)]
+        if len(under) >= MIN_TAU:
+            out["tau_measured_latency_vs_val_acc_under_q50"] = float(
+                stats.kendalltau(under["latency_ms"], under["val_acc"]).statistic)
+            out["tau_macs_vs_val_acc_under_q50"] = float(stats.kendalltau(under["macs"], under["val_acc"]).statistic)
+    return out
 
 
 def report(cfg: DeviceBenchConfig, command: str = "make device-bench") -> dict:

@@ -79,5 +79,8 @@ def write_report(df: pd.DataFrame, facts: dict, meta: dict, paths: dict, command
     lines += ["", "- seed_std_pp: std of one run between seeds, from the paired differences (sqrt(mean d^2 / 2)); "
               "spread_std_pp: std over archs of val_acc (first seed); seed_std_over_spread: their ratio.",
               "- latency_retest_abs_median_pct: median |pass 2 - pass 1| / pass 1 of the end-to-end timing.",
+              "- tau_measured_latency_vs_val_acc, tau_macs_vs_val_acc: how well latency alone or MACs alone rank "
+              "the trained archs (Kendall tau against val_acc), overall and `_under_q50` among those under the "
+              "median measured latency: the bar a supernet's ranking of the pool must clear.",
               f"- ![plots]({png.name})"]
     return write_markdown(paths["report"], lines)

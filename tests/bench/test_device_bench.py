@@ -203,3 +203,22 @@ def test_a_killed_process_worker_is_retrained_once(cfg, tmp_path, monkeypatch):
     assert (tmp_path / "died").exists()  # a worker really died
     assert len(rows) == 2 and not rows.duplicated(["arch_str", "seed"]).any()
     assert list(zip(rows["arch_str"], rows["seed"], strict=True)) == db.planned_runs(db._read_pool(cfg), TINY)[:2]
+
+
+def test_ranking_baselines_are_taus_of_latency_and_macs_overall_and_under_the_median():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    n = 40
+    lat = rng.uniform(0.1, 1.0, n)
+    tr = pd.DataFrame({"latency_ms": lat, "macs": lat * 1e6 + rng.normal(0, 2e5, n),
+                       "val_acc": 80 + 8 * lat + rng.normal(0, 1.0, n)})
+    tr.loc[:4, "latency_ms"] = np.nan  # trained, not yet timed: only the MACs tau sees them
+    got = db._ranking_baselines(tr)
+    t = tr.dropna()
+    under = t[t.latency_ms <= t.latency_ms.median()]
+    assert got["tau_macs_vs_val_acc"] == pytest.approx(stats.kendalltau(tr.macs, tr.val_acc).statistic)
+    assert got["tau_measured_latency_vs_val_acc"] == pytest.approx(stats.kendalltau(t.latency_ms, t.val_acc).statistic)
+    assert got["tau_measured_latency_vs_val_acc_under_q50"] == pytest.approx(
+        stats.kendalltau(under.latency_ms, under.val_acc).statistic)
+    assert 0 < got["tau_measured_latency_vs_val_acc_under_q50"] < got["tau_measured_latency_vs_val_acc"]
