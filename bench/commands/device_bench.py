@@ -15,9 +15,11 @@ from hwnas.bench.commands.options import csv as _csv  # noqa: E402
 @click.option("--device", default="cpu:threads=1", show_default=True,
               help="The device the pool is timed on (its block table, with validate-lut's calibration, must exist).")
 @click.option("--stages", default="select,train,report", show_default=True,
-              help="Comma-separated, in order: select, time, train, report. `time` needs a quiet machine, so it "
-                   "is not in the default.")
+              help="Comma-separated, in order: select, time, train, supernet, report. `time` needs a quiet "
+                   "machine, so it is not in the default; `supernet` needs --supernet.")
 @click.option("--n", "n", default=300, show_default=True, type=int, help="Archs in the pool.")
+@click.option("--supernet", type=click.Path(dir_okay=False), default=None,
+              help="Supernet stage: the checkpoint whose ranking of the pool the report measures.")
 @click.option("--select-seed", default=0, show_default=True, type=int, help="Seeds which archs the pool holds.")
 @click.option("--out-dir", default="results/device-bench", show_default=True, type=click.Path(file_okay=False),
               help="Writes OUT_DIR/<space>/<device-id>{-pool,-runs,-networks,}.parquet, .md and .png.")
@@ -29,7 +31,7 @@ from hwnas.bench.commands.options import csv as _csv  # noqa: E402
 @click.option("--copy-from", type=click.Path(file_okay=False, exists=True), default=None,
               help="First copy the pool, runs and timing tables of a run writing into this folder (a job outside "
                    "the repository) into --out-dir, each read once, e.g. with --stages report to commit its rows.")
-def device_bench(space, device, stages, n, select_seed, out_dir, tables_dir, executor, workers, limit,
+def device_bench(space, device, stages, n, supernet, select_seed, out_dir, tables_dir, executor, workers, limit,
                  copy_from) -> None:
     """Your own NB201-style table of a chain space on a device: a pool of archs spread over its
     latency range, each timed end to end and trained stand-alone (the pool protocol:
@@ -39,7 +41,8 @@ def device_bench(space, device, stages, n, select_seed, out_dir, tables_dir, exe
     from hwnas.bench.experiments.device_bench import DeviceBenchConfig, run
 
     cfg = DeviceBenchConfig(space=space, device=device, n=n, select_seed=select_seed, out_dir=Path(out_dir),
-                            tables_dir=Path(tables_dir), executor=executor, workers=workers, limit=limit)
+                            tables_dir=Path(tables_dir), executor=executor, workers=workers, limit=limit,
+                            supernet=Path(supernet) if supernet else None)
     out = run(cfg, _csv(stages), command=f"hwnas device-bench --space {space} --device {device}",
               copy_from_dir=copy_from)
     for k, v in out.items():

@@ -41,7 +41,7 @@ from hwnas.devices.table import TableError, now_iso, read_sidecar, read_table_fi
 
 log = logging.getLogger(__name__)
 
-STAGES = ("select", "time", "train", "report")
+STAGES = ("select", "time", "train", "supernet", "report")
 OUT_DIR = Path("results/device-bench")
 RUN_KEY = ["arch_str", "seed"]
 #: the fewest archs a Kendall tau is reported over (fewer: left out of the facts)
@@ -74,14 +74,17 @@ class DeviceBenchConfig:
     timing: object = None
     #: times a process pool whose worker died is started again before the stage gives up
     max_restarts: int = 3
+    #: a `hwnas supernet train` checkpoint whose ranking of the pool the `supernet` stage measures
+    supernet: Path | None = None
+    calib_images: int = 512
     device_id: str = field(default="", repr=False)
 
     def paths(self) -> dict[str, Path]:
         d = Path(self.out_dir) / self.space
         dev = self.device_id
         return {"pool": d / f"{dev}-pool.parquet", "networks": d / f"{dev}-networks.parquet",
-                "runs": d / f"{dev}-runs.parquet", "table": d / f"{dev}.parquet", "report": d / f"{dev}.md",
-                "dir": d}
+                "runs": d / f"{dev}-runs.parquet", "supernet": d / f"{dev}-supernet.parquet",
+                "table": d / f"{dev}.parquet", "report": d / f"{dev}.md", "dir": d}
 
 
 def resolve_device_id(spec: str) -> str:
@@ -368,6 +371,10 @@ def assemble(cfg: DeviceBenchConfig) -> tuple[pd.DataFrame, dict]:
             facts["tau_predicted_latency_vs_val_acc"] = float(
                 stats.kendalltau(tr["latency_pred_ms"], tr["val_acc"]).statistic)
             facts.update(_ranking_baselines(tr))
+    if p["supernet"].exists():
+        sn = read_table_file(p["supernet"])
+        df["supernet_val_acc"] = df["arch_str"].map(dict(zip(sn["arch_str"], sn["supernet_val_acc"], strict=True)))
+        facts.update(_supernet_ranking(df, read_sidecar(p["supernet"])))
     timed = df.dropna(subset=["latency_ms"])
     if len(timed) >= MIN_TAU:
         facts["tau_predicted_vs_measured_latency"] = float(
@@ -375,6 +382,23 @@ def assemble(cfg: DeviceBenchConfig) -> tuple[pd.DataFrame, dict]:
         facts["latency_pred_abs_median_err_pct"] = float(
             ((timed["latency_pred_ms"] - timed["latency_ms"]).abs() / timed["latency_ms"]).median() * 100)
     return df, facts
+
+
+def _supernet_ranking(df: pd.DataFrame, meta: dict) -> dict:
+    """Kendall tau of the supernet's estimates against stand-alone val_acc (trained archs), overall
+    and under the median measured latency, as `_ranking_baselines` measures latency and MACs."""
+    from scipy import stats
+
+    out = {"supernet_checkpoint": meta.get("checkpoint"), "supernet_epochs": meta.get("epochs")}
+    t = df.dropna(subset=["val_acc", "supernet_val_acc"])
+    if len(t) >= MIN_TAU:
+        out["tau_supernet_vs_val_acc"] = float(stats.kendalltau(t["supernet_val_acc"], t["val_acc"]).statistic)
+        timed = t.dropna(subset=["latency_ms"])
+        under = timed[timed["latency_ms"] <= timed["latency_ms"].quantile(0.5)]
+        if len(under) >= MIN_TAU:
+            out["tau_supernet_vs_val_acc_under_q50"] = float(
+                stats.kendalltau(under["supernet_val_acc"], under["val_acc"]).statistic)
+    return out
 
 
 def _ranking_baselines(tr: pd.DataFrame) -> dict:
@@ -424,6 +448,8 @@ def report(cfg: DeviceBenchConfig, command: str = "make device-bench") -> dict:
                         "val_acc_seed2": "the same arch trained with the second seed (a third of the pool); empty: "
                                          "not planned (second_seed false) or not trained yet",
                         "latency_ms": "measured end to end, reference-normalised, mean of the passes; empty: not timed yet",
+                        "supernet_val_acc": "the supernet stage's estimate (its checkpoint: noise.supernet_checkpoint); "
+                                            "present only once that stage ran",
                         "latency_raw_ms": "raw median, mean of the passes", "latency_retest_pct": "pass 2 vs pass 1",
                         "latency_pred_ms": "predicted by the calibrated block table (what the pool was chosen by)",
                         "latency_table_ms": "sum of the block table", "train_cpu_s": "CPU s of this arch's runs"}}
@@ -458,6 +484,48 @@ def copy_from(cfg: DeviceBenchConfig, src_dir: str | os.PathLike) -> dict[str, i
     return copied
 
 
+# ---- stage: the supernet's ranking of the pool -------------------------------------------------
+def rank_with_supernet(cfg: DeviceBenchConfig, chunk: int = 20) -> pd.DataFrame:
+    """The supernet's estimate of every pool arch (BN recalibrated, the whole val split of the
+    pool protocol's data and split seed): the report sets its Kendall tau against stand-alone
+    val_acc beside those of latency alone and MACs alone. Rows land `chunk` archs at a time; a
+    rerun with the same checkpoint (by digest) does only the rest, another checkpoint starts over."""
+    from hwnas.core.io import file_sha256
+    from hwnas.search.spaces import create_space
+    from hwnas.search.supernet import SubnetEvaluator, load_checkpoint
+
+    if cfg.supernet is None:
+        raise ValueError("the supernet stage needs --supernet CKPT (a `hwnas supernet train` checkpoint)")
+    ck_path = Path(cfg.supernet)
+    if not ck_path.exists():
+        raise FileNotFoundError(f"supernet checkpoint {ck_path} does not exist; train one with "
+                                "`make supernet` or `hwnas supernet train`")
+    p = cfg.paths()
+    pool = read_table_file(p["pool"]) if p["pool"].exists() else None
+    if pool is None:
+        raise FileNotFoundError(f"{p['pool']}: no pool yet; run the select stage first")
+    digest = file_sha256(ck_path)
+    have = pd.DataFrame(columns=["arch_str", "supernet_val_acc"])
+    if p["supernet"].exists() and read_sidecar(p["supernet"]).get("checkpoint_sha256") == digest:
+        have = read_table_file(p["supernet"])[["arch_str", "supernet_val_acc"]]
+    todo = [a for a in pool["arch_str"] if a not in set(have["arch_str"])]
+    ck = load_checkpoint(ck_path)
+    meta = {"kind": "device-bench-supernet", "checkpoint": portable(ck_path), "checkpoint_sha256": digest,
+            "epochs": ck.get("epoch"), "train_config": ck.get("train_config"), "calib_images": cfg.calib_images,
+            "data": cfg.protocol.data, "split_seed": cfg.protocol.split_seed,
+            "columns": {"supernet_val_acc": "top-1 % of the subnet on the whole val split, BN recalibrated"}}
+    space = create_space(cfg.space)
+    with SubnetEvaluator(space, str(ck_path), data=cfg.protocol.data, calib_images=cfg.calib_images,
+                         val_images=None, workers=1, executor="serial", seed=cfg.protocol.split_seed) as ev:
+        for i in range(0, len(todo), chunk):
+            part = todo[i:i + chunk]
+            est = ev([space.from_str(a) for a in part])
+            have = pd.concat([have, pd.DataFrame({"arch_str": part, "supernet_val_acc": est})], ignore_index=True)
+            write_table(have, p["supernet"], meta=meta)
+            log.info("supernet stage: %d of %d pool archs estimated", len(have), len(pool))
+    return have
+
+
 # ---- all stages --------------------------------------------------------------------------------
 def run(cfg: DeviceBenchConfig, stages=STAGES, command: str = "make device-bench",
         copy_from_dir: str | os.PathLike | None = None) -> dict:
@@ -475,6 +543,8 @@ def run(cfg: DeviceBenchConfig, stages=STAGES, command: str = "make device-bench
         out["timed_rows"] = len(time_pool(cfg))
     if "train" in stages:
         out["runs"] = len(train_pool(cfg))
+    if "supernet" in stages:
+        out["supernet_estimates"] = len(rank_with_supernet(cfg))
     if "report" in stages:
         out.update(report(cfg, command))
     return out

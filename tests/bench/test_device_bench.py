@@ -222,3 +222,21 @@ def test_ranking_baselines_are_taus_of_latency_and_macs_overall_and_under_the_me
     assert got["tau_measured_latency_vs_val_acc_under_q50"] == pytest.approx(
         stats.kendalltau(under.latency_ms, under.val_acc).statistic)
     assert 0 < got["tau_measured_latency_vs_val_acc_under_q50"] < got["tau_measured_latency_vs_val_acc"]
+
+
+def test_supernet_ranking_is_tau_against_trained_archs_and_the_stage_needs_a_checkpoint(cfg):
+    from scipy import stats
+
+    rng = np.random.default_rng(1)
+    n = 30
+    df = pd.DataFrame({"val_acc": rng.normal(85, 1, n), "latency_ms": rng.uniform(0.1, 1, n)})
+    df["supernet_val_acc"] = df.val_acc + rng.normal(0, 1, n)
+    df.loc[:3, "val_acc"] = np.nan  # not trained yet: not ranked
+    got = db._supernet_ranking(df, {"checkpoint": "runs/s.ckpt", "epochs": 4})
+    t = df.dropna()
+    under = t[t.latency_ms <= t.latency_ms.median()]
+    assert got["tau_supernet_vs_val_acc"] == pytest.approx(stats.kendalltau(t.supernet_val_acc, t.val_acc).statistic)
+    assert got["tau_supernet_vs_val_acc_under_q50"] == pytest.approx(
+        stats.kendalltau(under.supernet_val_acc, under.val_acc).statistic)
+    with pytest.raises(ValueError, match="needs --supernet"):
+        db.rank_with_supernet(cfg)
