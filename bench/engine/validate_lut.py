@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from hwnas.bench.engine.memory_pass import fill_measured_memory, missing_memory
 from hwnas.bench.engine.profile import measure_unit, network_units, table_path
-from hwnas.bench.engine.store import RowStore
+from hwnas.bench.engine.store import LIST_COLUMNS, RowStore
 from hwnas.core.io import atomic_write_bytes, file_sha256
 from hwnas.core.log import bars_off
 from hwnas.core.paths import TABLES_DIR
@@ -69,7 +69,11 @@ def reference_calibration(table_meta: dict) -> dict:
     return {k: table_meta[k] for k in table_meta if k.startswith("ref") or k == "reference"}
 
 
-def measure_networks(vc: ValidateConfig, device, space, units, cal: dict, path: Path) -> pd.DataFrame:
+def measure_networks(vc: ValidateConfig, device, space, units, cal: dict, path: Path,
+                     keep_raw: bool = True) -> pd.DataFrame:
+    """Time `units` in `vc.repeats` passes into the resumable table `path`. `keep_raw=False` leaves
+    out each row's raw run times and per-round ratios (`store.LIST_COLUMNS`), keeping the
+    summaries: for tables of hundreds of networks committed under results/."""
     store = RowStore(path, key=("block_key", "repeat"), chunk=4)
     store.check_writable()
     if store.exists() and not vc.resume:
@@ -86,6 +90,9 @@ def measure_networks(vc: ValidateConfig, device, space, units, cal: dict, path: 
         for r, u in todo:  # pass 0 over every network, then pass 1: minutes apart
             row = measure_unit(device, u, vc.timing, vc.batch, cache, ref, cal.get("ref_latency_ms"))
             row["repeat"] = r
+            if not keep_raw:
+                for c in LIST_COLUMNS:
+                    row.pop(c, None)
             store.append(row)
             bar.update(1)
     finally:

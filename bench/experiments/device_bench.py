@@ -194,7 +194,9 @@ def time_pool(cfg: DeviceBenchConfig) -> pd.DataFrame:
                         repeats=cfg.repeats, progress=cfg.progress)
     device = create_device(cfg.device)
     try:
-        return measure_networks(vc, device, space, arch_units(space, archs), cal, cfg.paths()["networks"])
+        # summaries only: the raw run times of 600 network timings were 8.6 MB of a committed table
+        return measure_networks(vc, device, space, arch_units(space, archs), cal, cfg.paths()["networks"],
+                                keep_raw=False)
     finally:
         device.close()
 

@@ -165,6 +165,7 @@ def test_time_stage_fills_measured_latency(cfg):
     db.select(fast)
     nets = db.time_pool(fast)
     assert len(nets) == 6  # 3 networks x 2 passes
+    assert not {"samples_ms", "extra_ratios"} & set(nets.columns)  # summaries only: results stay small
     table, facts = db.assemble(fast)
     assert facts["timed"] == 3 and (table["latency_ms"] > 0).all() and table["latency_retest_pct"].notna().all()
 
