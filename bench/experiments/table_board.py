@@ -100,16 +100,14 @@ def run(out: str | os.PathLike = paths.LEADERBOARDS_DIR, pool: str | os.PathLike
     from hwnas.search.methods import list_methods
 
     out = Path(out)
-    qs = (quantile,) if isinstance(quantile, int | float) else tuple(quantile or QUANTILES)
+    qs = _quantiles(quantile)
     t = table_track(pool, qs, space)
     if methods is None:  # query methods only: the one-shot ones are the chain track's (chain_board)
         methods = list(list_methods(supports=space, kind="query"))
     df = search_pipeline.run(space, methods, t.accuracy, list(t.constraints), budgets, seeds, out / f"{track}-runs",
                              params=params, tables_dir=tables_dir, progress=progress, executor=executor,
                              workers=workers, truth=t.truth, pool=t.pool)
-    return leaderboard._write_board(track, out, df, [c.text for c in t.constraints], t.where, t.accuracy, t.truth,
-                                    methods, seeds, budgets, qs, space, "fashion-mnist", tables_dir, about=t.about,
-                                    make="make leaderboard-table")
+    return _write(t, track, out, df, methods, seeds, budgets, qs, space, tables_dir)
 
 
 def report(out: str | os.PathLike = paths.LEADERBOARDS_DIR, pool: str | os.PathLike = DEFAULT_POOL,
@@ -123,10 +121,18 @@ def report(out: str | os.PathLike = paths.LEADERBOARDS_DIR, pool: str | os.PathL
     runs = out / f"{track}-runs" / "runs.csv"
     if not runs.exists():
         raise FileNotFoundError(f"{runs}: no runs to report; run the board first (without --report-only)")
-    qs = (quantile,) if isinstance(quantile, int | float) else tuple(quantile or QUANTILES)
-    t = table_track(pool, qs, space)
+    qs = _quantiles(quantile)
     df = pd.read_csv(runs)
+    return _write(table_track(pool, qs, space), track, out, df, sorted(df.method.unique()), seeds, budgets, qs,
+                  space, tables_dir)
+
+
+def _quantiles(quantile) -> tuple[float, ...]:
+    return (quantile,) if isinstance(quantile, int | float) else tuple(quantile or QUANTILES)
+
+
+def _write(t: TableTrack, track, out, df, methods, seeds, budgets, qs, space, tables_dir) -> Path:
+    """The NB201 boards' statistics and writer, with this board's bounds text and make target."""
     return leaderboard._write_board(track, out, df, [c.text for c in t.constraints], t.where, t.accuracy, t.truth,
-                                    sorted(df.method.unique()), seeds, budgets, qs, space, "fashion-mnist",
-                                    tables_dir, about=t.about,
+                                    methods, seeds, budgets, qs, space, "fashion-mnist", tables_dir, about=t.about,
                                     make="make leaderboard-table")
