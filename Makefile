@@ -134,7 +134,7 @@ standalone: setup
 # `make device-bench DEVICE_BENCH_STAGES=time,report`. Every stage resumes. DEVICE=cpu means one thread.
 DEVICE_BENCH_DEVICE = $(if $(filter cpu,$(DEVICE)),cpu:threads=1,$(DEVICE))
 DEVICE_BENCH_N ?= 300
-DEVICE_BENCH_STAGES ?= select,train,report
+DEVICE_BENCH_STAGES ?= select,train,reproduce,report
 DEVICE_BENCH_OUT ?= results/device-bench
 DEVICE_BENCH_ARGS ?= --executor process --workers 1
 device-bench: setup

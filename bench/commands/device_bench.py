@@ -14,9 +14,10 @@ from hwnas.bench.commands.options import csv as _csv  # noqa: E402
 @options.space(required=False, default="mbv3-fmnist", show_default=True, help="A chain space (see `hwnas spaces`).")
 @click.option("--device", default="cpu:threads=1", show_default=True,
               help="The device the pool is timed on (its block table, with validate-lut's calibration, must exist).")
-@click.option("--stages", default="select,train,report", show_default=True,
-              help="Comma-separated, in order: select, time, train, supernet, report. `time` needs a quiet "
-                   "machine, so it is not in the default; `supernet` needs --supernet.")
+@click.option("--stages", default="select,train,reproduce,report", show_default=True,
+              help="Comma-separated, in order: select, time, train, reproduce, supernet, report. `time` needs a "
+                   "quiet machine, so it is not in the default; `reproduce` retrains 5 rows drawn at random with "
+                   "`hwnas train --arch A --seed S`; `supernet` needs --supernet (each checkpoint is a try, kept).")
 @click.option("--n", "n", default=300, show_default=True, type=int, help="Archs in the pool.")
 @click.option("--supernet", type=click.Path(dir_okay=False), default=None,
               help="Supernet stage: the checkpoint whose ranking of the pool the report measures.")

@@ -17,15 +17,21 @@ is missing; a row is never in a file twice):
 3. `train` -> `<dev>-runs.parquet`: one row per (arch, seed), on the process executor or Ray
    (a killed Ray worker's arch runs again on a fresh actor; a killed process pool stops the
    stage and the rerun trains what is missing).
-4. `report` -> `<dev>.parquet` (+ CSV, sidecar), `<dev>.md` and plots: one row per arch, what is
-   not yet measured left empty and counted.
+4. `reproduce` -> `<dev>-reproduce.parquet`: 5 planned rows drawn at random, once trained, trained
+   again by `hwnas train --arch A --seed S` in a fresh process: equal, or by how much not.
+5. `supernet` -> `<dev>-supernet.parquet`: a supernet checkpoint's estimate of every pool arch;
+   each checkpoint is a try, kept beside the earlier ones.
+6. `report` -> `<dev>.parquet` (+ CSV, sidecar), `<dev>.md` and plots: one row per arch, what is
+   not yet measured left empty and counted; every supernet try's Kendall tau beside latency's.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
+import shlex
 import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
@@ -41,7 +47,7 @@ from hwnas.devices.table import TableError, now_iso, read_sidecar, read_table_fi
 
 log = logging.getLogger(__name__)
 
-STAGES = ("select", "time", "train", "supernet", "report")
+STAGES = ("select", "time", "train", "reproduce", "supernet", "report")
 OUT_DIR = Path("results/device-bench")
 RUN_KEY = ["arch_str", "seed"]
 #: the fewest archs a Kendall tau is reported over (fewer: left out of the facts)
@@ -77,6 +83,9 @@ class DeviceBenchConfig:
     #: a `hwnas supernet train` checkpoint whose ranking of the pool the `supernet` stage measures
     supernet: Path | None = None
     calib_images: int = 512
+    #: the `reproduce` stage retrains this many trained rows, drawn with `reproduce_seed`
+    reproduce_n: int = 5
+    reproduce_seed: int = 0
     device_id: str = field(default="", repr=False)
 
     def paths(self) -> dict[str, Path]:
@@ -84,6 +93,7 @@ class DeviceBenchConfig:
         dev = self.device_id
         return {"pool": d / f"{dev}-pool.parquet", "networks": d / f"{dev}-networks.parquet",
                 "runs": d / f"{dev}-runs.parquet", "supernet": d / f"{dev}-supernet.parquet",
+                "reproduce": d / f"{dev}-reproduce.parquet",
                 "table": d / f"{dev}.parquet", "report": d / f"{dev}.md", "dir": d}
 
 
@@ -363,6 +373,9 @@ def assemble(cfg: DeviceBenchConfig) -> tuple[pd.DataFrame, dict]:
             facts["seed_pairs"] = len(both)
             if len(both) >= MIN_TAU:  # Kendall tau of 2-4 pairs is +-1 or near it: says nothing
                 facts["tau_seed_vs_seed"] = float(stats.kendalltau(both["val_acc"], both["val_acc_seed2"]).statistic)
+                timed_tr = df.dropna(subset=["val_acc", "latency_ms"])
+                q50 = timed_tr["latency_ms"].quantile(0.5) if len(timed_tr) else np.nan
+                facts.update(_noise_ceiling(both, q50))
     tr = df.dropna(subset=["val_acc"])
     if len(tr) >= 2:
         facts["spread_std_pp"] = float(tr["val_acc"].std(ddof=1))
@@ -374,9 +387,12 @@ def assemble(cfg: DeviceBenchConfig) -> tuple[pd.DataFrame, dict]:
                 stats.kendalltau(tr["latency_pred_ms"], tr["val_acc"]).statistic)
             facts.update(_ranking_baselines(tr))
     if p["supernet"].exists():
-        sn = read_table_file(p["supernet"])
-        df["supernet_val_acc"] = df["arch_str"].map(dict(zip(sn["arch_str"], sn["supernet_val_acc"], strict=True)))
-        facts.update(_supernet_ranking(df, read_sidecar(p["supernet"])))
+        sn, sn_meta = _read_supernet(p["supernet"])
+        latest = sn[sn["checkpoint_sha256"] == sn_meta.get("latest")]
+        df["supernet_val_acc"] = df["arch_str"].map(dict(zip(latest["arch_str"], latest["supernet_val_acc"],
+                                                             strict=True)))
+        facts.update(_supernet_ranking(df, (sn_meta.get("checkpoints") or {}).get(sn_meta.get("latest"), {})))
+    facts.update(_reproduce_facts(p["reproduce"]))
     timed = df.dropna(subset=["latency_ms"])
     if len(timed) >= MIN_TAU:
         facts["tau_predicted_vs_measured_latency"] = float(
@@ -401,6 +417,26 @@ def _supernet_ranking(df: pd.DataFrame, meta: dict) -> dict:
             out["tau_supernet_vs_val_acc_under_q50"] = float(
                 stats.kendalltau(under["supernet_val_acc"], under["val_acc"]).statistic)
     return out
+
+
+def _noise_ceiling(pairs: pd.DataFrame, q50: float) -> dict:
+    """The Kendall tau against one seed's val_acc that a perfect predictor (of the arch's mean
+    accuracy over seeds) would expect. For normal scores tau = 2/pi * arcsin(r): the seed-vs-seed
+    tau gives the seed-vs-seed correlation r (rank-based, so a few failed archs do not inflate it),
+    corr(mean, one seed) is sqrt(r), and the ceiling 2/pi * arcsin(sqrt(r)). Overall and among the
+    pairs under `q50` (the median measured latency of the trained archs): no ranking of the pool,
+    supernet or oracle, beats latency alone by more than this ceiling minus latency's tau."""
+    from scipy import stats
+
+    def ceiling(p: pd.DataFrame) -> float | None:
+        r = float(np.sin(np.pi / 2 * stats.kendalltau(p["val_acc"], p["val_acc_seed2"]).statistic))
+        return float(2 / np.pi * np.arcsin(np.sqrt(r))) if r > 0 else None
+
+    out = {"tau_ceiling_one_seed": ceiling(pairs)}
+    under = pairs[pairs["latency_ms"] <= q50] if "latency_ms" in pairs else pairs.iloc[:0]
+    if len(under) >= MIN_TAU:
+        out["tau_ceiling_one_seed_under_q50"] = ceiling(under)
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def _ranking_baselines(tr: pd.DataFrame) -> dict:
@@ -455,8 +491,11 @@ def report(cfg: DeviceBenchConfig, command: str = "make device-bench") -> dict:
                         "latency_raw_ms": "raw median, mean of the passes", "latency_retest_pct": "pass 2 vs pass 1",
                         "latency_pred_ms": "predicted by the calibrated block table (what the pool was chosen by)",
                         "latency_table_ms": "sum of the block table", "train_cpu_s": "CPU s of this arch's runs"}}
+    tries = supernet_tries(df, p["supernet"]) if p["supernet"].exists() else pd.DataFrame()
+    reproduced = read_table_file(p["reproduce"]) if p["reproduce"].exists() else pd.DataFrame()
+    meta["supernet_tries"] = tries.drop(columns=["checkpoint_sha256"], errors="ignore").to_dict("records")
     write_table(df, p["table"], meta=meta)
-    write_report(df, facts, meta, p, command)
+    write_report(df, facts, meta, p, command, tries=tries, reproduced=reproduced)
     return {"table": p["table"], "report": p["report"], **facts}
 
 
@@ -486,12 +525,131 @@ def copy_from(cfg: DeviceBenchConfig, src_dir: str | os.PathLike) -> dict[str, i
     return copied
 
 
+# ---- stage: rows retrained with `hwnas train` ----------------------------------------------------
+def train_command(cfg: DeviceBenchConfig, arch: str, seed: int) -> list[str]:
+    """The `hwnas train` arguments that rerun row (arch, seed): arch and seed only under the pool
+    protocol (its defaults), and a flag for each setting another protocol changes."""
+    argv = ["train", "--space", cfg.space, "--arch", arch, "--seed", str(seed)]
+    for flag, field_name in (("--data", "data"), ("--split-seed", "split_seed"), ("--epochs", "epochs"),
+                             ("--train-per-epoch", "train_per_epoch"), ("--threads", "threads")):
+        if getattr(cfg.protocol, field_name) != getattr(POOL_PROTOCOL, field_name):
+            argv += [flag, str(getattr(cfg.protocol, field_name))]
+    if (cfg.protocol.batch_size, cfg.protocol.lr) != (POOL_PROTOCOL.batch_size, POOL_PROTOCOL.lr):
+        raise ValueError("`hwnas train` has no flags for batch size or learning rate; the reproduce stage needs "
+                         "a protocol that differs from the pool protocol in data, split seed, epochs, images "
+                         "per epoch or threads only")
+    return argv
+
+
+def run_hwnas(argv: list[str], out: Path) -> dict:
+    """`hwnas ARGV --out OUT` in a fresh Python process (nothing of this one carries over); its JSON."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "hwnas.bench.cli", "-q", *argv, "--out", str(out)], check=True)
+    return json.loads(out.read_text())
+
+
+def reproduce_rows(cfg: DeviceBenchConfig, runner=run_hwnas) -> pd.DataFrame:
+    """`reproduce_n` rows of the pool's plan drawn at random (`reproduce_seed`) and, once
+    trained, trained again by `hwnas train` with arch and seed only (`train_command`), each in a
+    fresh process: the table's val and test accuracy beside the retrained ones, exact or by how
+    much. A rerun retrains only the drawn rows not yet done (a drawn row not trained yet waits)."""
+    import tempfile
+
+    p = cfg.paths()
+    path = p["reproduce"]
+    runs, _ = _read_runs(p["runs"])
+    plan = sorted(planned_runs(_read_pool(cfg), cfg.protocol))
+    idx = np.random.default_rng(cfg.reproduce_seed).choice(len(plan), min(cfg.reproduce_n, len(plan)), replace=False)
+    draw = [plan[i] for i in sorted(idx)]
+    table = pd.DataFrame(runs, columns=[*RUN_KEY, "val_acc", "test_acc"] if not runs else None)
+    with lock.output_lock(path, "--out-dir", is_dir=False):
+        done = read_table_file(path).to_dict("records") if path.exists() else []
+        meta = {"kind": "device-bench-reproduce", "draw": [list(d) for d in draw], "draw_seed": cfg.reproduce_seed,
+                "drawn_from": "the pool's planned (arch_str, seed) runs, sorted",
+                "environment": environment(),
+                "columns": {"val_acc_table": "the runs table's val_acc", "val_acc": "retrained by `command`",
+                            "val_diff_pp": "retrained minus table", "exact": "val and test accuracy both equal"}}
+        have = {(r["arch_str"], int(r["seed"])) for r in done}
+        known = table.set_index(RUN_KEY)
+        waiting = [d for d in draw if d not in have and d not in known.index]
+        if waiting:
+            log.info("reproduce stage: %d of %d drawn rows are not trained yet; rerun the stage once they are",
+                     len(waiting), len(draw))
+        for arch, seed in draw:
+            if (arch, seed) in have or (arch, seed) in waiting:
+                continue
+            argv = train_command(cfg, arch, seed)
+            t0 = time.perf_counter()
+            with tempfile.TemporaryDirectory() as tmp:
+                got = runner(argv, Path(tmp) / "train.json")
+            row = known.loc[(arch, seed)]
+            rec = {"arch_str": arch, "seed": seed, "val_acc_table": float(row["val_acc"]),
+                   "test_acc_table": float(row["test_acc"]), "val_acc": float(got["val_acc"]),
+                   "test_acc": float(got["test_acc"])}
+            rec.update(val_diff_pp=rec["val_acc"] - rec["val_acc_table"],
+                       test_diff_pp=rec["test_acc"] - rec["test_acc_table"],
+                       exact=rec["val_acc"] == rec["val_acc_table"] and rec["test_acc"] == rec["test_acc_table"],
+                       wall_s=round(time.perf_counter() - t0, 1), command="hwnas " + shlex.join(argv),
+                       finished_at=now_iso())
+            done.append(rec)
+            write_table(pd.DataFrame(done), path, meta=meta)
+            log.info("reproduce stage: %s seed %d: val %.2f%% (table %.2f%%)", arch, seed, rec["val_acc"],
+                     rec["val_acc_table"])
+        return pd.DataFrame(done)
+
+
+def _reproduce_facts(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    r = read_table_file(path)
+    if r.empty:
+        return {}
+    return {"reproduced_rows": len(r), "reproduced_exact": int(r["exact"].sum()),
+            "reproduced_max_abs_val_diff_pp": float(r["val_diff_pp"].abs().max()),
+            "reproduced_max_abs_test_diff_pp": float(r["test_diff_pp"].abs().max())}
+
+
 # ---- stage: the supernet's ranking of the pool -------------------------------------------------
+#: the supernet stage's rows: one estimate per (checkpoint, pool arch); every checkpoint tried stays
+SUPERNET_KEY = ["checkpoint_sha256", "arch_str"]
+
+
+def _read_supernet(path: Path) -> tuple[pd.DataFrame, dict]:
+    """The supernet stage's rows and sidecar; a file written before every try was kept (one
+    checkpoint, no `checkpoint_sha256` column) is read as that one try."""
+    if not path.exists():
+        return pd.DataFrame(columns=[*SUPERNET_KEY, "supernet_val_acc"]), {}
+    df, meta = read_table_file(path), read_sidecar(path)
+    if "checkpoint_sha256" not in df:
+        digest = meta.get("checkpoint_sha256")
+        df = df.assign(checkpoint_sha256=digest)
+        try_facts = {**{k: meta.get(k) for k in ("checkpoint", "epochs", "train_config", "calib_images")},
+                     **_training_facts({"train_config": meta.get("train_config")})}
+        meta = {**{k: v for k, v in meta.items() if k not in (*try_facts, "checkpoint_sha256")},
+                "checkpoints": {digest: try_facts}, "latest": digest}
+    return df[[*SUPERNET_KEY, "supernet_val_acc"]], meta
+
+
+def _training_facts(ck: dict) -> dict:
+    """What one supernet try cost and reached, from its checkpoint's history."""
+    hist = ck.get("history") or []
+    tc = ck.get("train_config") or {}
+    last = hist[-1] if hist else {}
+    return {"train_cpu_s": round(sum(h.get("cpu_seconds", 0.0) for h in hist), 1) if hist else None,
+            "train_wall_s": round(sum(h.get("seconds", 0.0) for h in hist), 1) if hist else None,
+            "images_per_epoch": tc.get("train_per_epoch"), "sampler": tc.get("sampler"),
+            "distill": tc.get("distill"), "val_acc_largest": last.get("val_acc_largest"),
+            "val_acc_smallest": last.get("val_acc_smallest")}
+
+
 def rank_with_supernet(cfg: DeviceBenchConfig, chunk: int = 20) -> pd.DataFrame:
     """The supernet's estimate of every pool arch (BN recalibrated, the whole val split of the
     pool protocol's data and split seed): the report sets its Kendall tau against stand-alone
     val_acc beside those of latency alone and MACs alone. Rows land `chunk` archs at a time; a
-    rerun with the same checkpoint (by digest) does only the rest, another checkpoint starts over."""
+    rerun with the same checkpoint (by digest) does only the rest; another checkpoint is another
+    try, kept beside the earlier ones (the report lists every try) and the table's latest."""
     from hwnas.core.io import file_sha256
     from hwnas.search.spaces import create_space
     from hwnas.search.supernet import SubnetEvaluator, load_checkpoint
@@ -507,25 +665,48 @@ def rank_with_supernet(cfg: DeviceBenchConfig, chunk: int = 20) -> pd.DataFrame:
     if pool is None:
         raise FileNotFoundError(f"{p['pool']}: no pool yet; run the select stage first")
     digest = file_sha256(ck_path)
-    have = pd.DataFrame(columns=["arch_str", "supernet_val_acc"])
-    if p["supernet"].exists() and read_sidecar(p["supernet"]).get("checkpoint_sha256") == digest:
-        have = read_table_file(p["supernet"])[["arch_str", "supernet_val_acc"]]
-    todo = [a for a in pool["arch_str"] if a not in set(have["arch_str"])]
+    rows, meta = _read_supernet(p["supernet"])
+    done = set(rows.loc[rows["checkpoint_sha256"] == digest, "arch_str"])
+    todo = [a for a in pool["arch_str"] if a not in done]
     ck = load_checkpoint(ck_path)
-    meta = {"kind": "device-bench-supernet", "checkpoint": portable(ck_path), "checkpoint_sha256": digest,
-            "epochs": ck.get("epoch"), "train_config": ck.get("train_config"), "calib_images": cfg.calib_images,
-            "data": cfg.protocol.data, "split_seed": cfg.protocol.split_seed,
-            "columns": {"supernet_val_acc": "top-1 % of the subnet on the whole val split, BN recalibrated"}}
+    tries = dict(meta.get("checkpoints") or {})
+    tries[digest] = {"checkpoint": portable(ck_path), "epochs": ck.get("epoch"), "train_config": ck.get("train_config"),
+                     "calib_images": cfg.calib_images, **_training_facts(ck)}
+    meta = {"kind": "device-bench-supernet", "data": cfg.protocol.data, "split_seed": cfg.protocol.split_seed,
+            "checkpoints": tries, "latest": digest,
+            "columns": {"checkpoint_sha256": "the try (checkpoints[digest] in this sidecar)",
+                        "supernet_val_acc": "top-1 % of the subnet on the whole val split, BN recalibrated"}}
+    write_table(rows, p["supernet"], meta=meta)
     space = create_space(cfg.space)
     with SubnetEvaluator(space, str(ck_path), data=cfg.protocol.data, calib_images=cfg.calib_images,
                          val_images=None, workers=1, executor="serial", seed=cfg.protocol.split_seed) as ev:
         for i in range(0, len(todo), chunk):
             part = todo[i:i + chunk]
             est = ev([space.from_str(a) for a in part])
-            have = pd.concat([have, pd.DataFrame({"arch_str": part, "supernet_val_acc": est})], ignore_index=True)
-            write_table(have, p["supernet"], meta=meta)
-            log.info("supernet stage: %d of %d pool archs estimated", len(have), len(pool))
-    return have
+            new = pd.DataFrame({"checkpoint_sha256": digest, "arch_str": part, "supernet_val_acc": est})
+            rows = pd.concat([rows, new], ignore_index=True)
+            write_table(rows, p["supernet"], meta=meta)
+            log.info("supernet stage: %d of %d pool archs estimated", len(done) + i + len(part), len(pool))
+    return rows[rows["checkpoint_sha256"] == digest]
+
+
+def supernet_tries(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """One row per supernet tried on the pool: how it was trained and what it cost, and its
+    Kendall tau against stand-alone val_acc overall and under the median measured latency
+    (`_supernet_ranking` on the trained archs of `df`)."""
+    rows, meta = _read_supernet(path)
+    out = []
+    for digest, facts in (meta.get("checkpoints") or {}).items():
+        est = rows[rows["checkpoint_sha256"] == digest].set_index("arch_str")["supernet_val_acc"]
+        ranked = _supernet_ranking(df.assign(supernet_val_acc=df["arch_str"].map(est)), facts)
+        out.append({"checkpoint": facts.get("checkpoint"), "epochs": facts.get("epochs"),
+                    **{k: facts.get(k) for k in ("images_per_epoch", "sampler", "distill", "train_cpu_s",
+                                                 "val_acc_largest", "val_acc_smallest")},
+                    "estimated": int(len(est)),
+                    "tau_overall": ranked.get("tau_supernet_vs_val_acc"),
+                    "tau_under_q50": ranked.get("tau_supernet_vs_val_acc_under_q50"),
+                    "latest": digest == meta.get("latest"), "checkpoint_sha256": digest})
+    return pd.DataFrame(out)
 
 
 # ---- all stages --------------------------------------------------------------------------------
@@ -545,6 +726,8 @@ def run(cfg: DeviceBenchConfig, stages=STAGES, command: str = "make device-bench
         out["timed_rows"] = len(time_pool(cfg))
     if "train" in stages:
         out["runs"] = len(train_pool(cfg))
+    if "reproduce" in stages:
+        out["reproduced"] = len(reproduce_rows(cfg))
     if "supernet" in stages:
         out["supernet_estimates"] = len(rank_with_supernet(cfg))
     if "report" in stages:

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 from hwnas.bench.reports.standalone_report import pareto
-from hwnas.bench.reports.writer import facts_table, pyplot, save_figure, write_markdown
+from hwnas.bench.reports.writer import facts_table, fmt, pyplot, save_figure, table, write_markdown
 
 
-def write_report(df: pd.DataFrame, facts: dict, meta: dict, paths: dict, command: str) -> Path:
+def write_report(df: pd.DataFrame, facts: dict, meta: dict, paths: dict, command: str,
+                 tries: pd.DataFrame | None = None, reproduced: pd.DataFrame | None = None) -> Path:
     plt = pyplot()
     d: Path = paths["dir"]
     dev = meta["device_id"]
@@ -82,5 +83,55 @@ def write_report(df: pd.DataFrame, facts: dict, meta: dict, paths: dict, command
               "- tau_measured_latency_vs_val_acc, tau_macs_vs_val_acc: how well latency alone or MACs alone rank "
               "the trained archs (Kendall tau against val_acc), overall and `_under_q50` among those under the "
               "median measured latency: the bar a supernet's ranking of the pool must clear.",
-              f"- ![plots]({png.name})"]
+              "- tau_ceiling_one_seed: the tau a perfect predictor of each arch's mean accuracy over seeds would "
+              "expect against one seed's val_acc (2/pi * arcsin(sqrt(r)), r = sin(pi/2 * tau_seed_vs_seed) the "
+              "seed-vs-seed correlation, normal scores); no ranking, supernet or oracle, is expected to beat latency alone by more "
+              "than this ceiling minus latency's tau.", ""]
+    lines += _tries_section(tries, facts) + _reproduce_section(reproduced)
+    lines += [f"![plots]({png.name})"]
     return write_markdown(paths["report"], lines)
+
+
+def _tries_section(tries: pd.DataFrame | None, facts: dict) -> list[str]:
+    """Every supernet tried on the pool, beside the bar (latency alone) and the ceiling (seed noise)."""
+    if tries is None or tries.empty:
+        return []
+    nan = float("nan")
+    lat = facts.get("tau_measured_latency_vs_val_acc", nan)
+    lat_q = facts.get("tau_measured_latency_vs_val_acc_under_q50", nan)
+    rows = []
+    for t in tries.fillna(nan).itertuples():
+        rows.append([f"`{t.checkpoint}`" + (" (latest)" if t.latest else ""), t.epochs, t.images_per_epoch, t.sampler,
+                     t.distill, t.train_cpu_s, f"{fmt(t.val_acc_largest, '.1f')} / {fmt(t.val_acc_smallest, '.1f')}",
+                     t.estimated, t.tau_overall, _signed(t.tau_overall - lat), t.tau_under_q50,
+                     _signed(t.tau_under_q50 - lat_q)])
+    return ["## Supernets tried on the pool", "",
+            f"Kendall tau of each supernet's estimates against stand-alone val_acc (the archs trained so far); the "
+            f"bar is measured latency alone ({fmt(lat)} overall, {fmt(lat_q)} under the median latency), the ceiling "
+            f"what seed noise leaves ({fmt(facts.get('tau_ceiling_one_seed', nan))}, "
+            f"{fmt(facts.get('tau_ceiling_one_seed_under_q50', nan))}). `vs latency`: the supernet's tau minus "
+            "latency's (the goal is +0.1 on both).", "",
+            *table(["checkpoint", "epochs", "images / epoch", "sampler", "distill", "train CPU s",
+                    "largest / smallest subnet val %", "archs estimated", "tau", "vs latency", "tau under q50",
+                    "vs latency"], rows, "lrrllrlrrrrr"), ""]
+
+
+def _reproduce_section(reproduced: pd.DataFrame | None) -> list[str]:
+    """The rows retrained by `hwnas train` with arch and seed only: exact, or by how much not."""
+    if reproduced is None or reproduced.empty:
+        return ["## Reproduction", "", "Not run yet: `hwnas device-bench --stages reproduce` retrains 5 rows drawn at "
+                "random with `hwnas train --arch A --seed S`.", ""]
+    n, exact = len(reproduced), int(reproduced["exact"].sum())
+    rows = [[f"`{r.command}`", r.val_acc_table, r.val_acc, r.test_acc_table, r.test_acc, "yes" if r.exact else "no"]
+            for r in reproduced.itertuples()]
+    return ["## Reproduction", "",
+            f"{n} rows drawn at random from the trained rows (the draw and its seed are in the `-reproduce` sidecar) "
+            f"and trained again, each by the command shown in a fresh process: {exact} of {n} give the table's val "
+            f"and test accuracy exactly; the largest difference is {reproduced['val_diff_pp'].abs().max():.2f} pp "
+            f"val, {reproduced['test_diff_pp'].abs().max():.2f} pp test.", "",
+            *table(["command", "table val %", "retrained val %", "table test %", "retrained test %", "exact"], rows,
+                   "lrrrrl"), ""]
+
+
+def _signed(x: float) -> str:
+    return fmt(x, "+.3f")

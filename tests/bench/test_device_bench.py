@@ -241,3 +241,106 @@ def test_supernet_ranking_is_tau_against_trained_archs_and_the_stage_needs_a_che
         stats.kendalltau(under.supernet_val_acc, under.val_acc).statistic)
     with pytest.raises(ValueError, match="needs --supernet"):
         db.rank_with_supernet(cfg)
+
+
+def _cli_runner(argv, out):
+    """`run_hwnas` in this process (the real one starts a fresh interpreter): the same command."""
+    r = CliRunner().invoke(cli, [*argv, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    return json.loads(out.read_text())
+
+
+def test_reproduce_retrains_a_fixed_random_draw_with_hwnas_train_and_resumes(cfg):
+    db.select(cfg)
+    plan = sorted(db.planned_runs(db._read_pool(cfg), TINY))
+    drawn = [plan[i] for i in sorted(np.random.default_rng(0).choice(len(plan), 2, replace=False))]
+    db.train_pool(replace(cfg, limit=1))
+    calls = []
+
+    def runner(argv, out):
+        calls.append(argv)
+        return _cli_runner(argv, out)
+
+    trained_first = set(db.planned_runs(db._read_pool(cfg), TINY)[:1])
+    first = db.reproduce_rows(replace(cfg, reproduce_n=2), runner=runner)  # a drawn row not trained yet waits
+    assert len(first) == len(trained_first & set(drawn))
+    db.train_pool(cfg)
+    got = db.reproduce_rows(replace(cfg, reproduce_n=2), runner=runner)
+    assert sorted(zip(got["arch_str"], got["seed"], strict=True)) == drawn and len(calls) == 2
+    assert got["exact"].all() and (got["val_diff_pp"] == 0).all()
+    # arch and seed, plus only the flags the tiny protocol changes (none under the pool protocol)
+    assert calls[0][:2] == ["train", "--space"] and "--epochs" in calls[0] and "--threads" not in calls[0]
+    assert db.train_command(replace(cfg, protocol=POOL_PROTOCOL), "a", 1) == [
+        "train", "--space", "mbv3-fmnist", "--arch", "a", "--seed", "1"]
+    assert all(c.startswith("hwnas train --space mbv3-fmnist --arch ") for c in got["command"])
+    again = db.reproduce_rows(replace(cfg, reproduce_n=2), runner=runner)  # done: nothing retrained
+    assert len(calls) == 2 and len(again) == 2
+    facts = db.assemble(cfg)[1]
+    assert (facts["reproduced_rows"], facts["reproduced_exact"], facts["reproduced_max_abs_val_diff_pp"]) == (2, 2, 0.0)
+    text = db.report(cfg, command="test")["report"].read_text()
+    assert "## Reproduction" in text and "2 of 2 give the table's val and test accuracy exactly" in text
+
+
+def test_reproduce_says_how_far_a_row_is_off(cfg):
+    db.select(cfg)
+    db.train_pool(cfg)
+
+    def off_by_a_bit(argv, out):
+        r = _cli_runner(argv, out)
+        return {**r, "val_acc": r["val_acc"] + 0.25}
+
+    got = db.reproduce_rows(replace(cfg, reproduce_n=1), runner=off_by_a_bit)
+    assert not got["exact"].any() and got["val_diff_pp"].iloc[0] == pytest.approx(0.25)
+    text = db.report(cfg, command="test")["report"].read_text()
+    assert "0 of 1 give the table's" in text and "0.25 pp val" in text
+
+
+def test_noise_ceiling_is_the_tau_of_the_mean_against_one_seed():
+    """Simulated archs (true accuracy + independent seed noise): the ceiling from the seed pairs
+    matches the tau the true accuracy itself reaches against one seed."""
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    true = rng.normal(85, 1.0, n)
+    pairs = pd.DataFrame({"val_acc": true + rng.normal(0, 0.6, n), "val_acc_seed2": true + rng.normal(0, 0.6, n),
+                          "latency_ms": rng.uniform(0.1, 1, n)})
+    got = db._noise_ceiling(pairs, q50=0.55)
+    oracle = stats.kendalltau(true, pairs["val_acc"]).statistic
+    assert got["tau_ceiling_one_seed"] == pytest.approx(oracle, abs=0.02)
+    assert got["tau_ceiling_one_seed"] > stats.kendalltau(pairs["val_acc"], pairs["val_acc_seed2"]).statistic
+    assert "tau_ceiling_one_seed_under_q50" in got
+    assert "tau_ceiling_one_seed_under_q50" not in db._noise_ceiling(pairs, q50=0.0)  # no pair under the bound
+    opposed = pairs.assign(val_acc_seed2=170 - pairs["val_acc"])  # seeds that disagree: no ceiling to state
+    assert db._noise_ceiling(opposed, q50=0.55) == {}
+
+
+def test_every_supernet_tried_stays_and_an_old_single_try_file_is_read_as_one_try(cfg):
+    from hwnas.devices.table import write_table
+
+    db.select(cfg)
+    db.train_pool(cfg)
+    p = cfg.paths()
+    archs = list(db._read_pool(cfg)["arch_str"])
+    table, _ = db.assemble(cfg)
+    acc = table.set_index("arch_str")["val_acc"]
+    # the earlier format: one checkpoint, its digest in the sidecar only
+    write_table(pd.DataFrame({"arch_str": archs, "supernet_val_acc": [acc[a] for a in archs]}), p["supernet"],
+                meta={"kind": "device-bench-supernet", "checkpoint": "runs/a.ckpt", "checkpoint_sha256": "aaa",
+                      "epochs": 4, "train_config": {"sampler": "sandwich"}})
+    rows, meta = db._read_supernet(p["supernet"])
+    assert set(rows["checkpoint_sha256"]) == {"aaa"} and meta["latest"] == "aaa"
+    assert meta["checkpoints"]["aaa"]["epochs"] == 4
+    # a second try, the latest: ranks the pool backwards
+    rows2 = pd.concat([rows, pd.DataFrame({"checkpoint_sha256": "bbb", "arch_str": archs,
+                                           "supernet_val_acc": [-acc[a] for a in archs]})], ignore_index=True)
+    meta["checkpoints"]["bbb"] = {"checkpoint": "runs/b.ckpt", "epochs": 12, "sampler": "uniform"}
+    write_table(rows2, p["supernet"], meta={**meta, "latest": "bbb"})
+    tries = db.supernet_tries(table, p["supernet"])
+    assert list(tries["checkpoint"]) == ["runs/a.ckpt", "runs/b.ckpt"] and list(tries["latest"]) == [False, True]
+    assert tries["tau_overall"].tolist() == pytest.approx([1.0, -1.0])
+    out = db.report(cfg, command="test")
+    assert out["tau_supernet_vs_val_acc"] == pytest.approx(-1.0)  # the table's column is the latest try
+    text = out["report"].read_text()
+    assert "## Supernets tried on the pool" in text and "`runs/a.ckpt`" in text and "`runs/b.ckpt` (latest)" in text
+    assert len(read_sidecar(out["table"])["supernet_tries"]) == 2
