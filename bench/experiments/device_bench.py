@@ -83,7 +83,7 @@ class DeviceBenchConfig:
     #: a `hwnas supernet train` checkpoint whose ranking of the pool the `supernet` stage measures
     supernet: Path | None = None
     calib_images: int = 512
-    #: the `reproduce` stage retrains this many trained rows, drawn with `reproduce_seed`
+    #: the `reproduce` stage retrains this many rows of the plan (once trained), drawn with `reproduce_seed`
     reproduce_n: int = 5
     reproduce_seed: int = 0
     device_id: str = field(default="", repr=False)
