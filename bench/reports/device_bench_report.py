@@ -122,10 +122,10 @@ def _reproduce_section(reproduced: pd.DataFrame | None) -> list[str]:
         return ["## Reproduction", "", "Not run yet: `hwnas device-bench --stages reproduce` retrains 5 rows drawn at "
                 "random with `hwnas train --arch A --seed S`.", ""]
     n, exact = len(reproduced), int(reproduced["exact"].sum())
-    rows = [[f"`{r.command}`", r.val_acc_table, r.val_acc, r.test_acc_table, r.test_acc, "yes" if r.exact else "no"]
-            for r in reproduced.itertuples()]
+    rows = [["`" + r.command.replace("|", "\\|") + "`", *(f"{v:.2f}" for v in (r.val_acc_table, r.val_acc,
+             r.test_acc_table, r.test_acc)), "yes" if r.exact else "no"] for r in reproduced.itertuples()]
     return ["## Reproduction", "",
-            f"{n} rows drawn at random from the trained rows (the draw and its seed are in the `-reproduce` sidecar) "
+            f"{n} rows drawn at random from the pool's planned runs (the draw and its seed are in the `-reproduce` sidecar) "
             f"and trained again, each by the command shown in a fresh process: {exact} of {n} give the table's val "
             f"and test accuracy exactly; the largest difference is {reproduced['val_diff_pp'].abs().max():.2f} pp "
             f"val, {reproduced['test_diff_pp'].abs().max():.2f} pp test.", "",
