@@ -373,9 +373,7 @@ def assemble(cfg: DeviceBenchConfig) -> tuple[pd.DataFrame, dict]:
             facts["seed_pairs"] = len(both)
             if len(both) >= MIN_TAU:  # Kendall tau of 2-4 pairs is +-1 or near it: says nothing
                 facts["tau_seed_vs_seed"] = float(stats.kendalltau(both["val_acc"], both["val_acc_seed2"]).statistic)
-                timed_tr = df.dropna(subset=["val_acc", "latency_ms"])
-                q50 = timed_tr["latency_ms"].quantile(0.5) if len(timed_tr) else np.nan
-                facts.update(_noise_ceiling(both, q50))
+                facts.update(_noise_ceiling(both, _median_latency(df)))
     tr = df.dropna(subset=["val_acc"])
     if len(tr) >= 2:
         facts["spread_std_pp"] = float(tr["val_acc"].std(ddof=1))
@@ -402,6 +400,11 @@ def assemble(cfg: DeviceBenchConfig) -> tuple[pd.DataFrame, dict]:
     return df, facts
 
 
+def _median_latency(df: pd.DataFrame) -> float:
+    """The bound every `_under_q50` figure uses: the median measured latency of the trained archs."""
+    return float(df.dropna(subset=["val_acc", "latency_ms"])["latency_ms"].median())
+
+
 def _supernet_ranking(df: pd.DataFrame, meta: dict) -> dict:
     """Kendall tau of the supernet's estimates against stand-alone val_acc (trained archs), overall
     and under the median measured latency, as `_ranking_baselines` measures latency and MACs."""
@@ -411,8 +414,7 @@ def _supernet_ranking(df: pd.DataFrame, meta: dict) -> dict:
     t = df.dropna(subset=["val_acc", "supernet_val_acc"])
     if len(t) >= MIN_TAU:
         out["tau_supernet_vs_val_acc"] = float(stats.kendalltau(t["supernet_val_acc"], t["val_acc"]).statistic)
-        timed = t.dropna(subset=["latency_ms"])
-        under = timed[timed["latency_ms"] <= timed["latency_ms"].quantile(0.5)]
+        under = t[t["latency_ms"] <= _median_latency(df)]
         if len(under) >= MIN_TAU:
             out["tau_supernet_vs_val_acc_under_q50"] = float(
                 stats.kendalltau(under["supernet_val_acc"], under["val_acc"]).statistic)
@@ -433,7 +435,7 @@ def _noise_ceiling(pairs: pd.DataFrame, q50: float) -> dict:
         return float(2 / np.pi * np.arcsin(np.sqrt(r))) if r > 0 else None
 
     out = {"tau_ceiling_one_seed": ceiling(pairs)}
-    under = pairs[pairs["latency_ms"] <= q50] if "latency_ms" in pairs else pairs.iloc[:0]
+    under = pairs[pairs["latency_ms"] <= q50]
     if len(under) >= MIN_TAU:
         out["tau_ceiling_one_seed_under_q50"] = ceiling(under)
     return {k: v for k, v in out.items() if v is not None}
@@ -449,7 +451,7 @@ def _ranking_baselines(tr: pd.DataFrame) -> dict:
     t = tr.dropna(subset=["latency_ms"])
     if len(t) >= MIN_TAU:
         out["tau_measured_latency_vs_val_acc"] = float(stats.kendalltau(t["latency_ms"], t["val_acc"]).statistic)
-        under = t[t["latency_ms"] <= t["latency_ms"].quantile(0.5)]
+        under = t[t["latency_ms"] <= _median_latency(t)]
         if len(under) >= MIN_TAU:
             out["tau_measured_latency_vs_val_acc_under_q50"] = float(
                 stats.kendalltau(under["latency_ms"], under["val_acc"]).statistic)
@@ -661,9 +663,7 @@ def rank_with_supernet(cfg: DeviceBenchConfig, chunk: int = 20) -> pd.DataFrame:
         raise FileNotFoundError(f"supernet checkpoint {ck_path} does not exist; train one with "
                                 "`make supernet` or `hwnas supernet train`")
     p = cfg.paths()
-    pool = read_table_file(p["pool"]) if p["pool"].exists() else None
-    if pool is None:
-        raise FileNotFoundError(f"{p['pool']}: no pool yet; run the select stage first")
+    pool = _read_pool(cfg)
     digest = file_sha256(ck_path)
     rows, meta = _read_supernet(p["supernet"])
     done = set(rows.loc[rows["checkpoint_sha256"] == digest, "arch_str"])

@@ -87,7 +87,7 @@ def write_report(df: pd.DataFrame, facts: dict, meta: dict, paths: dict, command
               "expect against one seed's val_acc (2/pi * arcsin(sqrt(r)), r = sin(pi/2 * tau_seed_vs_seed) the "
               "seed-vs-seed correlation, normal scores); no ranking, supernet or oracle, is expected to beat latency alone by more "
               "than this ceiling minus latency's tau.", ""]
-    lines += _tries_section(tries, facts) + _reproduce_section(reproduced)
+    lines += _tries_section(tries, facts) + _reproduce_section(reproduced, facts)
     lines += [f"![plots]({png.name})"]
     return write_markdown(paths["report"], lines)
 
@@ -116,19 +116,20 @@ def _tries_section(tries: pd.DataFrame | None, facts: dict) -> list[str]:
                     "vs latency"], rows, "lrrllrlrrrrr"), ""]
 
 
-def _reproduce_section(reproduced: pd.DataFrame | None) -> list[str]:
-    """The rows retrained by `hwnas train` with arch and seed only: exact, or by how much not."""
+def _reproduce_section(reproduced: pd.DataFrame | None, facts: dict) -> list[str]:
+    """The rows retrained by `hwnas train` with arch and seed only: exact, or by how much not
+    (the counts are the `reproduced_*` facts)."""
     if reproduced is None or reproduced.empty:
         return ["## Reproduction", "", "Not run yet: `hwnas device-bench --stages reproduce` retrains 5 rows drawn at "
                 "random with `hwnas train --arch A --seed S`.", ""]
-    n, exact = len(reproduced), int(reproduced["exact"].sum())
+    n, exact = facts["reproduced_rows"], facts["reproduced_exact"]
     rows = [["`" + r.command.replace("|", "\\|") + "`", *(f"{v:.2f}" for v in (r.val_acc_table, r.val_acc,
              r.test_acc_table, r.test_acc)), "yes" if r.exact else "no"] for r in reproduced.itertuples()]
     return ["## Reproduction", "",
             f"{n} rows drawn at random from the pool's planned runs (the draw and its seed are in the `-reproduce` sidecar) "
             f"and trained again, each by the command shown in a fresh process: {exact} of {n} give the table's val "
-            f"and test accuracy exactly; the largest difference is {reproduced['val_diff_pp'].abs().max():.2f} pp "
-            f"val, {reproduced['test_diff_pp'].abs().max():.2f} pp test.", "",
+            f"and test accuracy exactly; the largest difference is {facts['reproduced_max_abs_val_diff_pp']:.2f} pp "
+            f"val, {facts['reproduced_max_abs_test_diff_pp']:.2f} pp test.", "",
             *table(["command", "table val %", "retrained val %", "table test %", "retrained test %", "exact"], rows,
                    "lrrrrl"), ""]
 
