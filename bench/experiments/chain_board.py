@@ -399,6 +399,13 @@ def _rule(board: ChainBoard) -> str:
             "read again. Both picks are timed and trained.")
 
 
+def _seeds(board: ChainBoard) -> str:
+    seeds = list(board.protocol.seeds)
+    if len(seeds) > 1:
+        return f"seeds {seeds}; accuracy = mean over seeds"
+    return f"seed {seeds[0]}" + (" only, as every pool row is trained" if board.pool is not None else "")
+
+
 def _markdown(board: ChainBoard, df: pd.DataFrame, best: dict) -> list[str]:
     n_runs, n_picks = len(df), df.arch_str.nunique()
     measured, trained = df.measured_latency_ms.notna(), df.standalone_val_acc.notna()
@@ -411,8 +418,8 @@ def _markdown(board: ChainBoard, df: pd.DataFrame, best: dict) -> list[str]:
          f"(guard band: {'given' if board.guard is not None else '90th percentile of the calibrated table error on validate-lut held-out networks'}); "
          "picks are judged against the bound itself.", "", _rule(board), "",
          f"Each pick is timed end to end as validate-lut times networks (two passes interleaved with the reference "
-         f"network, {board.rel_ci:.0%} CI) and trained stand-alone ({board.protocol.describe()}, seeds "
-         f"{list(board.protocol.seeds)}; accuracy = mean over seeds, val split).",
+         f"network, {board.rel_ci:.0%} CI) and trained stand-alone ({board.protocol.describe()}, {_seeds(board)}, "
+         "val split).",
          "Regret: the best stand-alone val accuracy known among feasible archs ("
          + ("reference set by calibrated latency, " if board.reference else "no reference set: ")
          + "picks by measured latency) minus the pick's, for picks that meet their bound when "

@@ -245,3 +245,29 @@ def test_the_board_counts_seeds_that_return_the_same_arch_at_every_bound(tmp_pat
     text = write_board(b, BOUNDS).read_text()
     assert "Same arch at every bound (seeds run at all of them): binas k=0 0/2, binas k=2 0/2, mgas k=0 0/2, " \
            "mgas k=2 1/2, random k=0 0/2, random k=2 0/2." in text
+
+
+def test_a_board_judged_against_a_pool_trains_each_pick_as_a_pool_row(tmp_path, monkeypatch):
+    """With --pool, picks are trained like the pool's rows (its protocol, its first seed), so a pick's
+    accuracy and the pool's val_acc are one kind of number; without, the reference protocol's seeds."""
+    from click.testing import CliRunner
+    from hwnas.bench.cli import cli
+    from hwnas.bench.engine.protocol import POOL_PROTOCOL, REFERENCE_PROTOCOL
+    from hwnas.bench.experiments import chain_board
+
+    seen = []
+
+    def capture(board):
+        seen.append(board)
+        (tmp_path / "board.md").write_text("board")
+        return tmp_path / "board.md"
+
+    monkeypatch.setattr(chain_board, "run", capture)
+    base = ["leaderboard", "--track", "mbv3-fmnist", "--out", str(tmp_path), "--report-only"]
+    for extra in (["--pool", str(tmp_path / "pool.parquet")], []):
+        assert CliRunner().invoke(cli, base + extra).exit_code == 0
+    with_pool, without = seen
+    assert with_pool.protocol.seeds == (POOL_PROTOCOL.seeds[0],) and with_pool.protocol.epochs == POOL_PROTOCOL.epochs
+    assert without.protocol == REFERENCE_PROTOCOL
+    assert "seed 0 only, as every pool row is trained" in chain_board._seeds(with_pool)
+    assert "accuracy = mean over seeds" in chain_board._seeds(without)
