@@ -37,7 +37,8 @@ def standalone_train(space, table, out, n, seed, archs_file, limit, executor, wo
     sp = create_space(space)
     archs = sample_archs(sp, 0, 0, archs_file) if archs_file else None
     df = train_reference(sp, table, out, n=n, seed=seed, archs=archs, executor=executor,
-                         workers=workers, limit=limit)
+                         workers=workers, limit=limit,
+                         selection=f"{len(archs)} archs listed in {os.path.basename(archs_file)}" if archs else None)
     click.echo(f"{df['arch_str'].nunique()} archs, {len(df)} runs -> {out}")
 
 

@@ -134,8 +134,11 @@ def _train(task: tuple[str, int]) -> dict:
 def train_reference(space, table_path: str | Path, out: str | Path, n: int = 40, seed: int = 0,
                     protocol: StandaloneProtocol | None = None, executor: str = "process",
                     workers: int | None = 2, archs: list | None = None, limit: int | None = None,
-                    progress: bool = True) -> pd.DataFrame:
-    """Train the reference set (or `archs`) with every protocol seed; resumable, appends rows."""
+                    progress: bool = True, selection: str | None = None) -> pd.DataFrame:
+    """Train the reference set (or `archs`) with every protocol seed; resumable, appends rows.
+
+    `selection` says in the sidecar where `archs` came from (the reference set's rule is stated
+    when no archs are given)."""
     from hwnas.search.supernet.executor import create_executor
     from tqdm.auto import tqdm
 
@@ -148,6 +151,10 @@ def train_reference(space, table_path: str | Path, out: str | Path, n: int = 40,
                          "use the same protocol, another --out, or move the file away")
     if archs is None:
         archs = select_reference(space, latency, n=n, seed=seed)
+        selection = (f"{n} archs nearest {n} evenly spaced latencies over 20,000 random archs "
+                     f"and 100 random monotone paths up from the smallest (seed {seed})")
+    elif selection is None:
+        selection = f"{len(archs)} archs given by the caller"
     archs = list(dict.fromkeys([space.validate(a) for a in archs]))
     if not old.empty:  # archs of an earlier call stay in the set
         archs = list(dict.fromkeys([space.from_str(s) for s in old["arch_str"].unique()] + archs))
@@ -159,8 +166,7 @@ def train_reference(space, table_path: str | Path, out: str | Path, n: int = 40,
     todo = [(s, sd) for s in order for sd in proto.seeds if (s, sd) not in done][:limit]
     meta = {"kind": "standalone-reference", "space": space.name, "protocol": proto.key(),
             "latency_table": portable(Path(table_path)), "latency_source": latency.source,
-            "selection": f"{n} archs nearest {n} evenly spaced latencies over 20,000 random archs "
-                         f"and 100 random monotone paths up from the smallest (seed {seed})",
+            "selection": selection,
             "columns": {"val_acc": "top-1 % on the whole val split", "test_acc": "top-1 % on the whole test split",
                         "latency_ms": latency.source, "latency_table_ms": "sum of the block table's latency_norm_ms",
                         "supernet_val_acc": "the supernet's estimate (BN recalibrated, whole val split); empty until measured"}}

@@ -149,7 +149,8 @@ def run(board: ChainBoard) -> Path:
 
         train_reference(space, board.table(), board.runs_dir / "picks-standalone.parquet", protocol=board.protocol,
                         archs=[space.from_str(s) for s in picks], executor="process" if board.executor == "serial"
-                        else board.executor, workers=board.workers or 1, progress=board.progress)
+                        else board.executor, workers=board.workers or 1, progress=board.progress,
+                        selection=f"the board's {len(picks)} distinct picks (every pick of every run in runs.csv)")
     return write_board(board, constraints)
 
 
@@ -351,17 +352,40 @@ def _f(v, fmt="{:.2f}") -> str:
 
 
 def _supernet_cost(board: ChainBoard) -> str:
-    if not board.supernet or not Path(board.supernet).exists():
-        return "the shared supernet's checkpoint is not on this machine; its training cost is not shown"
-    from hwnas.search.supernet import load_checkpoint
+    """The shared supernet's training cost, read from its checkpoint and kept beside the runs
+    (`supernet-cost.json`), so a report rewritten where the checkpoint is absent still states it."""
+    import json
 
-    ck = load_checkpoint(board.supernet)
-    hist = ck.get("history") or []
-    cpu = sum(h.get("cpu_seconds", np.nan) for h in hist)
-    wall = sum(h.get("seconds", 0.0) for h in hist)
-    what = f"{cpu:.0f} CPU s" if np.isfinite(cpu) else f"{wall:.0f} s wall (its CPU seconds were not recorded)"
-    return (f"the shared supernet `{paths.portable(Path(board.supernet))}` ({ck['epoch']} epochs) cost {what} "
+    from hwnas.bench.engine.store import source_digest
+
+    kept = board.runs_dir / "supernet-cost.json"
+    read = _provenance(board).get("accuracy_sha256")
+    if board.supernet and Path(board.supernet).exists() and source_digest(f"supernet:{board.supernet}") == read:
+        from hwnas.search.supernet import load_checkpoint
+
+        ck = load_checkpoint(board.supernet)
+        hist = ck.get("history") or []
+        cpu = sum(h.get("cpu_seconds", np.nan) for h in hist)
+        facts = {"supernet": paths.portable(Path(board.supernet)), "sha256": read, "epochs": int(ck["epoch"]),
+                 "cpu_s": round(float(cpu), 1) if np.isfinite(cpu) else None,
+                 "wall_s": round(float(sum(h.get("seconds", 0.0) for h in hist)), 1),
+                 "source": "the checkpoint's training history"}
+        atomic_write_bytes(kept, (json.dumps(facts, indent=2) + "\n").encode())
+    elif kept.exists() and json.loads(kept.read_text()).get("sha256") == read:
+        facts = json.loads(kept.read_text())
+    else:
+        return "the checkpoint the searches read is not on this machine; the shared supernet's training cost is not shown"
+    what = (f"{facts['cpu_s']:.0f} CPU s" if facts.get("cpu_s") is not None
+            else f"{facts['wall_s']:.0f} s wall (its CPU seconds were not recorded)")
+    return (f"the shared supernet `{facts['supernet']}` ({facts['epochs']} epochs) cost {what} "
             "to train, once for every query-method row")
+
+
+def _provenance(board: ChainBoard) -> dict:
+    import json
+
+    p = board.runs_dir / "provenance.json"
+    return json.loads(p.read_text()).get("provenance", {}) if p.exists() else {}
 
 
 _TRAINING_BUDGET = ("epochs", "n_train", "n_images", "train_per_epoch", "batch_size")

@@ -271,3 +271,25 @@ def test_a_board_judged_against_a_pool_trains_each_pick_as_a_pool_row(tmp_path, 
     assert without.protocol == REFERENCE_PROTOCOL
     assert "seed 0 only, as every pool row is trained" in chain_board._seeds(with_pool)
     assert "accuracy = mean over seeds" in chain_board._seeds(without)
+
+
+def test_the_supernets_training_cost_is_kept_for_a_report_written_without_its_checkpoint(board, monkeypatch):
+    import json
+
+    import hwnas.search.supernet as supernet
+    from hwnas.core.io import file_sha256
+
+    ckpt = board.out / "shared.ckpt"
+    ckpt.write_bytes(b"the supernet the searches read")
+    board.supernet = str(ckpt)
+    (board.runs_dir / "provenance.json").write_text(json.dumps({"provenance": {"accuracy_sha256": file_sha256(ckpt)}}))
+    monkeypatch.setattr(supernet, "load_checkpoint", lambda p: {
+        "epoch": 4, "history": [{"cpu_seconds": 100.2, "seconds": 60.0}, {"cpu_seconds": 40.0, "seconds": 30.0}]})
+    said = "(4 epochs) cost 140 CPU s to train"
+    assert said in write_board(board, {C1: (0.25, 1.0)}).read_text()
+    ckpt.unlink()  # a clean clone: the checkpoint is not there, the kept cost is
+    assert said in write_board(board, {C1: (0.25, 1.0)}).read_text()
+    ckpt.write_bytes(b"another supernet at the same path")  # not the one the runs read: its cost is not theirs
+    (board.runs_dir / "supernet-cost.json").unlink()
+    text = write_board(board, {C1: (0.25, 1.0)}).read_text()
+    assert said not in text and "the checkpoint the searches read is not on this machine" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -46,6 +48,7 @@ def test_rows_resume_and_protocol_is_guarded(tmp_path, table):
     assert len(first) == 3
     full = train_reference(sp, table, out, archs=archs, protocol=TINY, executor="serial", progress=False)
     assert len(full) == 4 and not full.duplicated(["arch_str", "seed"]).any()
+    assert json.loads(out.with_suffix(".meta.json").read_text())["selection"] == "2 archs given by the caller"
     assert set(full.columns) >= {"arch_str", "seed", "val_acc", "test_acc", "latency_ms", "train_wall_s"}
     assert full["test_acc"].between(0, 100).all()
     merged = first.merge(full, on=["arch_str", "seed"], suffixes=("_a", "_b"))
