@@ -568,5 +568,8 @@ def _pool_lines(board: ChainBoard, constraints: dict, df: pd.DataFrame) -> list[
         b = best.get(c)
         rows.append([f"{constraints[c][0]:.0%}", pick, m, f"{b[0]:.2f} ({b[1]})" if b else "-",
                      _f(g["pool_regret_pp"].mean()), f"{int(g['pool_regret_pp'].notna().sum())}/{len(g)}"])
+    judged = df["pool_regret_pp"].dropna()
+    note = (f"A negative regret is a pick outside the pool that trains better than every pool arch under its "
+            f"bound: {int((judged < 0).sum())} of {len(judged)} judged picks.")
     return L + table(["bound", "pick", "method", "pool best val % (arch)", "regret pp (mean)", "runs judged"], rows,
-                     "lllrrr") + [""]
+                     "lllrrr") + ["", note, ""]

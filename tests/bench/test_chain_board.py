@@ -214,6 +214,8 @@ def test_picks_are_judged_against_the_pools_best_arch_under_each_bound(tmp_path)
     text = write_board(b, BOUNDS).read_text()
     assert "## Against the device-bench pool" in text and "every one trained and timed end to end" in text
     assert "| 50% | k=2 | mgas | 88.00 (P2) |" in text
+    judged = df["pool_regret_pp"].dropna()
+    assert f"{int((judged < 0).sum())} of {len(judged)} judged picks" in text
 
 
 def test_an_incomplete_pool_is_said_and_leaves_the_pool_regret_empty(tmp_path):
