@@ -30,6 +30,7 @@ charged the CPU seconds it cost when made, so a row's cost does not depend on ru
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,8 +267,6 @@ def pool_best(board: ChainBoard, constraints: dict[str, tuple[float, float]]) ->
 
 
 def _json(path: Path) -> dict:
-    import json
-
     return json.loads(Path(path).read_text())
 
 
@@ -354,8 +353,6 @@ def _f(v, fmt="{:.2f}") -> str:
 def _supernet_cost(board: ChainBoard) -> str:
     """The shared supernet's training cost, read from its checkpoint and kept beside the runs
     (`supernet-cost.json`), so a report rewritten where the checkpoint is absent still states it."""
-    import json
-
     from hwnas.bench.engine.store import source_digest
 
     kept = board.runs_dir / "supernet-cost.json"
@@ -371,8 +368,8 @@ def _supernet_cost(board: ChainBoard) -> str:
                  "wall_s": round(float(sum(h.get("seconds", 0.0) for h in hist)), 1),
                  "source": "the checkpoint's training history"}
         atomic_write_bytes(kept, (json.dumps(facts, indent=2) + "\n").encode())
-    elif kept.exists() and json.loads(kept.read_text()).get("sha256") == read:
-        facts = json.loads(kept.read_text())
+    elif kept.exists() and _json(kept).get("sha256") == read:
+        facts = _json(kept)
     else:
         return "the checkpoint the searches read is not on this machine; the shared supernet's training cost is not shown"
     what = (f"{facts['cpu_s']:.0f} CPU s" if facts.get("cpu_s") is not None
@@ -382,10 +379,8 @@ def _supernet_cost(board: ChainBoard) -> str:
 
 
 def _provenance(board: ChainBoard) -> dict:
-    import json
-
     p = board.runs_dir / "provenance.json"
-    return json.loads(p.read_text()).get("provenance", {}) if p.exists() else {}
+    return _json(p).get("provenance", {}) if p.exists() else {}
 
 
 _TRAINING_BUDGET = ("epochs", "n_train", "n_images", "train_per_epoch", "batch_size")
