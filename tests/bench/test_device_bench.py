@@ -343,4 +343,23 @@ def test_every_supernet_tried_stays_and_an_old_single_try_file_is_read_as_one_tr
     assert out["tau_supernet_vs_val_acc"] == pytest.approx(-1.0)  # the table's column is the latest try
     text = out["report"].read_text()
     assert "## Supernets tried on the pool" in text and "`runs/a.ckpt`" in text and "`runs/b.ckpt` (latest)" in text
+    assert "Tried: 2 supernet(s); epochs 4, 12;" in text and "sampler sandwich, uniform." in text
     assert len(read_sidecar(out["table"])["supernet_tries"]) == 2
+
+
+def test_the_report_says_whether_a_supernet_beats_latency_by_0_1_and_whether_noise_leaves_room():
+    from hwnas.bench.reports.device_bench_report import _goal_line
+
+    tries = pd.DataFrame({"epochs": [4, 12], "images_per_epoch": [10000, 10000], "sampler": ["sandwich", "uniform"],
+                          "tau_overall": [0.55, 0.70], "tau_under_q50": [0.48, 0.50]})
+    facts = {"tau_measured_latency_vs_val_acc": 0.57, "tau_ceiling_one_seed": 0.70,
+             "tau_measured_latency_vs_val_acc_under_q50": 0.62, "tau_ceiling_one_seed_under_q50": 0.72}
+    line = _goal_line(tries, facts)
+    assert line.startswith("Tried: 2 supernet(s); epochs 4, 12; images per epoch 10000; sampler sandwich, uniform.")
+    assert "overall, the best try reaches 0.700 against the goal 0.670 (met; seed noise caps any ranking at 0.700, " \
+           "so +0.1 is within reach)" in line
+    assert "under the median latency, the best try reaches 0.500 against the goal 0.720 (short by 0.220; seed noise " \
+           "caps any ranking at 0.720, so +0.1 is within reach)" in line
+    facts["tau_ceiling_one_seed_under_q50"] = 0.71
+    assert "caps any ranking at 0.710, below the goal itself)" in _goal_line(tries, facts)
+    assert "Goal" not in _goal_line(tries, {})  # no latency bar measured yet: no verdict
