@@ -693,7 +693,7 @@ def rank_with_supernet(cfg: DeviceBenchConfig, chunk: int = 20) -> pd.DataFrame:
 def supernet_tries(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     """One row per supernet tried on the pool: how it was trained and what it cost, and its
     Kendall tau against stand-alone val_acc overall and under the median measured latency
-    (`_supernet_ranking` on the trained archs of `df`)."""
+    (`_supernet_ranking` on the trained archs of `df`); cheapest training first."""
     rows, meta = _read_supernet(path)
     out = []
     for digest, facts in (meta.get("checkpoints") or {}).items():
@@ -706,7 +706,8 @@ def supernet_tries(df: pd.DataFrame, path: Path) -> pd.DataFrame:
                     "tau_overall": ranked.get("tau_supernet_vs_val_acc"),
                     "tau_under_q50": ranked.get("tau_supernet_vs_val_acc_under_q50"),
                     "latest": digest == meta.get("latest"), "checkpoint_sha256": digest})
-    return pd.DataFrame(out)
+    tries = pd.DataFrame(out)
+    return tries.sort_values("train_cpu_s", kind="stable", ignore_index=True) if out else tries
 
 
 # ---- all stages --------------------------------------------------------------------------------
