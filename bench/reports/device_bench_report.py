@@ -132,7 +132,7 @@ def _goal_line(tries: pd.DataFrame, facts: dict) -> str:
             continue
         verdict = "met" if best >= need else f"short by {need - best:.3f}"
         room = "" if pd.isna(ceil) else (f"; seed noise caps any ranking at {ceil:.3f}, "
-                                         + ("so +0.1 is within reach" if need <= ceil else "below the goal itself"))
+                                         + ("above the goal" if need <= ceil else "below the goal: no ranking is expected to meet it"))
         parts.append(f"{where}, the best try reaches {best:.3f} against the goal {need:.3f} ({verdict}{room})")
     tried = (f"Tried: {len(tries)} supernet(s); epochs {', '.join(values('epochs'))}; images per epoch "
              f"{', '.join(values('images_per_epoch'))}; sampler {', '.join(values('sampler'))}.")
