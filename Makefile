@@ -184,8 +184,8 @@ leaderboard-table: setup
 # The chain track: every method on mbv3-fmnist under cpu-t1's calibrated latency (25%/50% quantiles),
 # 8 seeds, query methods on the reference supernet, every method ending with the same 10 final
 # validation reads (each run's own top-1 pick and its validated pick both shown); each pick timed end
-# to end (validate-lut's protocol: run on a quiet machine) and trained stand-alone with the device-bench
-# pool's protocol, judged against the pool's best arch under each bound (hours). Every stage
+# to end (validate-lut's protocol: run on a quiet machine) and trained stand-alone as a device-bench
+# pool row (its protocol, seed 0), judged against the pool's best arch under each bound (hours). Every stage
 # resumes; CHAIN_ARGS="--stages search,report" runs a part.
 CHAIN_ARGS ?=
 leaderboard-chain: setup
