@@ -353,7 +353,7 @@ def _f(v, fmt="{:.2f}") -> str:
 def _supernet_cost(board: ChainBoard) -> str:
     """The shared supernet's training cost, read from its checkpoint and kept beside the runs
     (`supernet-cost.json`), so a report rewritten where the checkpoint is absent still states it."""
-    from hwnas.bench.engine.store import source_digest
+    from hwnas.bench.engine.store import read_json_file, source_digest
 
     kept = board.runs_dir / "supernet-cost.json"
     read = _provenance(board).get("accuracy_sha256")
@@ -368,10 +368,12 @@ def _supernet_cost(board: ChainBoard) -> str:
                  "wall_s": round(float(sum(h.get("seconds", 0.0) for h in hist)), 1),
                  "source": "the checkpoint's training history"}
         atomic_write_bytes(kept, (json.dumps(facts, indent=2) + "\n").encode())
-    elif kept.exists() and _json(kept).get("sha256") == read:
-        facts = _json(kept)
     else:
-        return "the checkpoint the searches read is not on this machine; the shared supernet's training cost is not shown"
+        facts = read_json_file(kept, "supernet cost file", "delete it; the next report with the checkpoint "
+                               "present writes it again") if kept.exists() else {}
+        if not facts or facts.get("sha256") != read:
+            return ("the checkpoint the searches read is not on this machine; the shared supernet's training "
+                    "cost is not shown")
     what = (f"{facts['cpu_s']:.0f} CPU s" if facts.get("cpu_s") is not None
             else f"{facts['wall_s']:.0f} s wall (its CPU seconds were not recorded)")
     return (f"the shared supernet `{facts['supernet']}` ({facts['epochs']} epochs) cost {what} "
@@ -379,8 +381,11 @@ def _supernet_cost(board: ChainBoard) -> str:
 
 
 def _provenance(board: ChainBoard) -> dict:
+    """The facts the searches were made from (bench.engine.store.check_provenance wrote them)."""
+    from hwnas.bench.engine.store import read_json_file
+
     p = board.runs_dir / "provenance.json"
-    return _json(p).get("provenance", {}) if p.exists() else {}
+    return read_json_file(p, "provenance file").get("provenance", {}) if p.exists() else {}
 
 
 _TRAINING_BUDGET = ("epochs", "n_train", "n_images", "train_per_epoch", "batch_size")
